@@ -1,0 +1,1 @@
+//! vmon-kabi
