@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole vmon test suite: formatting, lints, the Rust tests with and
+# without polars, and the kernel module in booted kernels under QEMU.
+# Installs what is missing. Usage: scripts/test.sh [--no-kernel] [--kernels LIST]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+kernel=1
+kernels="6.1"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--no-kernel) kernel=0 ;;
+	--kernels) kernels="$2"; shift ;;
+	*) echo "test.sh: unknown option $1 (use --no-kernel, --kernels LIST)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+# One target directory outside the clone, so CI reuses the dependency builds.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vmon-target}"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "installing missing dependencies"
+scripts/install-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy (default features, then without polars)"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+cargo clippy --release -p vmon-analyze --no-default-features --all-targets --locked -- -D warnings
+
+step "Rust tests (default features)"
+cargo test --release --workspace --locked
+
+step "Rust tests of vmon-analyze without polars"
+cargo test --release -p vmon-analyze --no-default-features --locked
+
+if [ "$kernel" = 1 ]; then
+	step "kernel module in booted kernels: $kernels"
+	tests/kernel/run.sh --kernels "$kernels"
+fi
