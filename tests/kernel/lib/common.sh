@@ -1,0 +1,111 @@
+# Shared by run.sh and build-all.sh: package installation and kernel release resolution.
+# Sourced, not run. Expects bash with `set -euo pipefail`.
+
+KT_FLAVOURS="6.1 rt 6.12"
+
+kt_log() { printf '[kernel-tests] %s\n' "$*" >&2; }
+kt_die() { printf '[kernel-tests] error: %s\n' "$*" >&2; exit 2; }
+
+kt_pkg_installed() {
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# The mirror of the existing bookworm entry, so backports comes from the same archive.
+kt_bookworm_mirror() {
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		awk 'BEGIN { RS = ""; FS = "\n" }
+		{
+			uri = ""; ok = 0
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uri = u[1] }
+				if ($i ~ /^Suites:/ && $i ~ /[ \t]bookworm([ \t]|$)/) ok = 1
+			}
+			if (ok && uri != "") { print uri; exit }
+		}' "$f"
+	done
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		awk '$1 == "deb" && $3 == "bookworm" { print $2 }' || true
+}
+
+kt_has_backports() {
+	grep -rqsE '(^|[[:space:]])bookworm-backports([[:space:]]|$)' /etc/apt/sources.list /etc/apt/sources.list.d/
+}
+
+kt_add_backports() {
+	local mirror
+	mirror=$(kt_bookworm_mirror | head -n1)
+	[ -n "$mirror" ] || kt_die "no bookworm entry in the apt sources; add one for Debian's archive"
+	kt_log "adding bookworm-backports from $mirror"
+	cat >/etc/apt/sources.list.d/bookworm-backports.sources <<SRC
+Types: deb
+URIs: $mirror
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+}
+
+# Newest installed release of a flavour that has both an image and a kbuild tree.
+kt_release() {
+	local re
+	case "$1" in
+	6.1) re='^6\.1\.[0-9]+-[0-9]+-amd64$' ;;
+	rt) re='^6\.1\.[0-9]+-[0-9]+-rt-amd64$' ;;
+	6.12) re='^6\.12\.[0-9]+\+deb12-amd64$' ;;
+	*) kt_die "unknown kernel '$1' (known: $KT_FLAVOURS)" ;;
+	esac
+	local r best=""
+	for r in $(ls /lib/modules 2>/dev/null | grep -E "$re" | sort -V); do
+		[ -f "/boot/vmlinuz-$r" ] && [ -d "/lib/modules/$r/build" ] && best=$r
+	done
+	printf '%s\n' "$best"
+}
+
+# Installs only what is missing; does nothing (no apt-get update) when all is present.
+# $1: space-separated flavours; $2: 1 when QEMU and the initramfs tools are needed.
+kt_install() {
+	local flavours=$1 boot=$2 pkgs=() f need_bpo=0
+	if [ "$boot" = 1 ]; then
+		command -v qemu-system-x86_64 >/dev/null || pkgs+=(qemu-system-x86)
+		kt_pkg_installed busybox-static || pkgs+=(busybox-static)
+		command -v cpio >/dev/null || pkgs+=(cpio)
+	fi
+	command -v gcc >/dev/null || pkgs+=(gcc)
+	command -v make >/dev/null || pkgs+=(make)
+	for f in $flavours; do
+		[ -n "$(kt_release "$f")" ] && continue
+		case "$f" in
+		6.1) pkgs+=(linux-image-amd64 linux-headers-amd64) ;;
+		rt) pkgs+=(linux-image-rt-amd64 linux-headers-rt-amd64) ;;
+		6.12) need_bpo=1 ;;
+		esac
+	done
+	if [ ${#pkgs[@]} -eq 0 ] && [ $need_bpo = 0 ]; then
+		return 0
+	fi
+	[ "$(id -u)" = 0 ] || kt_die "missing packages (${pkgs[*]} ${need_bpo:+6.12}); run as root to install them"
+	export DEBIAN_FRONTEND=noninteractive
+	if [ $need_bpo = 1 ] && ! kt_has_backports; then
+		kt_add_backports
+	fi
+	kt_log "apt-get update"
+	apt-get update -qq >&2
+	if [ ${#pkgs[@]} -gt 0 ]; then
+		kt_log "installing ${pkgs[*]}"
+		apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
+	fi
+	if [ $need_bpo = 1 ]; then
+		local img
+		img=$(apt-cache pkgnames linux-image-6.12. |
+			grep -E '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' | sort -V | tail -n1)
+		[ -n "$img" ] || kt_die "no linux-image-6.12.*+deb12-amd64 in bookworm-backports (apt-cache pkgnames linux-image-6.12.)"
+		local hdr=${img/linux-image-/linux-headers-}
+		kt_log "installing $img $hdr from bookworm-backports"
+		apt-get install -y -qq --no-install-recommends -t bookworm-backports "$img" "$hdr" >&2
+	fi
+	for f in $flavours; do
+		[ -n "$(kt_release "$f")" ] || kt_die "kernel '$f' still not installed after apt-get"
+	done
+}
