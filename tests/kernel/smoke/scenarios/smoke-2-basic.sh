@@ -30,7 +30,13 @@ grep -q ' /sys/kernel/debug debugfs' /proc/mounts || fail "debugfs not mounted"
 grep -q ' /dev/hugepages hugetlbfs' /proc/mounts || fail "hugetlbfs not mounted"
 total=$(awk '/HugePages_Total/ { print $2 }' /proc/meminfo)
 [ "$total" -gt 0 ] || fail "no huge pages reserved (HugePages_Total=$total)"
-grep -q '\[always\]' /sys/kernel/mm/transparent_hugepage/enabled || fail "THP not always"
+# PREEMPT_RT kernels have no THP at all; elsewhere the cmdline turned it on.
+thp=/sys/kernel/mm/transparent_hugepage/enabled
+if [ -e $thp ]; then
+	grep -q '\[always\]' $thp || fail "THP not always: $(cat $thp)"
+else
+	uname -v | grep -q PREEMPT_RT || fail "no THP on a non-RT kernel"
+fi
 [ -c /dev/null ] && [ -d /proc/self ] || fail "devtmpfs/proc"
 [ -x "$VMON_BIN/runas" ] || fail "runas not in VMON_BIN"
 
