@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * variable_monitor: what the system was doing when a watch breached.
+ *
+ * The timer fills an event slot and queues dump_work.  The work emits
+ * BREACH, then TASK records for the running tasks, the uninterruptible
+ * tasks that count towards load, and every thread of the watched process;
+ * MAPS and CHAIN once per process; EVENT_END.  Collection is two-phase:
+ * candidates are referenced under RCU into a preallocated array, then
+ * described outside RCU, with a time budget.  Every cap sets a flag.
+ */
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
+#include <linux/cgroup.h>
+#include <linux/fs.h>
+#include <linux/dcache.h>
+#include <linux/kdev_t.h>
+#include <asm/unwind.h>
+#include "vmon_priv.h"
+#include "compat.h"
+
+struct workqueue_struct *vmon_wq;
+static struct vmon_event vmon_events[VMON_NR_EVENT_SLOTS];
+static struct task_struct **vmon_cand;	/* vmon_max_tasks entries */
+static unsigned int vmon_cand_cap;
+static pid_t *vmon_seen;		/* tgids described in this event */
+static u8 *vmon_scratch;		/* one record being built */
+static char *vmon_pathbuf;
+
+static void vmon_dump_fn(struct work_struct *work);
+static DECLARE_WORK(vmon_dump_work, vmon_dump_fn);
+
+struct vmon_event *vmon_event_claim(void)
+{
+	int i;
+
+	for (i = 0; i < VMON_NR_EVENT_SLOTS; i++)
+		if (atomic_cmpxchg(&vmon_events[i].state, VMON_SLOT_FREE,
+				   VMON_SLOT_FILLING) == VMON_SLOT_FREE)
+			return &vmon_events[i];
+	return NULL;
+}
+
+void vmon_dump_queue(void)
+{
+	queue_work(vmon_wq, &vmon_dump_work);
+}
+
+/* ------------------------------------------------------------ tasks */
+
+static int vmon_task_state(struct task_struct *t)
+{
+	unsigned int s = READ_ONCE(t->__state);
+
+	if (s == TASK_RUNNING)
+		return VMON_STATE_RUNNING;
+	if (vmon_state_is_rtlock(s))
+		return VMON_STATE_RTLOCK;
+	/* task_contributes_to_load(), which is not exported as a function */
+	if ((s & TASK_UNINTERRUPTIBLE) && !(s & TASK_NOLOAD) &&
+	    !vmon_state_is_frozen(t, s))
+		return VMON_STATE_UNINTERRUPTIBLE;
+	return VMON_STATE_OTHER;
+}
+
+/* Phase 1, under RCU: reference the candidates. */
+static unsigned int vmon_collect(pid_t target, u32 *nr_cand, u32 *flags)
+{
+	struct task_struct *g, *t;
+	unsigned int n = 0;
+	u32 cand = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t) {
+		if (vmon_task_state(t) == VMON_STATE_OTHER &&
+		    (!target || t->tgid != target))
+			continue;
+		cand++;
+		if (n >= vmon_cand_cap) {
+			*flags |= VMON_EVENT_TASKS_TRUNC;
+			continue;
+		}
+		get_task_struct(t);
+		vmon_cand[n++] = t;
+	}
+	rcu_read_unlock();
+	*nr_cand = cand;
+	return n;
+}
+
+/*
+ * The exported x86 unwinder.  A task stack is freed through RCU or parked
+ * in a per-cpu cache, never unmapped while we hold rcu_read_lock(), and
+ * the unwinder stops when the task no longer owns a stack.
+ */
+static unsigned int vmon_kstack(struct task_struct *t, u64 *out,
+				unsigned int max, u32 *flags)
+{
+	struct unwind_state st;
+	unsigned int n = 0;
+
+	rcu_read_lock();
+	if (!task_stack_page(t))
+		goto out;
+	for (unwind_start(&st, t, NULL, NULL); !unwind_done(&st);
+	     unwind_next_frame(&st)) {
+		unsigned long addr = unwind_get_return_address(&st);
+
+		if (!addr)
+			break;
+		if (n == max) {
+			*flags |= VMON_TASK_KSTACK_TRUNC;
+			break;
+		}
+		out[n++] = addr;
+	}
+out:
+	rcu_read_unlock();
+	return n;
+}
+
+static bool vmon_user_regs(struct task_struct *t, struct vmon_rec_task *r)
+{
+	struct pt_regs *regs;
+	bool ok = false;
+
+	rcu_read_lock();
+	if (task_stack_page(t) && !(t->flags & PF_KTHREAD)) {
+		regs = task_pt_regs(t);
+		r->user_ip = READ_ONCE(regs->ip);
+		r->user_sp = READ_ONCE(regs->sp);
+		r->user_bp = READ_ONCE(regs->bp);
+		ok = true;
+	}
+	rcu_read_unlock();
+	return ok;
+}
+
+/* Frame-pointer walk of another task's user stack. */
+static unsigned int vmon_ustack(struct task_struct *t,
+				const struct vmon_rec_task *r, u64 *out,
+				unsigned int max, u32 *flags)
+{
+	u64 fp = r->user_bp, frame[2];
+	unsigned int n = 0;
+
+	out[n++] = r->user_ip;
+	while (n < max) {
+		if (!fp || fp % 8 || fp < r->user_sp ||
+		    fp - r->user_sp > (8U << 20))
+			return n;
+		if (access_process_vm(t, fp, frame, sizeof(frame), 0) !=
+		    sizeof(frame)) {
+			*flags |= VMON_TASK_USTACK_FAULT;
+			return n;
+		}
+		if (!frame[1])
+			return n;
+		out[n++] = frame[1];
+		if (frame[0] <= fp)	/* stacks grow down: callers are above */
+			return n;
+		fp = frame[0];
+	}
+	*flags |= VMON_TASK_USTACK_TRUNC;
+	return n;
+}
+
+static u32 vmon_raw_stack(struct task_struct *t, u64 sp, u8 *out, u32 want,
+			  u32 *flags)
+{
+	int got;
+
+	if (!want)
+		return 0;
+	got = access_process_vm(t, sp, out, want, 0);
+	if (got < 0)
+		got = 0;
+	if (got < want)
+		*flags |= VMON_TASK_RAW_TRUNC;
+	return got;
+}
+
+static void vmon_emit_task(struct task_struct *t, u64 event_id)
+{
+	struct vmon_rec_task *r = (void *)vmon_scratch;
+	u64 *stk = (u64 *)(r + 1);
+	u32 raw_want = min_t(u64, READ_ONCE(vmon_raw_stack_bytes),
+			     VMON_RAW_STACK_MAX);
+	u32 len;
+
+	memset(r, 0, sizeof(*r));
+	r->pid = t->pid;
+	r->tgid = t->tgid;
+	r->state = vmon_task_state(t);
+	r->cpu = task_cpu(t);
+	if (READ_ONCE(t->on_cpu))
+		r->flags |= VMON_TASK_ON_CPU;
+	r->start_boottime_ns = t->start_boottime;
+	memcpy(r->comm, t->comm, sizeof(r->comm));
+	r->comm[VMON_COMM_LEN - 1] = 0;
+	rcu_read_lock();
+	r->cgroup_id = cgroup_id(task_dfl_cgroup(t));
+	rcu_read_unlock();
+	r->nr_kstack = vmon_kstack(t, stk, VMON_KSTACK_MAX, &r->flags);
+	stk += r->nr_kstack;
+	if (t->flags & PF_KTHREAD) {
+		r->flags |= VMON_TASK_KTHREAD | VMON_TASK_NO_UREGS;
+	} else if (!vmon_user_regs(t, r)) {
+		r->flags |= VMON_TASK_NO_UREGS;
+	} else {
+		r->nr_ustack = vmon_ustack(t, r, stk, VMON_USTACK_MAX,
+					   &r->flags);
+		stk += r->nr_ustack;
+		r->raw_stack_len = vmon_raw_stack(t, r->user_sp, (u8 *)stk,
+						  raw_want, &r->flags);
+	}
+	len = (u8 *)stk - vmon_scratch + r->raw_stack_len;
+	memset(vmon_scratch + len, 0, ALIGN(len, 8) - len);
+	vmon_ring_put(r, ALIGN(len, 8), VMON_REC_TASK, event_id);
+	atomic64_inc(&vmon_stats.tasks_sampled);
+}
+
+/* ------------------------------------------------------ maps, chain */
+
+static void vmon_emit_maps(struct task_struct *t, u64 event_id)
+{
+	struct vmon_rec_maps *r = (void *)vmon_scratch;
+	u32 pos = sizeof(*r);
+	struct vm_area_struct *vma;
+	struct mm_struct *mm;
+
+	memset(r, 0, sizeof(*r));
+	r->tgid = t->tgid;
+	mm = get_task_mm(t);
+	if (mm && !mmap_read_lock_killable(mm)) {
+		VMA_ITERATOR(vmi, mm, 0);
+
+		for_each_vma(vmi, vma) {
+			struct vmon_map_entry *e = (void *)(vmon_scratch + pos);
+			struct inode *ino;
+			char *path;
+			u32 plen, need;
+
+			if (!(vma->vm_flags & VM_EXEC) || !vma->vm_file)
+				continue;
+			path = d_path(&vma->vm_file->f_path, vmon_pathbuf,
+				      PATH_MAX);
+			if (IS_ERR(path))
+				path = "";
+			plen = strlen(path);
+			need = ALIGN(sizeof(*e) + plen, 8);
+			if (pos + need > VMON_MAX_RECORD) {
+				r->flags |= VMON_LIST_TRUNC;
+				break;
+			}
+			memset(e, 0, need);
+			ino = file_inode(vma->vm_file);
+			e->start = vma->vm_start;
+			e->end = vma->vm_end;
+			e->pgoff = (u64)vma->vm_pgoff << PAGE_SHIFT;
+			e->ino = ino->i_ino;
+			e->dev = new_encode_dev(ino->i_sb->s_dev);
+			e->path_len = plen;
+			memcpy(e + 1, path, plen);
+			pos += need;
+			r->nr++;
+		}
+		mmap_read_unlock(mm);
+	}
+	if (mm)
+		mmput(mm);
+	vmon_ring_put(r, pos, VMON_REC_MAPS, event_id);
+}
+
+static u32 vmon_cmdline(struct task_struct *t, char *buf, u32 max, u32 *flags)
+{
+	struct mm_struct *mm = get_task_mm(t);
+	unsigned long start, end;
+	int got;
+
+	if (!mm)
+		return 0;
+	start = READ_ONCE(mm->arg_start);
+	end = READ_ONCE(mm->arg_end);
+	mmput(mm);
+	if (end <= start)
+		return 0;
+	if (end - start > max) {
+		end = start + max;
+		*flags |= VMON_CHAIN_CMDLINE_TRUNC;
+	}
+	got = access_process_vm(t, start, buf, end - start, 0);
+	return got > 0 ? got : 0;
+}
+
+static void vmon_emit_chain(struct task_struct *t, u64 event_id)
+{
+	struct vmon_rec_chain *r = (void *)vmon_scratch;
+	struct task_struct *anc[VMON_CHAIN_MAX];
+	u32 max_cmd = min_t(u64, READ_ONCE(vmon_cmdline_max), 4096);
+	u32 pos = sizeof(*r);
+	unsigned int n = 0, i;
+	struct task_struct *p;
+
+	memset(r, 0, sizeof(*r));
+	r->tgid = t->tgid;
+	rcu_read_lock();
+	for (p = t->group_leader; ; p = rcu_dereference(p->real_parent)) {
+		if (n == VMON_CHAIN_MAX) {
+			r->flags |= VMON_LIST_TRUNC;
+			break;
+		}
+		get_task_struct(p);
+		anc[n++] = p;
+		if (p->pid <= 1 || p == rcu_access_pointer(p->real_parent))
+			break;
+	}
+	rcu_read_unlock();
+	for (i = 0; i < n; i++) {
+		struct vmon_chain_entry *e = (void *)(vmon_scratch + pos);
+		u32 need;
+
+		if (pos + sizeof(*e) + max_cmd + 8 > VMON_MAX_RECORD) {
+			r->flags |= VMON_LIST_TRUNC;
+			break;
+		}
+		memset(e, 0, sizeof(*e));
+		e->pid = anc[i]->tgid;
+		e->start_boottime_ns = anc[i]->start_boottime;
+		memcpy(e->comm, anc[i]->comm, sizeof(e->comm));
+		e->comm[VMON_COMM_LEN - 1] = 0;
+		if (!(anc[i]->flags & PF_KTHREAD))
+			e->cmdline_len = vmon_cmdline(anc[i], (char *)(e + 1),
+						      max_cmd, &e->flags);
+		need = ALIGN(sizeof(*e) + e->cmdline_len, 8);
+		memset((u8 *)(e + 1) + e->cmdline_len, 0,
+		       need - sizeof(*e) - e->cmdline_len);
+		pos += need;
+		r->nr++;
+	}
+	for (i = 0; i < n; i++)
+		put_task_struct(anc[i]);
+	vmon_ring_put(r, pos, VMON_REC_CHAIN, event_id);
+}
+
+/* ------------------------------------------------------------ event */
+
+static bool vmon_seen_tgid(pid_t tgid, unsigned int *nr_seen)
+{
+	unsigned int i;
+
+	for (i = 0; i < *nr_seen; i++)
+		if (vmon_seen[i] == tgid)
+			return true;
+	vmon_seen[(*nr_seen)++] = tgid;
+	return false;
+}
+
+static void vmon_dump_event(struct vmon_event *ev)
+{
+	struct vmon_rec_event_end end = {};
+	u64 start = vmon_now_ns(), budget, lost0;
+	u64 event_id = atomic64_inc_return(&vmon_stats.dumps);
+	unsigned int n, i, nr_seen = 0;
+
+	lost0 = atomic64_read(&vmon_stats.lost_records);
+	budget = READ_ONCE(vmon_dump_budget_ms) * NSEC_PER_MSEC;
+	vmon_ring_put(&ev->rec, sizeof(ev->rec), VMON_REC_BREACH, event_id);
+	n = vmon_collect(ev->rec.target_pid, &end.nr_candidates, &end.flags);
+	for (i = 0; i < n; i++) {
+		struct task_struct *t = vmon_cand[i];
+
+		if (end.flags & VMON_EVENT_TIME_BUDGET ||
+		    (budget && vmon_now_ns() - start > budget)) {
+			end.flags |= VMON_EVENT_TIME_BUDGET;
+			put_task_struct(t);
+			continue;
+		}
+		vmon_emit_task(t, event_id);
+		end.nr_tasks++;
+		if (!(t->flags & PF_KTHREAD) &&
+		    !vmon_seen_tgid(t->tgid, &nr_seen)) {
+			vmon_emit_maps(t, event_id);
+			vmon_emit_chain(t, event_id);
+		}
+		put_task_struct(t);
+		cond_resched();
+	}
+	if (atomic64_read(&vmon_stats.lost_records) != lost0)
+		end.flags |= VMON_EVENT_DROPPED;
+	if (end.flags & (VMON_EVENT_TASKS_TRUNC | VMON_EVENT_TIME_BUDGET))
+		atomic64_inc(&vmon_stats.truncated_events);
+	end.duration_ns = vmon_now_ns() - start;
+	atomic64_add(end.duration_ns, &vmon_stats.dump_ns);
+	vmon_ring_put(&end, sizeof(end), VMON_REC_EVENT_END, event_id);
+}
+
+static void vmon_dump_fn(struct work_struct *work)
+{
+	bool again;
+	int i;
+
+	do {
+		again = false;
+		for (i = 0; i < VMON_NR_EVENT_SLOTS; i++) {
+			struct vmon_event *ev = &vmon_events[i];
+
+			if (atomic_read_acquire(&ev->state) != VMON_SLOT_READY)
+				continue;
+			vmon_dump_event(ev);
+			atomic_set_release(&ev->state, VMON_SLOT_FREE);
+			again = true;
+		}
+	} while (again);
+}
+
+int vmon_dump_init(void)
+{
+	vmon_cand_cap = clamp_t(u64, vmon_max_tasks, 16, 65536);
+	vmon_cand = kvcalloc(vmon_cand_cap, sizeof(*vmon_cand), GFP_KERNEL);
+	vmon_seen = kvcalloc(vmon_cand_cap, sizeof(*vmon_seen), GFP_KERNEL);
+	vmon_scratch = vmalloc(VMON_MAX_RECORD);
+	vmon_pathbuf = kmalloc(PATH_MAX, GFP_KERNEL);
+	vmon_wq = alloc_workqueue("variable_monitor", WQ_UNBOUND | WQ_HIGHPRI,
+				  0);
+	if (!vmon_cand || !vmon_seen || !vmon_scratch || !vmon_pathbuf ||
+	    !vmon_wq) {
+		vmon_dump_exit();
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Called after every timer is gone: nothing can queue new work. */
+void vmon_dump_exit(void)
+{
+	if (vmon_wq)
+		destroy_workqueue(vmon_wq);	/* drains dump and reap work */
+	vmon_wq = NULL;
+	kfree(vmon_pathbuf);
+	vfree(vmon_scratch);
+	kvfree(vmon_seen);
+	kvfree(vmon_cand);
+}

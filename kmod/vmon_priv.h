@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* variable_monitor: definitions shared by the module's source files. */
+#ifndef _VMON_PRIV_H
+#define _VMON_PRIV_H
+
+#include <linux/types.h>
+#include <linux/list.h>
+#include <linux/hrtimer.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/atomic.h>
+#include <linux/workqueue.h>
+#include "include/uapi/vmon.h"
+
+#define VMON_ABS_MIN_INTERVAL_NS	10000ULL		/* 10 us */
+#define VMON_MAX_INTERVAL_NS		(3600ULL * NSEC_PER_SEC)
+#define VMON_NR_EVENT_SLOTS		16
+#define VMON_MAX_RECORD			(64 * 1024)
+#define VMON_KSTACK_MAX			64
+#define VMON_USTACK_MAX			128
+#define VMON_RAW_STACK_MAX		16384
+#define VMON_CHAIN_MAX			16
+
+/* Tunables (/proc/variable_monitor/ and module parameters). */
+extern u64 vmon_def_interval_ns;
+extern u64 vmon_min_interval_ns;
+extern u64 vmon_dump_reset_sec;
+extern u64 vmon_raw_stack_bytes;
+extern u64 vmon_max_tasks;
+extern u64 vmon_dump_budget_ms;
+extern u64 vmon_cmdline_max;
+extern unsigned int vmon_max_watches;
+extern unsigned int vmon_max_watches_per_proc;
+extern unsigned int vmon_max_timers;
+
+struct vmon_stats {
+	atomic64_t breaches;
+	atomic64_t dumps;
+	atomic64_t dumps_skipped;	/* no free event slot */
+	atomic64_t records;
+	atomic64_t bytes;
+	atomic64_t lost_records;
+	atomic64_t lost_bytes;
+	atomic64_t tasks_sampled;
+	atomic64_t dump_ns;
+	atomic64_t truncated_events;
+};
+extern struct vmon_stats vmon_stats;
+
+struct vmon_file;
+struct vmon_owner;
+
+/* One hrtimer per distinct interval; its watches hang on an RCU list. */
+struct vmon_timer {
+	struct hrtimer hrt;
+	struct list_head watches;	/* RCU, vmon_watch.tnode */
+	struct list_head node;		/* vmon_timers, under vmon_mutex */
+	u64 interval_ns;
+	unsigned int nr;		/* under vmon_mutex */
+	/* written by the callback only */
+	u64 next_dump_ns;
+	u64 ticks;
+	u64 checks;
+	u64 ns_total;
+	u64 overruns;
+	u64 overloaded;
+};
+
+struct vmon_watch {
+	struct list_head tnode;		/* timer list, RCU */
+	struct list_head onode;		/* owner list */
+	struct list_head fnode;		/* file list */
+	struct list_head rnode;		/* vmon_remote, if target != owner */
+	struct list_head dnode;		/* private, while being freed */
+	struct vmon_timer *timer;
+	struct vmon_owner *owner;
+	struct vmon_file *file;
+	struct page *page;		/* pinned page, NULL for kernel watches */
+	const void *kaddr;		/* where the timer reads */
+	u64 id;
+	u64 addr;			/* user address or resolved kernel address */
+	s64 threshold;
+	u64 interval_ns;
+	u64 breaches;			/* written by the timer only */
+	u32 flags;
+	u32 length;
+	pid_t owner_tgid;
+	pid_t target_tgid;		/* 0 for kernel watches */
+	bool remote;
+	bool in_breach;			/* timer only */
+	bool dead;			/* set by the exit/exec probe */
+	char name[VMON_NAME_LEN];
+	char ksym[VMON_KSYM_LEN];
+};
+
+/* Per open file of /dev/variable_monitor. */
+struct vmon_file {
+	struct list_head watches;	/* vmon_watch.fnode, under vmon_mutex */
+	struct mutex read_lock;
+	bool can_read;			/* CAP_PERFMON or CAP_SYS_ADMIN at open */
+	bool privileged;		/* same, for intervals and kernel watches */
+	bool hello_done;
+	u32 hello_off;
+	struct vmon_rec_hello hello;
+};
+
+/* A breach waiting for the dump work; filled in hard-irq context. */
+struct vmon_event {
+	atomic_t state;			/* VMON_SLOT_* */
+	struct vmon_rec_breach rec;
+};
+
+enum { VMON_SLOT_FREE, VMON_SLOT_FILLING, VMON_SLOT_READY };
+
+/* vmon_watch.c */
+int vmon_watch_init(void);
+void vmon_watch_exit(void);
+long vmon_ioc_watch(struct vmon_file *f, void __user *uarg);
+long vmon_ioc_cancel(struct vmon_file *f, unsigned long id);
+void vmon_file_release_watches(struct vmon_file *f);
+int vmon_show_timers(struct seq_file *m, void *v);
+int vmon_show_watches(struct seq_file *m, void *v);
+void vmon_watch_counts(unsigned int *watches, unsigned int *timers,
+		       u64 *ticks, u64 *checks, u64 *ns, u64 *overruns);
+
+/* vmon_dump.c */
+int vmon_dump_init(void);
+void vmon_dump_exit(void);
+void vmon_dump_queue(void);	/* hard-irq safe */
+struct vmon_event *vmon_event_claim(void);
+extern struct workqueue_struct *vmon_wq;
+
+/* vmon_ring.c */
+int vmon_ring_init(unsigned long bytes);
+void vmon_ring_exit(void);
+void vmon_ring_put(void *rec, u32 len, u16 type, u64 event_id);
+ssize_t vmon_ring_read(struct vmon_file *f, char __user *buf, size_t count,
+		       bool nonblock);
+__poll_t vmon_ring_poll(struct vmon_file *f, struct file *file,
+			struct poll_table_struct *wait);
+int vmon_ring_claim_reader(struct vmon_file *f);
+void vmon_ring_release_reader(struct vmon_file *f);
+void vmon_ring_shutdown(void);
+u64 vmon_ring_size(void);
+u64 vmon_ring_used(void);
+u64 vmon_now_ns(void);
+
+/* vmon_ksym.c */
+void vmon_ksym_init(void);
+bool vmon_ksym_available(void);
+unsigned long vmon_ksym_lookup(const char *name);
+void *vmon_ksym_func(const char *name);
+bool vmon_remote_allowed(struct task_struct *target);
+
+#endif /* _VMON_PRIV_H */

@@ -1,0 +1,705 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * variable_monitor: watches and their timers.
+ *
+ * Locking: vmon_mutex serializes every change of watches, owners and
+ * timers.  vmon_lock (raw, taken by the exit/exec tracepoint probes, which
+ * run with preemption off) additionally guards the owner hash and the
+ * remote list.  A timer walks its watch list under RCU from hard-irq
+ * context and never takes a lock.
+ */
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/hashtable.h>
+#include <linux/tracepoint.h>
+#include <linux/uaccess.h>
+#include <linux/seq_file.h>
+#include <linux/capability.h>
+#include <linux/pid.h>
+#include <linux/binfmts.h>
+#include "vmon_priv.h"
+#include "compat.h"
+#include "vmon_trace.h"
+
+struct vmon_owner {
+	struct hlist_node hnode;
+	struct list_head watches;	/* vmon_watch.onode */
+	struct list_head dnode;		/* private, while being freed */
+	pid_t tgid;
+	unsigned int nr;
+	bool dead;
+};
+
+static DEFINE_MUTEX(vmon_mutex);
+static DEFINE_RAW_SPINLOCK(vmon_lock);
+static DEFINE_HASHTABLE(vmon_owners, 8);
+static LIST_HEAD(vmon_remote);
+static LIST_HEAD(vmon_timers);
+static unsigned int vmon_nr_watches, vmon_nr_timers;
+static atomic_t vmon_live_watches = ATOMIC_INIT(0);
+static atomic64_t vmon_next_id = ATOMIC64_INIT(0);
+static bool vmon_closing;
+
+static void vmon_reap_fn(struct work_struct *work);
+static DECLARE_WORK(vmon_reap_work, vmon_reap_fn);
+
+/* ---------------------------------------------------------- timer tick */
+
+static s64 vmon_read_value(const struct vmon_watch *w)
+{
+	bool u = w->flags & VMON_WATCH_UNSIGNED;
+
+	switch (w->length) {
+	case 1:
+		return u ? (s64)READ_ONCE(*(const u8 *)w->kaddr) :
+			   (s64)READ_ONCE(*(const s8 *)w->kaddr);
+	case 2:
+		return u ? (s64)READ_ONCE(*(const u16 *)w->kaddr) :
+			   (s64)READ_ONCE(*(const s16 *)w->kaddr);
+	case 4:
+		return u ? (s64)READ_ONCE(*(const u32 *)w->kaddr) :
+			   (s64)READ_ONCE(*(const s32 *)w->kaddr);
+	default:
+		return READ_ONCE(*(const s64 *)w->kaddr);
+	}
+}
+
+static bool vmon_breached(const struct vmon_watch *w, s64 v)
+{
+	if (w->flags & VMON_WATCH_UNSIGNED) {
+		if (w->flags & VMON_WATCH_GREATER)
+			return (u64)v > (u64)w->threshold;
+		return (u64)v < (u64)w->threshold;
+	}
+	if (w->flags & VMON_WATCH_GREATER)
+		return v > w->threshold;
+	return v < w->threshold;
+}
+
+/* Hard-irq context: no allocation, no spinlock_t. */
+static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
+		      u64 now)
+{
+	struct vmon_event *ev;
+	struct vmon_rec_breach *r;
+
+	WRITE_ONCE(w->breaches, w->breaches + 1);
+	atomic64_inc(&vmon_stats.breaches);
+	trace_breach(w->id, w->target_tgid, w->name, v, w->threshold);
+	printk_ratelimited(KERN_INFO KBUILD_MODNAME
+			   ": breach pid=%d watch=%s value=%lld threshold=%lld addr=%p\n",
+			   w->target_tgid, w->name, v, w->threshold,
+			   (void *)(unsigned long)w->addr);
+	if (now < tm->next_dump_ns)
+		return;
+	ev = vmon_event_claim();
+	if (!ev) {
+		atomic64_inc(&vmon_stats.dumps_skipped);
+		return;
+	}
+	tm->next_dump_ns = now + READ_ONCE(vmon_dump_reset_sec) * NSEC_PER_SEC;
+	r = &ev->rec;
+	memset(r, 0, sizeof(*r));
+	r->watch_id = w->id;
+	r->value = v;
+	r->threshold = w->threshold;
+	r->addr = w->addr;
+	r->interval_ns = w->interval_ns;
+	r->owner_pid = w->owner_tgid;
+	r->target_pid = w->target_tgid;
+	r->watch_flags = w->flags;
+	r->length = w->length;
+	memcpy(r->name, w->name, sizeof(r->name));
+	memcpy(r->ksym, w->ksym, sizeof(r->ksym));
+	atomic_set_release(&ev->state, VMON_SLOT_READY);
+	vmon_dump_queue();
+}
+
+static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
+{
+	struct vmon_timer *tm = container_of(hrt, struct vmon_timer, hrt);
+	struct vmon_watch *w;
+	u64 start = ktime_get_ns(), cost;
+	unsigned int n = 0;
+
+	list_for_each_entry_rcu(w, &tm->watches, tnode) {
+		s64 v;
+		bool b;
+
+		n++;
+		if (READ_ONCE(w->dead))
+			continue;
+		v = vmon_read_value(w);
+		b = vmon_breached(w, v);
+		if (b && !w->in_breach)
+			vmon_fire(tm, w, v, start);
+		w->in_breach = b;
+	}
+	cost = ktime_get_ns() - start;
+	tm->ticks++;
+	tm->checks += n;
+	tm->ns_total += cost;
+	/* Never let a tick that costs more than half its interval own the CPU. */
+	if (cost > tm->interval_ns / 2) {
+		tm->overloaded++;
+		hrtimer_forward(hrt, ns_to_ktime(start + 2 * cost),
+				ns_to_ktime(tm->interval_ns));
+	}
+	tm->overruns += hrtimer_forward_now(hrt, ns_to_ktime(tm->interval_ns)) - 1;
+	return HRTIMER_RESTART;
+}
+
+/* ------------------------------------------------------- timers, owners */
+
+static struct vmon_timer *vmon_timer_get(u64 interval_ns)
+{
+	struct vmon_timer *tm;
+
+	list_for_each_entry(tm, &vmon_timers, node)
+		if (tm->interval_ns == interval_ns)
+			return tm;
+	if (vmon_nr_timers >= vmon_max_timers)
+		return ERR_PTR(-ENOSPC);
+	tm = kzalloc(sizeof(*tm), GFP_KERNEL);
+	if (!tm)
+		return ERR_PTR(-ENOMEM);
+	INIT_LIST_HEAD(&tm->watches);
+	tm->interval_ns = interval_ns;
+	vmon_hrtimer_setup(&tm->hrt, vmon_timer_fn, CLOCK_MONOTONIC,
+			   HRTIMER_MODE_REL_HARD);
+	list_add(&tm->node, &vmon_timers);
+	vmon_nr_timers++;
+	return tm;
+}
+
+static struct vmon_owner *vmon_owner_find(pid_t tgid)
+{
+	struct vmon_owner *o;
+
+	hash_for_each_possible(vmon_owners, o, hnode, tgid)
+		if (o->tgid == tgid && !o->dead)
+			return o;
+	return NULL;
+}
+
+static struct vmon_owner *vmon_owner_get(pid_t tgid)
+{
+	struct vmon_owner *o = vmon_owner_find(tgid);
+
+	if (o)
+		return o;
+	o = kzalloc(sizeof(*o), GFP_KERNEL);
+	if (!o)
+		return NULL;
+	o->tgid = tgid;
+	INIT_LIST_HEAD(&o->watches);
+	raw_spin_lock(&vmon_lock);
+	hash_add(vmon_owners, &o->hnode, tgid);
+	raw_spin_unlock(&vmon_lock);
+	return o;
+}
+
+/* ---------------------------------------------------------- removal */
+
+/* What one removal frees after a single RCU grace period. */
+struct vmon_batch {
+	struct list_head watches;
+	struct list_head timers;
+	struct list_head owners;
+};
+
+#define VMON_BATCH(b) struct vmon_batch b = {			\
+	LIST_HEAD_INIT(b.watches), LIST_HEAD_INIT(b.timers),	\
+	LIST_HEAD_INIT(b.owners) }
+
+/* Unlink w from everything; vmon_mutex held.  Nothing is freed yet. */
+static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
+{
+	struct vmon_timer *tm = w->timer;
+	struct vmon_owner *o = w->owner;
+
+	list_del_rcu(&w->tnode);
+	raw_spin_lock(&vmon_lock);
+	list_del(&w->onode);
+	if (w->remote)
+		list_del(&w->rnode);
+	if (!--o->nr) {
+		hash_del(&o->hnode);
+		list_add(&o->dnode, &b->owners);
+	}
+	raw_spin_unlock(&vmon_lock);
+	list_del(&w->fnode);
+	vmon_nr_watches--;
+	atomic_dec(&vmon_live_watches);
+	list_add_tail(&w->dnode, &b->watches);
+	if (!--tm->nr) {
+		/* waits for a running callback, which may still see w */
+		hrtimer_cancel(&tm->hrt);
+		list_move(&tm->node, &b->timers);
+		vmon_nr_timers--;
+	}
+}
+
+static void vmon_batch_free(struct vmon_batch *b)
+{
+	struct vmon_watch *w, *wt;
+	struct vmon_timer *tm, *tt;
+	struct vmon_owner *o, *ot;
+
+	if (list_empty(&b->watches))
+		return;
+	synchronize_rcu();	/* running timer walks are done with them */
+	list_for_each_entry_safe(w, wt, &b->watches, dnode) {
+		if (w->page)
+			unpin_user_page(w->page);
+		kfree(w);
+	}
+	list_for_each_entry_safe(tm, tt, &b->timers, node)
+		kfree(tm);
+	list_for_each_entry_safe(o, ot, &b->owners, dnode)
+		kfree(o);
+}
+
+void vmon_file_release_watches(struct vmon_file *f)
+{
+	struct vmon_watch *w, *tmp;
+	VMON_BATCH(b);
+
+	mutex_lock(&vmon_mutex);
+	list_for_each_entry_safe(w, tmp, &f->watches, fnode)
+		vmon_unlink(w, &b);
+	vmon_batch_free(&b);
+	mutex_unlock(&vmon_mutex);
+}
+
+/* id 0: every watch the calling process owns, through any file. */
+long vmon_ioc_cancel(struct vmon_file *f, unsigned long id)
+{
+	struct vmon_watch *w, *tmp;
+	struct vmon_owner *o;
+	long ret = id ? -ENOENT : 0;
+	VMON_BATCH(b);
+
+	mutex_lock(&vmon_mutex);
+	o = vmon_owner_find(current->tgid);
+	if (o) {
+		list_for_each_entry_safe(w, tmp, &o->watches, onode) {
+			if (id && w->id != id)
+				continue;
+			vmon_unlink(w, &b);
+			ret = 0;
+		}
+	}
+	vmon_batch_free(&b);
+	mutex_unlock(&vmon_mutex);
+	return ret;
+}
+
+static void vmon_reap_fn(struct work_struct *work)
+{
+	struct vmon_owner *o;
+	struct vmon_watch *w, *tmp;
+	struct hlist_node *hn;
+	int bkt;
+	VMON_BATCH(b);
+
+	mutex_lock(&vmon_mutex);
+	hash_for_each_safe(vmon_owners, bkt, hn, o, hnode) {
+		list_for_each_entry_safe(w, tmp, &o->watches, onode)
+			if (READ_ONCE(w->dead))
+				vmon_unlink(w, &b);
+	}
+	vmon_batch_free(&b);
+	mutex_unlock(&vmon_mutex);
+}
+
+/*
+ * A process went away (group exit) or replaced its image (exec): end the
+ * watches it owns and those on its memory.  Tracepoint context: preemption
+ * off, so mark and defer.
+ */
+static void vmon_proc_gone(pid_t tgid)
+{
+	struct vmon_owner *o;
+	struct vmon_watch *w;
+	bool any = false;
+
+	if (!atomic_read(&vmon_live_watches))
+		return;
+	raw_spin_lock(&vmon_lock);
+	hash_for_each_possible(vmon_owners, o, hnode, tgid) {
+		if (o->tgid != tgid)
+			continue;
+		o->dead = true;
+		list_for_each_entry(w, &o->watches, onode)
+			WRITE_ONCE(w->dead, true);
+		any = true;
+	}
+	list_for_each_entry(w, &vmon_remote, rnode) {
+		if (w->target_tgid == tgid) {
+			WRITE_ONCE(w->dead, true);
+			any = true;
+		}
+	}
+	raw_spin_unlock(&vmon_lock);
+	if (any)
+		queue_work(vmon_wq, &vmon_reap_work);
+}
+
+static void vmon_probe_exit(void *data, struct task_struct *p)
+{
+	/* signal->live reached zero before this tracepoint: last thread */
+	if (!atomic_read(&p->signal->live))
+		vmon_proc_gone(p->tgid);
+}
+
+static void vmon_probe_exec(void *data, struct task_struct *p, pid_t old_pid,
+			    struct linux_binprm *bprm)
+{
+	vmon_proc_gone(p->tgid);
+}
+
+/* ------------------------------------------------------- registration */
+
+static int vmon_check_req(struct vmon_watch_req *req, bool privileged)
+{
+	if (req->flags & ~VMON_WATCH_FLAGS_ALL)
+		return -EINVAL;
+	if (req->length != 1 && req->length != 2 && req->length != 4 &&
+	    req->length != 8)
+		return -EINVAL;
+	if (req->addr % req->length)	/* natural alignment: never straddles */
+		return -EINVAL;
+	if (!memchr(req->name, 0, sizeof(req->name)) ||
+	    !memchr(req->ksym, 0, sizeof(req->ksym)))
+		return -EINVAL;
+	if (!(req->flags & VMON_WATCH_KERNEL) && req->ksym[0])
+		return -EINVAL;
+	if (req->flags & VMON_WATCH_KERNEL) {
+		if (!privileged)
+			return -EPERM;
+		if (!req->ksym[0] || req->pid)
+			return -EINVAL;
+	}
+	if (req->pid < 0)
+		return -EINVAL;
+	if (!req->interval_ns) {
+		req->interval_ns = READ_ONCE(vmon_def_interval_ns);
+		req->flags |= VMON_WATCH_DEF_INTERVAL;
+	}
+	if (req->interval_ns < VMON_ABS_MIN_INTERVAL_NS ||
+	    req->interval_ns > VMON_MAX_INTERVAL_NS)
+		return -EINVAL;
+	if (!privileged && req->interval_ns < READ_ONCE(vmon_min_interval_ns)) {
+		if (!(req->flags & VMON_WATCH_DEF_INTERVAL))
+			return -EACCES;
+		req->interval_ns = READ_ONCE(vmon_min_interval_ns);
+	}
+	return 0;
+}
+
+/* Pin the page holding a user variable of target's memory. */
+static int vmon_pin_user(struct vmon_watch *w, struct task_struct *target)
+{
+	struct vm_area_struct *vma;
+	struct mm_struct *mm;
+	unsigned int gup = FOLL_LONGTERM;
+	struct page *page;
+	long n;
+	int ret = 0;
+
+	mm = get_task_mm(target);
+	if (!mm)
+		return -ESRCH;
+	if (mmap_read_lock_killable(mm)) {
+		mmput(mm);
+		return -EINTR;
+	}
+	vma = vma_lookup(mm, w->addr);
+	if (!vma || vma->vm_flags & (VM_IO | VM_PFNMAP)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	/*
+	 * A writable private page is pinned for write so COW is broken now:
+	 * otherwise the pin could hold the shared zero page or a page that
+	 * the next write replaces.
+	 */
+	if (vma->vm_flags & VM_WRITE)
+		gup |= FOLL_WRITE;
+	n = vmon_pin_user_pages_remote(mm, w->addr & PAGE_MASK, 1, gup, &page);
+	if (n != 1) {
+		ret = n < 0 ? (int)n : -EFAULT;
+		goto out;
+	}
+	w->page = page;
+	w->kaddr = page_address(page) + offset_in_page(w->addr);
+out:
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return ret;
+}
+
+/* Core kernel image only: a module's variable could go away under us. */
+static int vmon_bind_kernel(struct vmon_watch *w, u64 offset)
+{
+	unsigned long base = vmon_ksym_lookup(w->ksym);
+	unsigned long addr;
+	u64 probe;
+
+	if (!base)
+		return vmon_ksym_available() ? -ENOENT : -EOPNOTSUPP;
+	addr = base + offset;
+	if (addr < base || addr < __START_KERNEL_map ||
+	    addr + w->length > MODULES_VADDR || addr % w->length)
+		return -EINVAL;
+	if (copy_from_kernel_nofault(&probe, (void *)addr, w->length))
+		return -EFAULT;
+	w->addr = addr;
+	w->kaddr = (const void *)addr;
+	return 0;
+}
+
+static struct task_struct *vmon_get_target(pid_t pid)
+{
+	struct task_struct *t;
+
+	rcu_read_lock();
+	t = pid_task(find_vpid(pid), PIDTYPE_TGID);
+	if (t)
+		get_task_struct(t);
+	rcu_read_unlock();
+	return t;
+}
+
+static int vmon_bind_user(struct vmon_watch *w, pid_t pid)
+{
+	struct task_struct *t;
+	int ret;
+
+	if (!pid || pid == task_tgid_vnr(current))
+		return vmon_pin_user(w, current);
+	t = vmon_get_target(pid);
+	if (!t)
+		return -ESRCH;
+	if (!vmon_remote_allowed(t)) {
+		ret = -EPERM;
+	} else {
+		w->target_tgid = t->tgid;
+		w->remote = true;
+		ret = vmon_pin_user(w, t);
+	}
+	put_task_struct(t);
+	return ret;
+}
+
+static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
+{
+	struct vmon_owner *o;
+	struct vmon_timer *tm;
+
+	if (READ_ONCE(vmon_closing))
+		return -ESHUTDOWN;
+	if (vmon_nr_watches >= vmon_max_watches)
+		return -ENOSPC;
+	o = vmon_owner_find(w->owner_tgid);
+	if (o && o->nr >= vmon_max_watches_per_proc)
+		return -ENOSPC;
+	o = vmon_owner_get(w->owner_tgid);
+	if (!o)
+		return -ENOMEM;
+	tm = vmon_timer_get(w->interval_ns);
+	if (IS_ERR(tm)) {
+		if (!o->nr) {
+			raw_spin_lock(&vmon_lock);
+			hash_del(&o->hnode);
+			raw_spin_unlock(&vmon_lock);
+			kfree(o);
+		}
+		return PTR_ERR(tm);
+	}
+	w->owner = o;
+	w->timer = tm;
+	w->file = f;
+	w->id = atomic64_inc_return(&vmon_next_id);
+	raw_spin_lock(&vmon_lock);
+	list_add_tail(&w->onode, &o->watches);
+	o->nr++;
+	if (w->remote)
+		list_add_tail(&w->rnode, &vmon_remote);
+	raw_spin_unlock(&vmon_lock);
+	list_add_tail(&w->fnode, &f->watches);
+	vmon_nr_watches++;
+	atomic_inc(&vmon_live_watches);
+	list_add_tail_rcu(&w->tnode, &tm->watches);
+	if (!tm->nr++)
+		hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns),
+			      HRTIMER_MODE_REL_HARD);
+	return 0;
+}
+
+long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
+{
+	struct vmon_watch_req req;
+	struct vmon_watch *w;
+	u32 usize;
+	int ret;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < offsetofend(struct vmon_watch_req, interval_ns) ||
+	    usize > PAGE_SIZE)
+		return -EINVAL;
+	ret = copy_struct_from_user(&req, sizeof(req), uarg, usize);
+	if (ret)
+		return ret;
+	ret = vmon_check_req(&req, f->privileged);
+	if (ret)
+		return ret;
+	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	w->flags = req.flags;
+	w->length = req.length;
+	w->addr = req.addr;
+	w->threshold = req.threshold;
+	w->interval_ns = req.interval_ns;
+	w->owner_tgid = current->tgid;
+	w->target_tgid = current->tgid;
+	memcpy(w->name, req.name, sizeof(w->name));
+	memcpy(w->ksym, req.ksym, sizeof(w->ksym));
+	if (req.flags & VMON_WATCH_KERNEL) {
+		w->target_tgid = 0;
+		ret = vmon_bind_kernel(w, req.addr);
+	} else {
+		ret = vmon_bind_user(w, req.pid);
+	}
+	if (ret)
+		goto err_free;
+	mutex_lock(&vmon_mutex);
+	ret = vmon_add(f, w);
+	mutex_unlock(&vmon_mutex);
+	if (ret)
+		goto err_unpin;
+	/* only the id goes back; a failed copy leaves the watch registered */
+	if (usize >= offsetofend(struct vmon_watch_req, id) &&
+	    put_user(w->id, &((struct vmon_watch_req __user *)uarg)->id))
+		return -EFAULT;
+	return 0;
+err_unpin:
+	if (w->page)
+		unpin_user_page(w->page);
+err_free:
+	kfree(w);
+	return ret;
+}
+
+/* ---------------------------------------------------------- /proc views */
+
+void vmon_watch_counts(unsigned int *watches, unsigned int *timers,
+		       u64 *ticks, u64 *checks, u64 *ns, u64 *overruns)
+{
+	struct vmon_timer *tm;
+
+	*ticks = *checks = *ns = *overruns = 0;
+	mutex_lock(&vmon_mutex);
+	*watches = vmon_nr_watches;
+	*timers = vmon_nr_timers;
+	list_for_each_entry(tm, &vmon_timers, node) {
+		*ticks += READ_ONCE(tm->ticks);
+		*checks += READ_ONCE(tm->checks);
+		*ns += READ_ONCE(tm->ns_total);
+		*overruns += READ_ONCE(tm->overruns);
+	}
+	mutex_unlock(&vmon_mutex);
+}
+
+int vmon_show_timers(struct seq_file *m, void *v)
+{
+	struct vmon_timer *tm;
+
+	seq_puts(m, "interval_ns watches ticks checks ns_total ns_per_tick ns_per_check overruns overloaded\n");
+	mutex_lock(&vmon_mutex);
+	list_for_each_entry(tm, &vmon_timers, node) {
+		u64 ticks = READ_ONCE(tm->ticks), checks = READ_ONCE(tm->checks);
+		u64 ns = READ_ONCE(tm->ns_total);
+
+		seq_printf(m, "%llu %u %llu %llu %llu %llu %llu %llu %llu\n",
+			   tm->interval_ns, tm->nr, ticks, checks, ns,
+			   ticks ? div64_u64(ns, ticks) : 0,
+			   checks ? div64_u64(ns, checks) : 0,
+			   READ_ONCE(tm->overruns), READ_ONCE(tm->overloaded));
+	}
+	mutex_unlock(&vmon_mutex);
+	return 0;
+}
+
+int vmon_show_watches(struct seq_file *m, void *v)
+{
+	struct vmon_owner *o;
+	struct vmon_watch *w;
+	int bkt;
+
+	seq_puts(m, "id owner target name length flags threshold interval_ns breaches dead\n");
+	mutex_lock(&vmon_mutex);
+	hash_for_each(vmon_owners, bkt, o, hnode) {
+		list_for_each_entry(w, &o->watches, onode)
+			seq_printf(m, "%llu %d %d %s %u %#x %lld %llu %llu %d\n",
+				   w->id, w->owner_tgid, w->target_tgid,
+				   w->name[0] ? w->name : "-", w->length,
+				   w->flags, w->threshold, w->interval_ns,
+				   READ_ONCE(w->breaches), READ_ONCE(w->dead));
+	}
+	mutex_unlock(&vmon_mutex);
+	return 0;
+}
+
+/* ------------------------------------------------------- init / exit */
+
+static struct tracepoint *vmon_tp_exit, *vmon_tp_exec;
+
+static void vmon_find_tp(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "sched_process_exit"))
+		vmon_tp_exit = tp;
+	else if (!strcmp(tp->name, "sched_process_exec"))
+		vmon_tp_exec = tp;
+}
+
+int vmon_watch_init(void)
+{
+	int ret;
+
+	for_each_kernel_tracepoint(vmon_find_tp, NULL);
+	if (!vmon_tp_exit || !vmon_tp_exec) {
+		pr_err("sched_process_exit/exec tracepoints not found\n");
+		return -ENOENT;
+	}
+	ret = tracepoint_probe_register(vmon_tp_exit, vmon_probe_exit, NULL);
+	if (ret)
+		return ret;
+	ret = tracepoint_probe_register(vmon_tp_exec, vmon_probe_exec, NULL);
+	if (ret) {
+		tracepoint_probe_unregister(vmon_tp_exit, vmon_probe_exit, NULL);
+		tracepoint_synchronize_unregister();
+	}
+	return ret;
+}
+
+/*
+ * Every file is closed by now (the module is referenced while one is
+ * open), so no watch is left; reap what the probes may have queued.
+ */
+void vmon_watch_exit(void)
+{
+	WRITE_ONCE(vmon_closing, true);
+	tracepoint_probe_unregister(vmon_tp_exec, vmon_probe_exec, NULL);
+	tracepoint_probe_unregister(vmon_tp_exit, vmon_probe_exit, NULL);
+	tracepoint_synchronize_unregister();
+	cancel_work_sync(&vmon_reap_work);
+	WARN_ON(vmon_nr_watches || vmon_nr_timers);
+}
