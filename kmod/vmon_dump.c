@@ -9,6 +9,8 @@
  * candidates are referenced under RCU into a preallocated array, then
  * described outside RCU, with a time budget.  Every cap sets a flag.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/mm.h>

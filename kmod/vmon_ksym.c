@@ -8,6 +8,8 @@
  * of exported variables and remote watches require CAP_SYS_PTRACE.  Never
  * fails module load.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/kprobes.h>
 #include <linux/uaccess.h>
 #include <linux/sched/loadavg.h>

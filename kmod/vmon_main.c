@@ -3,6 +3,8 @@
  * variable_monitor: module entry, /dev/variable_monitor and
  * /proc/variable_monitor/.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/module.h>
 #include <linux/miscdevice.h>
 #include <linux/fs.h>

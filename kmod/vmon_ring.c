@@ -8,6 +8,8 @@
  * [tail, head) is never overwritten: a record that does not fit is dropped,
  * counted, and reported in-band by a LOST record once space returns.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/vmalloc.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>

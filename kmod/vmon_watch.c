@@ -8,6 +8,8 @@
  * remote list.  A timer walks its watch list under RCU from hard-irq
  * context and never takes a lock.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/slab.h>
 #include <linux/mm.h>
 #include <linux/sched.h>

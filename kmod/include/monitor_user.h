@@ -38,6 +38,17 @@ typedef struct {
 
 static int vmon_user_fd = -1;
 
+/* Copy a name, always NUL-terminated, truncated to fit. */
+static inline void vmon_copy_name(char *dst, const char *src, size_t size)
+{
+	size_t n = 0;
+
+	while (n + 1 < size && src[n])
+		n++;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
 /* The open device, or a negative errno. */
 static inline int vmon_device_fd(void)
 {
@@ -72,7 +83,7 @@ static inline int start_watch_id(watch_arg wa, __u64 *id)
 	req.addr = (__u64)(unsigned long)wa.ptr;
 	req.threshold = wa.threshold;
 	req.interval_ns = wa.time_ns;
-	strncpy(req.name, wa.name, sizeof(req.name) - 1);
+	vmon_copy_name(req.name, wa.name, sizeof(req.name));
 	if (ioctl(fd, VMON_IOC_WATCH, &req) < 0)
 		return -errno;
 	if (id)
@@ -139,7 +150,7 @@ static inline const char *vmon_strerror(int err)
 #define VMON_WATCH_(n, p, thr, len, uns, gt) __extension__ ({		\
 	watch_arg __wa;							\
 	memset(&__wa, 0, sizeof(__wa));					\
-	strncpy(__wa.name, (n), sizeof(__wa.name) - 1);			\
+	vmon_copy_name(__wa.name, (n), sizeof(__wa.name));			\
 	__wa.ptr = (void *)(p);						\
 	__wa.length_byte = (len);					\
 	__wa.threshold = (long long)(thr);				\

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Module loads, exposes its device and /proc files, answers a table of bad
+# ioctls with the right errnos, leaks no watch, and unloads.
+# vmon-timeout: 120
+fail() { echo "FAIL: $*"; rmmod variable_monitor 2>/dev/null; exit 1; }
+stat_of() { awk -v k="$1" '$1==k{print $2}' /proc/variable_monitor/stats; }
+
+insmod "$VMON_KO" || fail "insmod"
+[ -c /dev/variable_monitor ] || fail "no /dev/variable_monitor"
+mode=$(stat -c %a /dev/variable_monitor)
+[ "$mode" = 666 ] || fail "device mode $mode, want 666"
+for f in def_interval_ns min_interval_ns dump_reset_sec raw_stack_bytes stats timers watches; do
+	[ -e /proc/variable_monitor/$f ] || fail "missing /proc/variable_monitor/$f"
+done
+[ "$(cat /proc/variable_monitor/def_interval_ns)" = 10000 ] || fail "def_interval_ns default"
+[ "$(cat /proc/variable_monitor/dump_reset_sec)" = 5 ] || fail "dump_reset_sec default"
+echo 5 > /proc/variable_monitor/def_interval_ns 2>/dev/null && fail "def_interval_ns accepted 5 ns"
+dmesg | grep -q "variable_monitor: loaded" || fail "no load line in dmesg"
+"$VMON_BIN/badioctl" || fail "badioctl table"
+[ "$(stat_of watches)" = 0 ] || fail "watches left: $(stat_of watches)"
+[ "$(stat_of timers)" = 0 ] || fail "timers left: $(stat_of timers)"
+"$VMON_BIN/ibt_check" || fail "ibt_check"
+rmmod variable_monitor || fail "rmmod"
+[ -e /dev/variable_monitor ] && fail "device still there after rmmod"
+echo PASS
