@@ -2,9 +2,10 @@
 /*
  * userstack: the main thread recurses customFunction1 -> customFunction2 ->
  * customFunction3 -> customFunction1 ... DEPTH times and sleeps at the
- * bottom (a raw nanosleep syscall, so no libc frame hides the chain); a
+ * bottom (bottom_sleep: a raw nanosleep syscall, so no libc frame hides the
+ * chain); a
  * second thread makes a watched variable breach meanwhile.  The dump must
- * show the main thread's user chain 3 2 1 3 2 1 ... main.
+ * show the main thread's user chain bottom_sleep 3 2 1 3 2 1 ... main.
  *
  *   userstack [DEPTH=3] [SLEEP_SECS=3]
  */

@@ -4,7 +4,9 @@
  * with a reason on failure.
  *
  *   vmtest exit            watches end when the owner exits without cancel
- *   vmtest hold N SECS [INTERVAL_NS]  N watches, print "ready", sleep
+ *   vmtest hold N SECS [INTERVAL_NS [THRESHOLD]]  N watches, "ready", sleep
+ *   vmtest toggle MS       flip a watched variable every 2 ms for MS ms
+ *   vmtest dumpbench K     K sleeping threads, then one breach (one dump)
  *   vmtest fork            COW: the child's writes never reach the parent's
  *                          watch; the child's own watch ends with the child
  *   vmtest exec            exec ends the watches (fd kept open across exec)
@@ -17,11 +19,14 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include "vt_common.h"
 
 #define MS 1000000UL
 
 static int vars[64];
+
+static long long hold_threshold = 1000000;
 
 static void watch_n(int n, const char *prefix, unsigned long interval)
 {
@@ -30,7 +35,7 @@ static void watch_n(int n, const char *prefix, unsigned long interval)
 
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "%s%d", prefix, i);
-		ret = start_watch(vt_arg(name, &vars[i % 64], 4, 1000000, interval));
+		ret = start_watch(vt_arg(name, &vars[i % 64], 4, hold_threshold, interval));
 		if (ret)
 			VT_FAIL("start_watch %s: %s", name, vmon_strerror(ret));
 	}
@@ -63,6 +68,63 @@ static int mode_hold(int n, int secs, unsigned long interval)
 	fflush(stdout);
 	vt_sleep_ms(secs * 1000L);
 	return 0;
+}
+
+static int mode_toggle(int ms)
+{
+	int ret = start_watch(vt_arg("toggle", &vars[0], 4, 50, MS));
+
+	if (ret)
+		VT_FAIL("start_watch: %s", vmon_strerror(ret));
+	for (int t = 0; t < ms; t += 2) {
+		vars[0] = vars[0] ? 0 : 100;
+		vt_sleep_ms(2);
+	}
+	printf("toggled for %d ms\n", ms);
+	return cancel_watch() ? 1 : 0;
+}
+
+static void *sleeper(void *arg)
+{
+	vt_sleep_ms(60000);
+	return arg;
+}
+
+static long long stat_of(const char *key)
+{
+	FILE *f = fopen("/proc/variable_monitor/stats", "r");
+	char k[64];
+	long long v, r = -1;
+
+	while (f && fscanf(f, "%63s %lld", k, &v) == 2)
+		if (!strcmp(k, key))
+			r = v;
+	if (f)
+		fclose(f);
+	return r;
+}
+
+static int mode_dumpbench(int k)
+{
+	long long d0 = stat_of("dumps");
+	pthread_t th;
+	int ret;
+
+	for (int i = 0; i < k; i++)
+		if (pthread_create(&th, NULL, sleeper, NULL))
+			VT_FAIL("pthread_create %d", i);
+	ret = start_watch(vt_arg("dumpbench", &vars[0], 4, 50, MS));
+	if (ret)
+		VT_FAIL("start_watch: %s", vmon_strerror(ret));
+	vt_sleep_ms(20);
+	vars[0] = 100;
+	for (int t = 0; t < 500 && stat_of("dumps") == d0; t++)
+		vt_sleep_ms(10);
+	if (stat_of("dumps") == d0)
+		VT_FAIL("no dump");
+	vt_sleep_ms(200);	/* let the work finish this event */
+	printf("dumped with %d extra threads\n", k);
+	exit(0);
 }
 
 static int mode_fork(void)
@@ -323,6 +385,12 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(m, "exit"))
 		return mode_exit();
+	if (!strcmp(m, "hold") && argc > 5)
+		hold_threshold = atoll(argv[5]);
+	if (!strcmp(m, "toggle") && argc > 2)
+		return mode_toggle(atoi(argv[2]));
+	if (!strcmp(m, "dumpbench") && argc > 2)
+		return mode_dumpbench(atoi(argv[2]));
 	if (!strcmp(m, "hold") && argc >= 4)
 		return mode_hold(atoi(argv[2]), atoi(argv[3]),
 				 argc > 4 ? strtoul(argv[4], NULL, 0) : MS);
