@@ -4,8 +4,8 @@
 # initramfs holding them and the scenarios, and reports one result per scenario.
 #
 #   tests/kernel/run.sh [--kernels 6.1|rt|6.12|all (comma list)] [--scenario GLOB[,GLOB]]
-#                       [--smoke] [--rust CRATE[,CRATE]] [--timeout SECS] [--no-install]
-#                       [--keep] [--verbose]
+#                       [--smoke] [--scenario-dir DIR] [--rust CRATE[,CRATE]]
+#                       [--timeout SECS] [--bzimage] [--no-install] [--keep] [--verbose]
 #
 # Exit status: 0 when every scenario passed (or skipped) and every QEMU run finished,
 # 1 when something failed, 2 on a usage or setup error. tests/kernel/README.md has details.
@@ -27,6 +27,8 @@ keep=0
 install=1
 verbose=0
 rust_list=""
+scenario_dir_opt=""
+bzimage=0
 default_timeout=300
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -34,11 +36,14 @@ while [ $# -gt 0 ]; do
 	--kernels=*) kernels=${1#*=} ;;
 	--scenario) scenario_globs=${2:?}; shift ;;
 	--scenario=*) scenario_globs=${1#*=} ;;
+	--scenario-dir) scenario_dir_opt=${2:?}; shift ;;
+	--scenario-dir=*) scenario_dir_opt=${1#*=} ;;
 	--rust) rust_list=${2:?}; shift ;;
 	--rust=*) rust_list=${1#*=} ;;
 	--timeout) default_timeout=${2:?}; shift ;;
 	--timeout=*) default_timeout=${1#*=} ;;
 	--smoke) smoke=1 ;;
+	--bzimage) bzimage=1 ;;
 	--keep) keep=1 ;;
 	--no-install) install=0 ;;
 	--verbose|-v) verbose=1 ;;
@@ -59,6 +64,7 @@ if [ $smoke = 1 ]; then
 else
 	scenario_dir=$HERE/scenarios
 fi
+[ -n "$scenario_dir_opt" ] && scenario_dir=$(cd "$scenario_dir_opt" && pwd)
 
 # --- scenarios --------------------------------------------------------------------------
 scenarios=()
@@ -265,7 +271,14 @@ for k in $kernels; do
 	rel=$(kt_release "$k")
 	[ -n "$rel" ] || kt_die "kernel '$k' is not installed (run without --no-install)"
 	kw=$work/$k
-	out=$HERE/out/$k
+	if [ $smoke = 1 ]; then out=$HERE/out/smoke/$k; else out=$HERE/out/$k; fi
+	# Runs of the same kernel share the output directory: take turns.
+	mkdir -p "$HERE/out"
+	exec {lockfd}>"$HERE/out/.lock-$k"
+	if ! flock -n "$lockfd"; then
+		kt_log "$k: another run.sh is using $out; waiting for it"
+		flock "$lockfd"
+	fi
 	rm -rf "$out"
 	mkdir -p "$kw" "$out"
 	kt_log "$k: $rel: building"
@@ -279,12 +292,13 @@ for k in $kernels; do
 		[[ $st =~ ^[0-9]+$ ]] || st=$default_timeout
 		limit=$((limit + st + 30))
 	done
+	if [ $bzimage = 1 ]; then image=/boot/vmlinuz-$rel; else image=$(kt_boot_image "$rel"); fi
 	kt_log "$k: booting ${#scenarios[@]} scenario(s) under QEMU TCG (limit ${limit}s)"
 	t0=$SECONDS
 	set +e
 	timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 \
 		-nographic -no-reboot -nic none \
-		-kernel "/boot/vmlinuz-$rel" -initrd "$kw/initrd.gz" \
+		-kernel "$image" -initrd "$kw/initrd.gz" \
 		-append "console=ttyS0 quiet panic=-1 log_buf_len=8M hugepages=16 transparent_hugepage=always" \
 		-virtfs "local,path=$out,mount_tag=vmonout,security_model=none,id=vmonout" \
 		</dev/null 2>&1 | tee "$out/console.log" |
@@ -350,13 +364,14 @@ for k in $kernels; do
 		tr -d '\r' <"$out/console.log" | tail -n 25
 	fi
 	timings+=("$k ($rel): build ${t_build}s, boot ${boot:-?}s, qemu total ${t_qemu}s")
+	exec {lockfd}>&-
 done
 
 echo "--- kernel tests ---"
 printf '%s\n' "${summary[@]}"
 echo "timings: install ${t_install}s, rust ${t_rust}s"
 printf '  %s\n' "${timings[@]}"
-echo "artifacts: $HERE/out/<kernel>/ (console.log, dmesg.txt, results.txt, <scenario>/)"
+echo "artifacts: ${out%/*}/<kernel>/ (console.log, dmesg.txt, results.txt, <scenario>/)"
 if [ $skipped -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

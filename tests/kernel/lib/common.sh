@@ -109,3 +109,34 @@ kt_install() {
 		[ -n "$(kt_release "$f")" ] || kt_die "kernel '$f' still not installed after apt-get"
 	done
 }
+
+# An uncompressed vmlinux with a PVH entry boots ~10 s faster under TCG than the bzImage
+# (which decompresses itself in the emulated CPU). Cached per release; prints the path
+# of what to pass to -kernel, falling back to the bzImage.
+kt_boot_image() {
+	local rel=$1 vmlinuz=/boot/vmlinuz-$1
+	local cache=${XDG_CACHE_HOME:-$HOME/.cache}/vmon-kernels vmlinux off magic dec
+	vmlinux=$cache/vmlinux-$rel
+	if [ -s "$vmlinux" ] && [ "$vmlinux" -nt "$vmlinuz" ]; then
+		echo "$vmlinux"
+		return
+	fi
+	mkdir -p "$cache"
+	for magic in xz zstd; do
+		case $magic in
+		xz) off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$vmlinuz" | head -n1 | cut -d: -f1 || true); dec="xz -dc" ;;
+		zstd) off=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$vmlinuz" | head -n1 | cut -d: -f1 || true); dec="zstd -qdc" ;;
+		esac
+		[ -n "$off" ] || continue
+		tail -c +$((off + 1)) "$vmlinuz" | $dec >"$vmlinux.tmp" 2>/dev/null || true
+		# PVH entry = Xen ELF note type 18 (XEN_ELFNOTE_PHYS32_ENTRY).
+		if [ "$(head -c 4 "$vmlinux.tmp" | od -An -c | tr -d ' ')" = '177ELF' ] &&
+			readelf -n "$vmlinux.tmp" 2>/dev/null | grep -q 'Unknown note type: (0x00000012)'; then
+			mv "$vmlinux.tmp" "$vmlinux"
+			echo "$vmlinux"
+			return
+		fi
+	done
+	rm -f "$vmlinux.tmp"
+	echo "$vmlinuz"
+}
