@@ -272,13 +272,17 @@ for k in $kernels; do
 	[ -n "$rel" ] || kt_die "kernel '$k' is not installed (run without --no-install)"
 	kw=$work/$k
 	if [ $smoke = 1 ]; then out=$HERE/out/smoke/$k; else out=$HERE/out/$k; fi
-	# Runs of the same kernel share the output directory: take turns.
-	mkdir -p "$HERE/out"
-	exec {lockfd}>"$HERE/out/.lock-$k"
-	if ! flock -n "$lockfd"; then
-		kt_log "$k: another run.sh is using $out; waiting for it"
-		flock "$lockfd"
-	fi
+	# Another run of this kernel owns $out: use $out-2, $out-3, ... rather than wait.
+	mkdir -p "${out%/*}"
+	base=$out
+	for n in 1 2 3 4 5 6 7 8 9; do
+		[ $n = 1 ] || out=$base-$n
+		exec {lockfd}>"${out%/*}/.lock-${out##*/}"
+		flock -n "$lockfd" && break
+		exec {lockfd}>&-
+		[ $n = 9 ] && kt_die "nine runs of $k at once; not starting a tenth"
+	done
+	[ "$out" = "$base" ] || kt_log "$k: $base is in use by another run; this one writes to $out"
 	rm -rf "$out"
 	mkdir -p "$kw" "$out"
 	kt_log "$k: $rel: building"
