@@ -75,11 +75,18 @@ for script in /vmon/scenarios/*.sh; do
 		VMON_KERNEL="$VMON_KERNEL" VMON_SCENARIO="$name" \
 		sh "$script" </dev/null >/tmp/vmon-fifo 2>&1 &
 	pid=$!
-	( sleep "$limit"; touch /tmp/vmon-timedout; kill -KILL -"$pid" ) 2>/dev/null &
+	# The watchdog kills its own sleep when stopped, so no sleeper outlives it.
+	(
+		trap 'kill $s; exit 0' TERM
+		sleep "$limit" &
+		s=$!
+		wait $s && touch /tmp/vmon-timedout && kill -KILL -"$pid"
+	) 2>/dev/null &
 	watchdog=$!
 	wait $pid
 	rc=$?
 	kill $watchdog 2>/dev/null
+	wait $watchdog 2>/dev/null
 	kill -KILL -"$pid" 2>/dev/null   # strays the scenario left running
 	( sleep 5; kill $teepid ) 2>/dev/null &
 	wait $teepid

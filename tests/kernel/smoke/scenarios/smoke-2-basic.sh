@@ -4,9 +4,12 @@
 set -eu
 fail() { echo "FAIL: $*"; exit 1; }
 
-# The timeout self-test's strays must be gone.
+# The timeout self-test's strays must be gone, and the harness leaves no sleepers.
 if ps | grep -v grep | grep -q 'sleep 100[12]'; then
 	fail "processes of the timed-out scenario survived"
+fi
+if ps | grep -v grep | grep -q 'sleep 277'; then
+	fail "a watchdog's sleep survived its scenario"
 fi
 
 insmod "$VMON_KO" || fail "insmod $VMON_KO"
