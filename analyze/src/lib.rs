@@ -1,1 +1,16 @@
-//! vmon-analyze
+//! vmon-analyze: symbolizes, unwinds, aggregates and renders `.vmt` captures.
+//!
+//! Pipeline: [`load`] decodes the inputs, [`ingest::analyze`] merges and
+//! filters them, unwinds raw user stacks ([`unwind`]), symbolizes every
+//! unique address once ([`symbolize`]) and yields an [`analysis::Analysis`]
+//! on integer ids; [`aggregate::Aggregates`] counts it; [`output`] and
+//! [`summary`] render it.
+
+pub mod aggregate;
+pub mod analysis;
+pub mod ingest;
+pub mod load;
+pub mod output;
+pub mod summary;
+pub mod symbolize;
+pub mod unwind;

@@ -1,1 +1,266 @@
-fn main() {}
+//! vmon-analyze: summaries, folded stacks and flamegraphs from `.vmt` captures.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use vmon_analyze::aggregate::Aggregates;
+use vmon_analyze::analysis::Analysis;
+use vmon_analyze::ingest::{self, Filters, Options};
+use vmon_analyze::{load, output, summary};
+use vmon_format::TaskState;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vmon-analyze",
+    version,
+    about = "Symbolize, aggregate and render vmon captures (.vmt)",
+    long_about = "Symbolize, aggregate and render vmon captures (.vmt).\n\n\
+Without an output option, prints a summary per watch: breaches, tasks sampled and the top \
+stacks, fully symbolized. Exit status: 0 on success, 1 on an error (unreadable input), \
+2 on a usage error."
+)]
+struct Cli {
+    /// Capture files; several are merged (watches with the same name,
+    /// comparison and threshold are one watch).
+    #[arg(required = true, value_name = "FILE.vmt")]
+    inputs: Vec<PathBuf>,
+
+    /// Write flamegraph SVGs: one per watch (OUT-<watch>.svg when there are
+    /// several), or one with --combined. Default OUT: <first input>.svg.
+    #[arg(long, value_name = "OUT.svg", num_args = 0..=1, default_missing_value = "")]
+    flamegraph: Option<String>,
+
+    /// One flamegraph over all watches instead of one per watch.
+    #[arg(long)]
+    combined: bool,
+
+    /// Write folded stacks (`frame;frame;... count`, root first) to OUT, or to
+    /// stdout without a value.
+    #[arg(long, value_name = "OUT", num_args = 0..=1, default_missing_value = "-")]
+    folded: Option<String>,
+
+    /// Differential flamegraph against BASE.vmt (widths from the inputs,
+    /// colour from the change). Written to --flamegraph's OUT or diff.svg.
+    #[arg(long, value_name = "BASE.vmt")]
+    diff: Option<PathBuf>,
+
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+
+    /// Only these watches (by name; repeatable).
+    #[arg(long, value_name = "NAME")]
+    watch: Vec<String>,
+    /// Only tasks with this pid or tgid (repeatable).
+    #[arg(long, value_name = "PID")]
+    pid: Vec<i32>,
+    /// Only tasks with this comm (repeatable).
+    #[arg(long, value_name = "COMM")]
+    comm: Vec<String>,
+    /// Only tasks in this state: R (running) or D (uninterruptible).
+    #[arg(long, value_name = "R|D", value_parser = parse_state)]
+    state: Vec<TaskState>,
+    /// Only breaches at or after this many seconds since the capture start.
+    #[arg(long, value_name = "SECONDS")]
+    from: Option<f64>,
+    /// Only breaches at or before this many seconds since the capture start.
+    #[arg(long, value_name = "SECONDS")]
+    to: Option<f64>,
+    /// Kernel frames only.
+    #[arg(long, conflicts_with = "user_only")]
+    kernel_only: bool,
+    /// User frames only.
+    #[arg(long)]
+    user_only: bool,
+
+    /// Where to look for binaries and debug files (repeatable): DIR/<name>,
+    /// DIR/<name>.debug, DIR/.build-id/xx/rest.debug, and debuglinks.
+    #[arg(long, value_name = "DIR")]
+    debug_dir: Vec<PathBuf>,
+    /// Function names only: do not expand inlined frames.
+    #[arg(long)]
+    no_inlines: bool,
+    /// Use the frame-pointer chains only; do not unwind raw user stacks.
+    #[arg(long)]
+    no_unwind: bool,
+    /// Stacks shown per watch in the summary.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    top: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+fn parse_state(s: &str) -> Result<TaskState, String> {
+    match s {
+        "R" | "r" => Ok(TaskState::Running),
+        "D" | "d" => Ok(TaskState::Uninterruptible),
+        _ => Err(format!("unknown state {s:?}: use R (running) or D (uninterruptible)")),
+    }
+}
+
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new() -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.enable_steady_tick(std::time::Duration::from_millis(100));
+        Progress(Some(pb))
+    }
+    fn set(&self, msg: &str) {
+        if let Some(pb) = &self.0 {
+            pb.set_message(msg.to_string());
+        }
+    }
+    fn done(&self) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+fn build(paths: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Analysis> {
+    let mut inputs = Vec::with_capacity(paths.len());
+    for p in paths {
+        progress.set(&format!("reading {}", p.display()));
+        inputs.push(load::load(&p.to_string_lossy())?);
+    }
+    Ok(ingest::analyze(inputs, opts, &|m| progress.set(m)))
+}
+
+fn create(path: &str) -> Result<BufWriter<File>> {
+    let f = File::create(path).with_context(|| format!("creating {path}"))?;
+    Ok(BufWriter::new(f))
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("starting the worker threads")?;
+    }
+    let opts = Options {
+        filters: Filters {
+            watch: cli.watch.clone(),
+            pid: cli.pid.clone(),
+            comm: cli.comm.clone(),
+            state: cli.state.clone(),
+            from_s: cli.from,
+            to_s: cli.to,
+            kernel_only: cli.kernel_only,
+            user_only: cli.user_only,
+        },
+        debug_dirs: cli.debug_dir.clone(),
+        inlines: !cli.no_inlines,
+        unwind: !cli.no_unwind,
+    };
+    if let (Some(f), Some(t)) = (cli.from, cli.to) {
+        if f > t {
+            bail!("--from {f} is after --to {t}: nothing would match");
+        }
+    }
+    let progress = Progress::new();
+    let a = build(&cli.inputs, &opts, &progress)?;
+    progress.set("aggregating");
+    let agg = Aggregates::compute(&a);
+    progress.done();
+
+    let first_stem = cli
+        .inputs
+        .first()
+        .and_then(|p| p.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vmon".into());
+    let mut stdout_used = false;
+
+    if let Some(out) = &cli.folded {
+        if out == "-" {
+            let stdout = std::io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            output::write_folded(&mut w, &agg, &agg.total)?;
+            w.flush()?;
+            stdout_used = true;
+        } else {
+            let mut w = create(out)?;
+            output::write_folded(&mut w, &agg, &agg.total)?;
+            w.flush()?;
+            eprintln!("vmon-analyze: wrote {out}");
+        }
+    }
+
+    if let Some(base) = &cli.diff {
+        let b = build(std::slice::from_ref(base), &opts, &progress)?;
+        let bagg = Aggregates::compute(&b);
+        let out = match cli.flamegraph.as_deref() {
+            Some(o) if !o.is_empty() => o.to_string(),
+            _ => "diff.svg".to_string(),
+        };
+        let title = format!(
+            "vmon diff: {} vs base {}",
+            cli.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            base.display()
+        );
+        let sub = format!(
+            "base {} samples, now {} samples; red grew, blue shrank (kernel frames _[k])",
+            bagg.total.samples, agg.total.samples
+        );
+        let mut w = create(&out)?;
+        output::diff_flamegraph(
+            &mut w,
+            title,
+            sub,
+            &output::folded_lines(&bagg, &bagg.total),
+            &output::folded_lines(&agg, &agg.total),
+        )?;
+        w.flush()?;
+        eprintln!("vmon-analyze: wrote {out}");
+    } else if let Some(out) = &cli.flamegraph {
+        let base = if out.is_empty() {
+            format!("{first_stem}.svg")
+        } else {
+            out.clone()
+        };
+        let groups: Vec<&vmon_analyze::aggregate::Group> =
+            if cli.combined || agg.per_watch.len() <= 1 { vec![&agg.total] } else { agg.per_watch.iter().collect() };
+        let single = groups.len() == 1;
+        for g in groups {
+            let path = if single {
+                base.clone()
+            } else {
+                let w = g.watch.and_then(|w| a.watches.get(w.idx())).map(|w| w.name.as_str()).unwrap_or("all");
+                let stem = base.strip_suffix(".svg").unwrap_or(&base);
+                format!("{stem}-{}.svg", output::file_stem(w))
+            };
+            // A lone watch keeps its own title.
+            let g = if single && agg.per_watch.len() == 1 && !cli.combined { &agg.per_watch[0] } else { g };
+            let mut w = create(&path)?;
+            output::flamegraph(&mut w, &a, &agg, g)?;
+            w.flush()?;
+            eprintln!("vmon-analyze: wrote {path}");
+        }
+    }
+
+    let sopts = summary::SummaryOptions { top_stacks: cli.top, ..Default::default() };
+    if cli.json {
+        let v = summary::json(&a, &agg, &sopts);
+        let mut s = serde_json::to_string_pretty(&v)?;
+        s.push('\n');
+        std::io::stdout().write_all(s.as_bytes())?;
+    } else if !stdout_used && cli.flamegraph.is_none() && cli.diff.is_none() && cli.folded.is_none() {
+        std::io::stdout().write_all(summary::text(&a, &agg, &sopts).as_bytes())?;
+    } else {
+        for w in &a.warnings {
+            eprintln!("vmon-analyze: warning: {w}");
+        }
+        eprintln!("vmon-analyze: {}", a.quality.line());
+    }
+    Ok(())
+}

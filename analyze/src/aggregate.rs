@@ -1,0 +1,227 @@
+//! Aggregation on integer ids: per watch (and over all watches), stack
+//! counts, top functions (self and total), and counts per process, thread,
+//! comm, state and cgroup, plus the breach timeline.
+//!
+//! Every list is sorted by count descending, then by name (or id), so two
+//! runs over the same inputs print byte-identical output.
+
+use std::collections::HashMap;
+
+use vmon_format::TaskState;
+
+use crate::analysis::{Analysis, BreachId, FuncId, NameId, StackIdx, WatchId};
+
+/// Counts for a group of samples: one watch, or everything.
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    /// `None` for the group of all watches.
+    pub watch: Option<WatchId>,
+    pub samples: u64,
+    /// Breaches, in time order (then input, event id).
+    pub breaches: Vec<BreachId>,
+    /// Unique stacks with their sample counts.
+    pub stacks: Vec<(StackIdx, u64)>,
+    /// Functions by samples where they are the leaf frame.
+    pub top_self: Vec<(FuncId, u64)>,
+    /// Functions by samples where they appear anywhere (once per sample).
+    pub top_total: Vec<(FuncId, u64)>,
+    /// By tgid.
+    pub processes: Vec<(i32, u64)>,
+    /// By (tgid, pid).
+    pub threads: Vec<((i32, i32), u64)>,
+    pub comms: Vec<(NameId, u64)>,
+    pub states: Vec<(TaskState, u64)>,
+    pub cgroups: Vec<(u64, u64)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Aggregates {
+    /// One group per watch that has breaches or samples, in watch order.
+    pub per_watch: Vec<Group>,
+    pub total: Group,
+    /// Folded name of each stack (frames joined by `;`, root first), the
+    /// tie-breaker for sorting and the text of folded output.
+    pub stack_names: Vec<String>,
+}
+
+/// Escape a frame name for folded output: `;` separates frames and the last
+/// space separates the count, so neither may appear raw.
+pub fn escape_frame(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains([';', '\n', '\r']) {
+        std::borrow::Cow::Owned(name.replace(';', ":").replace(['\n', '\r'], " "))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
+/// Folded name of every stack, root first, frames as [`Analysis::frame_label`].
+pub fn stack_names(a: &Analysis) -> Vec<String> {
+    let labels: Vec<String> = (0..a.frames.len())
+        .map(|i| escape_frame(&a.frame_label(crate::analysis::FrameId(i as u32))).into_owned())
+        .collect();
+    a.stacks
+        .iter()
+        .map(|s| {
+            let mut out = String::new();
+            for (i, f) in s.frames.iter().enumerate() {
+                if i > 0 {
+                    out.push(';');
+                }
+                out.push_str(labels.get(f.idx()).map(String::as_str).unwrap_or("[?]"));
+            }
+            if out.is_empty() {
+                out.push_str("[no stack]");
+            }
+            out
+        })
+        .collect()
+}
+
+fn sorted<K: Copy, F: Fn(&K, &K) -> std::cmp::Ordering>(
+    map: HashMap<K, u64>,
+    tie: F,
+) -> Vec<(K, u64)> {
+    let mut v: Vec<(K, u64)> = map.into_iter().filter(|(_, n)| *n > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| tie(&a.0, &b.0)));
+    v
+}
+
+impl Aggregates {
+    pub fn compute(a: &Analysis) -> Aggregates {
+        let stack_names = stack_names(a);
+        let nw = a.watches.len();
+        let ns = a.stacks.len();
+        // Dense per-watch stack counts: watches are few, stacks thousands.
+        let mut stack_counts = vec![vec![0u64; ns]; nw];
+        let mut total_stack = vec![0u64; ns];
+        #[derive(Default)]
+        struct Acc {
+            samples: u64,
+            processes: HashMap<i32, u64>,
+            threads: HashMap<(i32, i32), u64>,
+            comms: HashMap<NameId, u64>,
+            states: HashMap<TaskState, u64>,
+            cgroups: HashMap<u64, u64>,
+        }
+        let mut accs: Vec<Acc> = (0..nw).map(|_| Acc::default()).collect();
+        let mut all = Acc::default();
+        for s in &a.samples {
+            let (Some(counts), Some(acc)) = (stack_counts.get_mut(s.watch.idx()), accs.get_mut(s.watch.idx()))
+            else {
+                continue;
+            };
+            if let Some(c) = counts.get_mut(s.stack.idx()) {
+                *c += 1;
+            }
+            if let Some(c) = total_stack.get_mut(s.stack.idx()) {
+                *c += 1;
+            }
+            for acc in [acc, &mut all] {
+                acc.samples += 1;
+                *acc.processes.entry(s.tgid).or_default() += 1;
+                *acc.threads.entry((s.tgid, s.pid)).or_default() += 1;
+                *acc.comms.entry(s.comm).or_default() += 1;
+                *acc.states.entry(s.state).or_default() += 1;
+                *acc.cgroups.entry(s.cgroup_id).or_default() += 1;
+            }
+        }
+
+        let mut breaches_by_watch: Vec<Vec<BreachId>> = vec![Vec::new(); nw];
+        for (i, b) in a.breaches.iter().enumerate() {
+            if let Some(v) = breaches_by_watch.get_mut(b.watch.idx()) {
+                v.push(BreachId(i as u32));
+            }
+        }
+        let breach_order = |x: &BreachId, y: &BreachId| {
+            let (bx, by) = (&a.breaches[x.idx()], &a.breaches[y.idx()]);
+            (bx.time_ns, bx.input, bx.event_id).cmp(&(by.time_ns, by.input, by.event_id))
+        };
+        for v in &mut breaches_by_watch {
+            v.sort_by(breach_order);
+        }
+
+        let build = |watch: Option<WatchId>, counts: &[u64], acc: Acc, breaches: Vec<BreachId>| {
+            let mut stacks: Vec<(StackIdx, u64)> = counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (StackIdx(i as u32), *n))
+                .collect();
+            stacks.sort_by(|x, y| {
+                y.1.cmp(&x.1)
+                    .then_with(|| stack_names[x.0.idx()].cmp(&stack_names[y.0.idx()]))
+            });
+            let (top_self, top_total) = func_counts(a, &stacks);
+            let name_cmp = |x: &NameId, y: &NameId| a.name(*x).cmp(a.name(*y));
+            Group {
+                watch,
+                samples: acc.samples,
+                breaches,
+                stacks,
+                top_self,
+                top_total,
+                processes: sorted(acc.processes, |x, y| x.cmp(y)),
+                threads: sorted(acc.threads, |x, y| x.cmp(y)),
+                comms: sorted(acc.comms, name_cmp),
+                states: sorted(acc.states, |x, y| x.cmp(y)),
+                cgroups: sorted(acc.cgroups, |x, y| x.cmp(y)),
+            }
+        };
+
+        let mut per_watch = Vec::new();
+        for (w, ((counts, acc), breaches)) in stack_counts
+            .iter()
+            .zip(accs)
+            .zip(breaches_by_watch)
+            .enumerate()
+        {
+            if acc.samples == 0 && breaches.is_empty() {
+                continue;
+            }
+            per_watch.push(build(Some(WatchId(w as u32)), counts, acc, breaches));
+        }
+        let mut all_breaches: Vec<BreachId> = (0..a.breaches.len()).map(|i| BreachId(i as u32)).collect();
+        all_breaches.sort_by(breach_order);
+        let total = build(None, &total_stack, all, all_breaches);
+        Aggregates { per_watch, total, stack_names }
+    }
+}
+
+/// Self and total counts per function from stack counts.
+fn func_counts(a: &Analysis, stacks: &[(StackIdx, u64)]) -> (Vec<(FuncId, u64)>, Vec<(FuncId, u64)>) {
+    let nf = a.funcs.len();
+    let mut self_c = vec![0u64; nf];
+    let mut total_c = vec![0u64; nf];
+    // Stamp per function so recursion counts once per stack.
+    let mut seen = vec![u32::MAX; nf];
+    for (k, (s, n)) in stacks.iter().enumerate() {
+        let st = a.stack(*s);
+        if let Some(leaf) = st.frames.last() {
+            if let Some(c) = self_c.get_mut(a.frame(*leaf).func.idx()) {
+                *c += n;
+            }
+        }
+        for f in &st.frames {
+            let func = a.frame(*f).func.idx();
+            if seen.get(func).is_some_and(|&m| m != k as u32) {
+                seen[func] = k as u32;
+                total_c[func] += n;
+            }
+        }
+    }
+    let finish = |c: Vec<u64>| {
+        let mut v: Vec<(FuncId, u64)> = c
+            .into_iter()
+            .enumerate()
+            .filter(|(_, n)| *n > 0)
+            .map(|(i, n)| (FuncId(i as u32), n))
+            .collect();
+        v.sort_by(|x, y| {
+            y.1.cmp(&x.1)
+                .then_with(|| a.func(x.0).name.cmp(&a.func(y.0).name))
+                .then_with(|| x.0.cmp(&y.0))
+        });
+        v
+    };
+    (finish(self_c), finish(total_c))
+}

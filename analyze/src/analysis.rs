@@ -1,0 +1,337 @@
+//! The analyzer's in-memory model: every input capture merged, filtered,
+//! unwound and symbolized, with everything interned as dense `u32` ids.
+//!
+//! This is the stable interface that the aggregation, the renderers and the
+//! table/report writers build on. Strings are built once per unique
+//! function/frame, never per sample.
+
+use vmon_format::{Comparison, Losses, Meta, TaskState};
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(pub u32);
+        impl $name {
+            #[inline]
+            pub fn idx(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Index into [`Analysis::inputs`].
+    InputId
+);
+id_type!(
+    /// Index into [`Analysis::watches`] (watches merged across inputs).
+    WatchId
+);
+id_type!(
+    /// Index into [`Analysis::breaches`].
+    BreachId
+);
+id_type!(
+    /// Index into [`Analysis::modules`].
+    ModuleId
+);
+id_type!(
+    /// Index into [`Analysis::funcs`]: a function name within a module.
+    FuncId
+);
+id_type!(
+    /// Index into [`Analysis::frames`]: a function at a source location.
+    FrameId
+);
+id_type!(
+    /// Index into [`Analysis::stacks`]: a unique, fully symbolized stack.
+    StackIdx
+);
+id_type!(
+    /// Index into [`Analysis::names`] (comms and other short strings).
+    NameId
+);
+
+/// One input file.
+#[derive(Clone, Debug, Default)]
+pub struct InputInfo {
+    pub path: String,
+    pub meta: Meta,
+    pub losses: Losses,
+    /// Reader warnings (what was recovered from a damaged file).
+    pub warnings: Vec<String>,
+    /// Samples read from this input before filtering.
+    pub samples_total: u64,
+}
+
+/// A watch; watches of several inputs with the same name, comparison and
+/// threshold are merged into one.
+#[derive(Clone, Debug)]
+pub struct WatchInfo {
+    pub name: String,
+    pub cmp: Comparison,
+    pub threshold: i64,
+    /// `user` or `kernel:<symbol>`.
+    pub kind: String,
+    /// (input, the capture's watch id).
+    pub sources: Vec<(InputId, u64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BreachRow {
+    pub input: InputId,
+    pub watch: WatchId,
+    pub event_id: u64,
+    /// The capture's clock (see the input's `meta.clock`).
+    pub time_ns: u64,
+    pub value: i64,
+    pub nr_candidates: u32,
+    pub collect_ns: u64,
+    pub flags: u32,
+    /// Samples of this breach that passed the filters.
+    pub samples: u32,
+}
+
+/// One task sample that passed the filters.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleRow {
+    pub input: InputId,
+    pub watch: WatchId,
+    pub breach: BreachId,
+    pub time_ns: u64,
+    pub pid: i32,
+    pub tgid: i32,
+    pub comm: NameId,
+    pub state: TaskState,
+    pub cpu: i32,
+    pub cgroup_id: u64,
+    pub stack: StackIdx,
+    /// `vmon_format::task_flags` bits.
+    pub flags: u32,
+    /// Index into the input's `processes`, for the process chain.
+    pub process: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ModuleKind {
+    /// The core kernel or a kernel module (from kallsyms).
+    Kernel,
+    /// A user-space ELF file.
+    User,
+    /// Addresses that fell in no known mapping.
+    Unknown,
+}
+
+/// Where a user module's symbols came from.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum SymbolSource {
+    #[default]
+    NotNeeded,
+    /// DWARF (and the symbol table) from this file.
+    Dwarf(String),
+    /// Only an ELF symbol table from this file (no DWARF).
+    SymtabOnly(String),
+    /// The symbol table embedded in the capture.
+    Embedded,
+    /// Nothing found: frames stay `module+0xoffset`.
+    Missing,
+    /// kallsyms of the capture.
+    Kallsyms,
+}
+
+#[derive(Clone, Debug)]
+pub struct ModuleInfo {
+    pub kind: ModuleKind,
+    /// Path as recorded (user), module name (kernel), `[unknown]`.
+    pub path: String,
+    /// Short name for display: file name or kernel module name.
+    pub name: String,
+    pub build_id: Vec<u8>,
+    pub source: SymbolSource,
+    /// The local file exists but its build-id differs from the capture's.
+    pub build_id_mismatch: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FuncInfo {
+    /// Demangled function name, or `module+0xoffset` when unresolved.
+    pub name: String,
+    pub module: ModuleId,
+    pub kernel: bool,
+    pub resolved: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FrameInfo {
+    pub func: FuncId,
+    /// Source file (DWARF), when known.
+    pub file: Option<String>,
+    /// 0 when unknown.
+    pub line: u32,
+    /// Inlined into its caller (the next frame towards the root).
+    pub inlined: bool,
+}
+
+/// A unique symbolized stack.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StackInfo {
+    /// Root first: user frames (outermost to innermost), then kernel frames.
+    pub frames: Vec<FrameId>,
+    /// How many of `frames` (at the end) are kernel frames.
+    pub kernel_frames: u32,
+}
+
+impl StackInfo {
+    pub fn user(&self) -> &[FrameId] {
+        let n = self.frames.len() - (self.kernel_frames as usize).min(self.frames.len());
+        &self.frames[..n]
+    }
+    pub fn kernel(&self) -> &[FrameId] {
+        let n = self.frames.len() - (self.kernel_frames as usize).min(self.frames.len());
+        &self.frames[n..]
+    }
+}
+
+/// Symbolization and capture quality figures.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Quality {
+    /// Unique addresses symbolized.
+    pub unique_addresses: u64,
+    /// Frames (weighted by samples) with a function name.
+    pub frames_resolved: u64,
+    pub frames_total: u64,
+    /// Unresolved frames (weighted) per module name, sorted count desc.
+    pub unresolved_by_module: Vec<(String, u64)>,
+    /// User modules without DWARF (symbols only or nothing).
+    pub missing_debug_info: Vec<String>,
+    pub build_id_mismatches: Vec<String>,
+    /// Samples whose kernel/user stack was cut by a capture limit or fault.
+    pub truncated_kernel_stacks: u64,
+    pub truncated_user_stacks: u64,
+    /// Raw user stacks unwound with CFI, and those that ended early.
+    pub unwound_stacks: u64,
+    pub unwind_truncated: u64,
+    /// Records the kernel dropped, summed over the inputs.
+    pub kernel_drops: u64,
+    pub writer_drops: u64,
+}
+
+impl Quality {
+    /// The one-line summary printed in every report.
+    pub fn line(&self) -> String {
+        let pct = if self.frames_total == 0 {
+            100.0
+        } else {
+            100.0 * self.frames_resolved as f64 / self.frames_total as f64
+        };
+        let mut s = format!(
+            "symbolization: {}/{} frames resolved ({pct:.1}%), {} unique addresses",
+            self.frames_resolved, self.frames_total, self.unique_addresses
+        );
+        if !self.unresolved_by_module.is_empty() {
+            let list: Vec<String> = self
+                .unresolved_by_module
+                .iter()
+                .take(5)
+                .map(|(m, n)| format!("{m}: {n}"))
+                .collect();
+            s.push_str(&format!("; unresolved: {}", list.join(", ")));
+        }
+        s.push_str(&format!(
+            "; missing debug info: {}; build-id mismatches: {}; truncated stacks: {} kernel, {} user",
+            self.missing_debug_info.len(),
+            self.build_id_mismatches.len(),
+            self.truncated_kernel_stacks,
+            self.truncated_user_stacks
+        ));
+        if self.unwound_stacks > 0 {
+            s.push_str(&format!(
+                "; unwound {} raw stacks ({} ended early)",
+                self.unwound_stacks, self.unwind_truncated
+            ));
+        }
+        s.push_str(&format!("; kernel drops: {}", self.kernel_drops));
+        if self.writer_drops > 0 {
+            s.push_str(&format!(", writer drops: {}", self.writer_drops));
+        }
+        s
+    }
+}
+
+/// Everything the analyzer knows after loading, filtering and symbolizing.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    pub inputs: Vec<InputInfo>,
+    pub watches: Vec<WatchInfo>,
+    pub breaches: Vec<BreachRow>,
+    pub samples: Vec<SampleRow>,
+    pub modules: Vec<ModuleInfo>,
+    pub funcs: Vec<FuncInfo>,
+    pub frames: Vec<FrameInfo>,
+    pub stacks: Vec<StackInfo>,
+    pub names: Vec<String>,
+    /// The inputs' processes, for process info and chains: `processes[input]`.
+    pub processes: Vec<Vec<ProcessInfo>>,
+    pub quality: Quality,
+    /// Warnings for the user (missing binaries, damaged inputs), once each.
+    pub warnings: Vec<String>,
+}
+
+/// A process as shown in summaries.
+#[derive(Clone, Debug, Default)]
+pub struct ProcessInfo {
+    pub tgid: i32,
+    /// Process chain, the process itself first: (pid, comm, cmdline).
+    pub chain: Vec<(i32, String, String)>,
+    pub chain_truncated: bool,
+}
+
+impl Analysis {
+    pub fn name(&self, id: NameId) -> &str {
+        self.names.get(id.idx()).map(String::as_str).unwrap_or("")
+    }
+    pub fn func(&self, id: FuncId) -> &FuncInfo {
+        &self.funcs[id.idx()]
+    }
+    pub fn frame(&self, id: FrameId) -> &FrameInfo {
+        &self.frames[id.idx()]
+    }
+    pub fn stack(&self, id: StackIdx) -> &StackInfo {
+        &self.stacks[id.idx()]
+    }
+    /// Function name of a frame, with `_[k]` appended to kernel frames and
+    /// `_[i]` to inlined ones (inferno's palettes key on these suffixes).
+    pub fn frame_label(&self, id: FrameId) -> String {
+        let fr = self.frame(id);
+        let f = self.func(fr.func);
+        let mut s = f.name.clone();
+        if f.kernel {
+            s.push_str("_[k]");
+        } else if fr.inlined {
+            s.push_str("_[i]");
+        }
+        s
+    }
+    /// `file:line` of a frame, when known.
+    pub fn frame_location(&self, id: FrameId) -> Option<String> {
+        let fr = self.frame(id);
+        fr.file.as_ref().map(|f| {
+            if fr.line > 0 {
+                format!("{f}:{}", fr.line)
+            } else {
+                f.clone()
+            }
+        })
+    }
+    /// A task state as the one-letter code used by filters and output.
+    pub fn state_letter(state: TaskState) -> &'static str {
+        match state {
+            TaskState::Running => "R",
+            TaskState::Uninterruptible => "D",
+            TaskState::RtLock => "L",
+            TaskState::Other => "?",
+        }
+    }
+}

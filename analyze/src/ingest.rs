@@ -1,0 +1,593 @@
+//! From decoded captures to an [`Analysis`]: merge inputs, apply filters,
+//! unwind raw user stacks, translate user addresses to (module, file
+//! offset), intern unique stacks, symbolize unique addresses once, and
+//! build the final symbolized stacks.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use vmon_format::{task_flags, Capture, TaskState, WatchKind};
+
+use crate::analysis::*;
+use crate::symbolize::{self, elf, AddrKey, EmbeddedSymbols, Kallsyms, SymbolizeOptions};
+use crate::unwind::{self, ModuleMapping, ProcessUnwinder, Unwound};
+
+/// One decoded input file.
+pub struct LoadedInput {
+    pub path: String,
+    pub capture: Capture,
+    /// Reader warnings (damage recovered from).
+    pub warnings: Vec<String>,
+}
+
+/// Sample filters; empty lists match everything.
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    pub watch: Vec<String>,
+    /// Matches a task's pid or its tgid.
+    pub pid: Vec<i32>,
+    pub comm: Vec<String>,
+    pub state: Vec<TaskState>,
+    /// Seconds since the start of each capture.
+    pub from_s: Option<f64>,
+    pub to_s: Option<f64>,
+    pub kernel_only: bool,
+    pub user_only: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub filters: Filters,
+    pub debug_dirs: Vec<PathBuf>,
+    /// Expand inlined frames (on by default in the CLI).
+    pub inlines: bool,
+    /// Unwind raw user stacks with CFI where they were captured.
+    pub unwind: bool,
+}
+
+/// The module every unmapped user address belongs to.
+pub const UNKNOWN_MODULE: ModuleId = ModuleId(0);
+
+#[derive(Default)]
+struct Interner {
+    modules: HashMap<(ModuleKind, String, Vec<u8>), ModuleId>,
+    names: HashMap<String, NameId>,
+    addrs: HashMap<AddrKey, u32>,
+    addr_list: Vec<AddrKey>,
+    /// Unique unsymbolized stacks: addresses root first + kernel count.
+    raw: HashMap<(Vec<u32>, u32), u32>,
+    raw_list: Vec<(Vec<u32>, u32)>,
+}
+
+impl Interner {
+    fn module(&mut self, an: &mut Analysis, kind: ModuleKind, path: &str, build_id: &[u8]) -> ModuleId {
+        let key = (kind, path.to_string(), build_id.to_vec());
+        if let Some(m) = self.modules.get(&key) {
+            return *m;
+        }
+        let id = ModuleId(an.modules.len() as u32);
+        let name = match kind {
+            ModuleKind::User => path.rsplit('/').next().unwrap_or(path).to_string(),
+            ModuleKind::Kernel if path.is_empty() => "vmlinux".to_string(),
+            _ => path.to_string(),
+        };
+        an.modules.push(ModuleInfo {
+            kind,
+            path: if kind == ModuleKind::Kernel && path.is_empty() { "[kernel]".into() } else { path.to_string() },
+            name,
+            build_id: build_id.to_vec(),
+            source: if kind == ModuleKind::Kernel { SymbolSource::Kallsyms } else { SymbolSource::NotNeeded },
+            build_id_mismatch: false,
+        });
+        self.modules.insert(key, id);
+        id
+    }
+
+    fn name(&mut self, an: &mut Analysis, s: &str) -> NameId {
+        if let Some(n) = self.names.get(s) {
+            return *n;
+        }
+        let id = NameId(an.names.len() as u32);
+        an.names.push(s.to_string());
+        self.names.insert(s.to_string(), id);
+        id
+    }
+
+    fn addr(&mut self, k: AddrKey) -> u32 {
+        if let Some(i) = self.addrs.get(&k) {
+            return *i;
+        }
+        let i = self.addr_list.len() as u32;
+        self.addr_list.push(k);
+        self.addrs.insert(k, i);
+        i
+    }
+
+    fn raw_stack(&mut self, frames: Vec<u32>, nk: u32) -> u32 {
+        let key = (frames, nk);
+        if let Some(i) = self.raw.get(&key) {
+            return *i;
+        }
+        let i = self.raw_list.len() as u32;
+        self.raw_list.push(key.clone());
+        self.raw.insert(key, i);
+        i
+    }
+}
+
+/// A process's executable mappings, sorted by start, as (start, end, offset, module).
+type MapTable = Vec<(u64, u64, u64, ModuleId)>;
+
+fn find_mapping(maps: &MapTable, addr: u64) -> Option<&(u64, u64, u64, ModuleId)> {
+    let i = maps.partition_point(|m| m.0 <= addr).checked_sub(1)?;
+    maps.get(i).filter(|m| addr < m.1)
+}
+
+fn state_ok(f: &Filters, s: TaskState) -> bool {
+    f.state.is_empty() || f.state.contains(&s)
+}
+
+/// Builds the analysis. `progress` receives phase names.
+pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)) -> Analysis {
+    let mut an = Analysis::default();
+    let mut it = Interner::default();
+    it.module(&mut an, ModuleKind::Unknown, "[unknown]", &[]);
+    let mut kallsyms: Vec<Kallsyms> = Vec::new();
+    let mut embedded: HashMap<ModuleId, EmbeddedSymbols> = HashMap::new();
+    let mut watch_keys: HashMap<(String, u8, i64, String), WatchId> = HashMap::new();
+    // Per sample: the index of its raw stack until symbolization is done.
+    let mut sample_raw: Vec<u32> = Vec::new();
+    let f = &opts.filters;
+
+    for (input_idx, input) in inputs.iter().enumerate() {
+        progress(&format!("reading {}", input.path));
+        let c = &input.capture;
+        let iid = InputId(input_idx as u32);
+        an.quality.kernel_drops += c.losses.kernel_records;
+        an.quality.writer_drops += c.losses.writer_records;
+        for w in &input.warnings {
+            an.warnings.push(format!("{}: {w}", input.path));
+        }
+        an.inputs.push(InputInfo {
+            path: input.path.clone(),
+            meta: c.meta.clone(),
+            losses: c.losses.clone(),
+            warnings: input.warnings.clone(),
+            samples_total: c.samples.len() as u64,
+        });
+
+        // Kernel symbols: identical snapshots share one table.
+        let ks = Kallsyms::from_capture(c);
+        if ks.zeroed {
+            an.warnings.push(format!(
+                "{}: the kallsyms snapshot has only zero addresses (kptr_restrict); kernel frames stay unresolved (capture as root)",
+                input.path
+            ));
+        }
+        let ktable = match kallsyms.iter().position(|k| *k == ks) {
+            Some(i) => i as u32,
+            None => {
+                kallsyms.push(ks);
+                kallsyms.len() as u32 - 1
+            }
+        };
+
+        // Watches, merged across inputs by (name, comparison, threshold, kind).
+        let mut watch_map: Vec<Option<WatchId>> = Vec::with_capacity(c.watches.len());
+        for w in &c.watches {
+            let name = c.str(w.name).to_string();
+            if !f.watch.is_empty() && !f.watch.contains(&name) {
+                watch_map.push(None);
+                continue;
+            }
+            let kind = match &w.kind {
+                WatchKind::User => "user".to_string(),
+                WatchKind::Kernel { symbol } => format!("kernel:{}", c.str(*symbol)),
+            };
+            let key = (name.clone(), w.cmp as u8, w.threshold, kind.clone());
+            let id = *watch_keys.entry(key).or_insert_with(|| {
+                an.watches.push(WatchInfo { name, cmp: w.cmp, threshold: w.threshold, kind, sources: Vec::new() });
+                WatchId(an.watches.len() as u32 - 1)
+            });
+            an.watches[id.idx()].sources.push((iid, w.id));
+            watch_map.push(Some(id));
+        }
+
+        // Breaches, with the time filter (seconds since the capture start).
+        let t0 = if c.meta.start_ns != 0 {
+            c.meta.start_ns
+        } else {
+            c.breaches.iter().map(|b| b.time_ns).min().unwrap_or(0)
+        };
+        let mut breach_map: Vec<Option<BreachId>> = Vec::with_capacity(c.breaches.len());
+        for b in &c.breaches {
+            let rel = b.time_ns.saturating_sub(t0) as f64 / 1e9;
+            let in_time = f.from_s.is_none_or(|t| rel >= t) && f.to_s.is_none_or(|t| rel <= t);
+            let watch = watch_map.get(b.watch as usize).copied().flatten();
+            match watch {
+                Some(w) if in_time => {
+                    breach_map.push(Some(BreachId(an.breaches.len() as u32)));
+                    an.breaches.push(BreachRow {
+                        input: iid,
+                        watch: w,
+                        event_id: b.event_id,
+                        time_ns: b.time_ns,
+                        value: b.value,
+                        nr_candidates: b.nr_candidates,
+                        collect_ns: b.collect_ns,
+                        flags: b.flags,
+                        samples: 0,
+                    });
+                }
+                _ => breach_map.push(None),
+            }
+        }
+
+        // Processes: mapping tables on module ids, and display chains.
+        let mut maps: Vec<MapTable> = Vec::with_capacity(c.processes.len());
+        let mut pinfo = Vec::with_capacity(c.processes.len());
+        for p in &c.processes {
+            let mut t: MapTable = p
+                .mappings
+                .iter()
+                .filter(|m| m.end > m.start)
+                .map(|m| {
+                    let id = it.module(&mut an, ModuleKind::User, c.str(m.path), &m.build_id);
+                    (m.start, m.end, m.offset, id)
+                })
+                .collect();
+            t.sort_by_key(|m| m.0);
+            maps.push(t);
+            pinfo.push(ProcessInfo {
+                tgid: p.tgid,
+                chain: p
+                    .chain
+                    .iter()
+                    .map(|a| {
+                        let args: Vec<&str> = a.cmdline.iter().map(|s| c.str(*s)).collect();
+                        let mut cmd = args.join(" ");
+                        if a.cmdline_truncated {
+                            cmd.push_str(" ...");
+                        }
+                        (a.pid, c.str(a.comm).to_string(), cmd)
+                    })
+                    .collect(),
+                chain_truncated: p.chain_truncated,
+            });
+        }
+        an.processes.push(pinfo);
+
+        for st in &c.symbol_tables {
+            let id = it.module(&mut an, ModuleKind::User, c.str(st.path), &st.build_id);
+            embedded.entry(id).or_insert_with(|| {
+                let mut symbols: Vec<(u64, u64, String)> =
+                    st.symbols.iter().map(|s| (s.addr, s.size, c.str(s.name).to_string())).collect();
+                symbols.sort();
+                EmbeddedSymbols { symbols }
+            });
+        }
+
+        // Which samples pass the filters.
+        let pass: Vec<Option<BreachId>> = c
+            .samples
+            .iter()
+            .map(|s| {
+                let b = breach_map.get(s.breach as usize).copied().flatten()?;
+                let ok = (f.pid.is_empty() || f.pid.contains(&s.pid) || f.pid.contains(&s.tgid))
+                    && state_ok(f, s.state)
+                    && (f.comm.is_empty() || f.comm.iter().any(|x| x == c.str(s.comm)));
+                ok.then_some(b)
+            })
+            .collect();
+
+        // Unwind each unique (process, raw stack) once, in parallel.
+        let unwound = if opts.unwind && !f.kernel_only {
+            progress("unwinding raw user stacks");
+            unwind_input(c, &pass, &maps, &an, opts)
+        } else {
+            HashMap::new()
+        };
+        an.quality.unwound_stacks += unwound.len() as u64;
+        an.quality.unwind_truncated += unwound.values().filter(|u| u.truncated).count() as u64;
+
+        // Samples: intern their stacks through a cache keyed by what
+        // determines them, so 10^6 samples cost 10^6 hash lookups.
+        let mut comm_ids: Vec<Option<NameId>> = vec![None; c.strings.len()];
+        let mut cache: HashMap<(u32, u32, Option<u32>, Option<u32>, u64), u32> = HashMap::new();
+        for (s, b) in c.samples.iter().zip(&pass) {
+            let Some(b) = *b else { continue };
+            let Some(breach) = an.breaches.get_mut(b.idx()) else { continue };
+            breach.samples += 1;
+            let (watch, time_ns) = (breach.watch, breach.time_ns);
+            let raw_key = s.raw_stack.filter(|_| opts.unwind && !f.kernel_only);
+            let key = (s.kstack.0, s.ustack.0, s.process, raw_key, if raw_key.is_some() { s.regs.ip } else { 0 });
+            let raw_id = match cache.get(&key) {
+                Some(r) => *r,
+                None => {
+                    let r = build_stack(c, s, &maps, ktable, &unwound, f, &mut it);
+                    cache.insert(key, r);
+                    r
+                }
+            };
+            if s.flags & task_flags::KSTACK_TRUNC != 0 {
+                an.quality.truncated_kernel_stacks += 1;
+            }
+            if s.flags & (task_flags::USTACK_TRUNC | task_flags::USTACK_FAULT | task_flags::RAW_TRUNC) != 0 {
+                an.quality.truncated_user_stacks += 1;
+            }
+            let comm = match comm_ids.get(s.comm.0 as usize).copied().flatten() {
+                Some(n) => n,
+                None => {
+                    let n = it.name(&mut an, c.str(s.comm));
+                    if let Some(slot) = comm_ids.get_mut(s.comm.0 as usize) {
+                        *slot = Some(n);
+                    }
+                    n
+                }
+            };
+            an.samples.push(SampleRow {
+                input: iid,
+                watch,
+                breach: b,
+                time_ns,
+                pid: s.pid,
+                tgid: s.tgid,
+                comm,
+                state: s.state,
+                cpu: s.cpu,
+                cgroup_id: s.cgroup_id,
+                stack: StackIdx(0),
+                flags: s.flags,
+                process: s.process,
+            });
+            sample_raw.push(raw_id);
+        }
+    }
+
+    // Symbolize every unique address once.
+    progress(&format!("symbolizing {} unique addresses", it.addr_list.len()));
+    let addr_list = std::mem::take(&mut it.addr_list);
+    let mut kmods: HashMap<String, ModuleId> = HashMap::new();
+    let mut new_kmods: Vec<String> = Vec::new();
+    let mut modules = std::mem::take(&mut an.modules);
+    let base = modules.len() as u32;
+    let mut kernel_module = |name: &str| -> ModuleId {
+        if let Some(m) = kmods.get(name) {
+            return *m;
+        }
+        let id = ModuleId(base + new_kmods.len() as u32);
+        new_kmods.push(name.to_string());
+        kmods.insert(name.to_string(), id);
+        id
+    };
+    let sym_opts = SymbolizeOptions { debug_dirs: opts.debug_dirs.clone(), inlines: opts.inlines };
+    let mut warnings = Vec::new();
+    let sym = symbolize::symbolize(
+        &addr_list,
+        &kallsyms,
+        &mut kernel_module,
+        &mut modules,
+        &embedded,
+        &sym_opts,
+        &mut warnings,
+    );
+    an.modules = modules;
+    for k in new_kmods {
+        it.module(&mut an, ModuleKind::Kernel, &k, &[]);
+    }
+    an.warnings.extend(warnings);
+    an.quality.unique_addresses = addr_list.len() as u64;
+
+    // Intern functions and frames.
+    progress("building stacks");
+    let mut funcs: HashMap<FuncInfo, FuncId> = HashMap::new();
+    let mut frames: HashMap<FrameInfo, FrameId> = HashMap::new();
+    let mut addr_frames: Vec<Vec<FrameId>> = Vec::with_capacity(sym.len());
+    let mut addr_resolved: Vec<bool> = Vec::with_capacity(sym.len());
+    for fs in sym {
+        let mut v = Vec::with_capacity(fs.len());
+        addr_resolved.push(fs.iter().all(|f| f.resolved));
+        for sf in fs {
+            let fi = FuncInfo { name: sf.name, module: sf.module, kernel: sf.kernel, resolved: sf.resolved };
+            let func = match funcs.get(&fi) {
+                Some(id) => *id,
+                None => {
+                    let id = FuncId(an.funcs.len() as u32);
+                    an.funcs.push(fi.clone());
+                    funcs.insert(fi, id);
+                    id
+                }
+            };
+            let fr = FrameInfo { func, file: sf.file, line: sf.line, inlined: sf.inlined };
+            let frame = match frames.get(&fr) {
+                Some(id) => *id,
+                None => {
+                    let id = FrameId(an.frames.len() as u32);
+                    an.frames.push(fr.clone());
+                    frames.insert(fr, id);
+                    id
+                }
+            };
+            v.push(frame);
+        }
+        addr_frames.push(v);
+    }
+
+    // Final stacks; distinct raw stacks can symbolize to the same frames.
+    let mut raw_counts = vec![0u64; it.raw_list.len()];
+    for r in &sample_raw {
+        if let Some(c) = raw_counts.get_mut(*r as usize) {
+            *c += 1;
+        }
+    }
+    let mut stack_ids: HashMap<StackInfo, StackIdx> = HashMap::new();
+    let mut raw_to_stack: Vec<StackIdx> = Vec::with_capacity(it.raw_list.len());
+    let mut unresolved: HashMap<ModuleId, u64> = HashMap::new();
+    for ((addrs, nk), count) in it.raw_list.iter().zip(&raw_counts) {
+        let mut st = StackInfo::default();
+        let user_addrs = addrs.len() - (*nk as usize).min(addrs.len());
+        for (k, a) in addrs.iter().enumerate() {
+            let fr = addr_frames.get(*a as usize).map(Vec::as_slice).unwrap_or(&[]);
+            if k >= user_addrs {
+                st.kernel_frames += fr.len() as u32;
+            }
+            st.frames.extend_from_slice(fr);
+            an.quality.frames_total += count;
+            if addr_resolved.get(*a as usize).copied().unwrap_or(false) {
+                an.quality.frames_resolved += count;
+            } else if let Some(first) = fr.first() {
+                *unresolved.entry(an.funcs[an.frames[first.idx()].func.idx()].module).or_default() += count;
+            }
+        }
+        let id = match stack_ids.get(&st) {
+            Some(id) => *id,
+            None => {
+                let id = StackIdx(an.stacks.len() as u32);
+                an.stacks.push(st.clone());
+                stack_ids.insert(st, id);
+                id
+            }
+        };
+        raw_to_stack.push(id);
+    }
+    for (s, r) in an.samples.iter_mut().zip(&sample_raw) {
+        s.stack = raw_to_stack.get(*r as usize).copied().unwrap_or_default();
+    }
+
+    let mut un: Vec<(String, u64)> = unresolved
+        .into_iter()
+        .map(|(m, n)| (an.modules.get(m.idx()).map(|m| m.path.clone()).unwrap_or_default(), n))
+        .collect();
+    un.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    an.quality.unresolved_by_module = un;
+    let mut missing: Vec<String> = an
+        .modules
+        .iter()
+        .filter(|m| {
+            m.kind == ModuleKind::User
+                && matches!(m.source, SymbolSource::SymtabOnly(_) | SymbolSource::Embedded | SymbolSource::Missing)
+        })
+        .map(|m| m.path.clone())
+        .collect();
+    missing.sort();
+    an.quality.missing_debug_info = missing;
+    let mut mism: Vec<String> = an.modules.iter().filter(|m| m.build_id_mismatch).map(|m| m.path.clone()).collect();
+    mism.sort();
+    an.quality.build_id_mismatches = mism;
+    an
+}
+
+/// The unsymbolized stack of one sample, interned.
+fn build_stack(
+    c: &Capture,
+    s: &vmon_format::TaskSample,
+    maps: &[MapTable],
+    ktable: u32,
+    unwound: &HashMap<(u32, u32), Unwound>,
+    f: &Filters,
+    it: &mut Interner,
+) -> u32 {
+    let mut frames: Vec<u32> = Vec::new();
+    if !f.kernel_only {
+        let fp: Vec<u64> = if s.ustack.is_empty() { Vec::new() } else { c.stacks.frames(s.ustack).collect() };
+        let uw = match (s.process, s.raw_stack) {
+            (Some(p), Some(r)) => unwound.get(&(p, r)),
+            _ => None,
+        };
+        // Prefer the CFI unwind unless the frame-pointer chain saw more.
+        let lookups: Vec<u64> = match uw {
+            Some(u) if u.frames.len() >= fp.len() => u.frames.clone(),
+            _ => fp
+                .iter()
+                .enumerate()
+                .map(|(k, &a)| if k == 0 && a == s.regs.ip { a } else { a.saturating_sub(1) })
+                .collect(),
+        };
+        let table = s.process.and_then(|p| maps.get(p as usize));
+        for &a in lookups.iter().rev() {
+            let key = match table.and_then(|t| find_mapping(t, a)) {
+                Some(&(start, _, off, module)) => AddrKey::User { module, offset: a - start + off },
+                None => AddrKey::Unknown { addr: a },
+            };
+            frames.push(it.addr(key));
+        }
+    }
+    let mut nk = 0u32;
+    if !f.user_only && !s.kstack.is_empty() {
+        let k: Vec<u64> = c.stacks.frames(s.kstack).collect();
+        for (i, &a) in k.iter().enumerate().rev() {
+            let addr = if i == 0 { a } else { a.saturating_sub(1) };
+            frames.push(it.addr(AddrKey::Kernel { table: ktable, addr }));
+            nk += 1;
+        }
+    }
+    it.raw_stack(frames, nk)
+}
+
+/// Unwinds the unique (process, raw stack) pairs of the samples that pass.
+fn unwind_input(
+    c: &Capture,
+    pass: &[Option<BreachId>],
+    maps: &[MapTable],
+    an: &Analysis,
+    opts: &Options,
+) -> HashMap<(u32, u32), Unwound> {
+    let mut todo: Vec<(u32, u32, vmon_format::UserRegs)> = Vec::new();
+    let mut seen: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
+    for (s, b) in c.samples.iter().zip(pass) {
+        if b.is_none() || s.flags & task_flags::NO_UREGS != 0 {
+            continue;
+        }
+        if let (Some(p), Some(r)) = (s.process, s.raw_stack) {
+            if seen.insert((p, r)) {
+                todo.push((p, r, s.regs));
+            }
+        }
+    }
+    if todo.is_empty() {
+        return HashMap::new();
+    }
+    // Files for the modules of processes with raw stacks, opened once.
+    let mut mods: Vec<ModuleId> = todo
+        .iter()
+        .filter_map(|(p, _, _)| maps.get(*p as usize))
+        .flat_map(|t| t.iter().map(|m| m.3))
+        .collect();
+    mods.sort();
+    mods.dedup();
+    let files: HashMap<ModuleId, elf::ElfFile> = mods
+        .par_iter()
+        .filter_map(|m| {
+            let info = an.modules.get(m.idx())?;
+            let r = elf::resolve(&info.path, &info.build_id, &opts.debug_dirs);
+            // The binary has .eh_frame; a debug file may have .debug_frame.
+            let f = r.binary.or(r.symbols)?;
+            Some((*m, f))
+        })
+        .collect();
+    let mut procs: Vec<u32> = todo.iter().map(|t| t.0).collect();
+    procs.sort();
+    procs.dedup();
+    let unwinders: HashMap<u32, ProcessUnwinder> = procs
+        .par_iter()
+        .filter_map(|p| {
+            let t = maps.get(*p as usize)?;
+            let mm: Vec<ModuleMapping<'_>> = t
+                .iter()
+                .filter_map(|&(start, end, offset, m)| Some(ModuleMapping { start, end, offset, file: files.get(&m)? }))
+                .collect();
+            Some((*p, ProcessUnwinder::new(&mm)))
+        })
+        .collect();
+    todo.par_iter()
+        .map_init(unwind::Cache::new, |cache, (p, r, regs)| {
+            let u = match (unwinders.get(p), c.raw_stacks.get(*r as usize)) {
+                (Some(uw), Some(raw)) => uw.unwind(cache, *regs, raw),
+                _ => Unwound::default(),
+            };
+            ((*p, *r), u)
+        })
+        .filter(|(_, u)| !u.frames.is_empty())
+        .collect()
+}

@@ -1,0 +1,147 @@
+//! Folded stacks and flamegraphs (through inferno), including differential
+//! ones. Lines are rendered from unique stacks, never per sample.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use inferno::flamegraph::{self, color::MultiPalette, color::Palette, Options};
+
+use crate::aggregate::{Aggregates, Group};
+use crate::analysis::{Analysis, WatchInfo};
+
+/// `stack count` lines of a group, in its order (count desc, then name).
+pub fn folded_lines(agg: &Aggregates, group: &Group) -> Vec<String> {
+    group
+        .stacks
+        .iter()
+        .map(|(s, n)| format!("{} {n}", agg.stack_names.get(s.idx()).map(String::as_str).unwrap_or("[?]")))
+        .collect()
+}
+
+pub fn write_folded(w: &mut dyn Write, agg: &Aggregates, group: &Group) -> std::io::Result<()> {
+    let mut buf = String::new();
+    for l in folded_lines(agg, group) {
+        buf.push_str(&l);
+        buf.push('\n');
+    }
+    w.write_all(buf.as_bytes())
+}
+
+pub fn watch_title(w: &WatchInfo) -> String {
+    let op = match w.cmp {
+        vmon_format::Comparison::Greater => ">",
+        vmon_format::Comparison::Less => "<",
+    };
+    format!("{} {op} {}", w.name, w.threshold)
+}
+
+/// Title and subtitle of a group's flamegraph.
+pub fn titles(a: &Analysis, group: &Group) -> (String, String) {
+    let inputs: Vec<&str> = a
+        .inputs
+        .iter()
+        .map(|i| i.path.rsplit('/').next().unwrap_or(&i.path))
+        .collect();
+    let what = match group.watch.and_then(|w| a.watches.get(w.idx())) {
+        Some(w) => format!("watch {}", watch_title(w)),
+        None => format!("{} watches", a.watches.len()),
+    };
+    let title = format!("vmon: {what} — {}", inputs.join(", "));
+    let sub = format!(
+        "{} task samples in {} breaches, {} unique stacks (kernel frames _[k], inlined _[i])",
+        group.samples,
+        group.breaches.len(),
+        group.stacks.len()
+    );
+    (title, sub)
+}
+
+fn options(title: String, subtitle: String) -> Options<'static> {
+    let mut o = Options::default();
+    o.title = title;
+    o.subtitle = Some(subtitle);
+    o.colors = Palette::Multi(MultiPalette::Java);
+    o.deterministic = true;
+    o.count_name = "samples".to_string();
+    o.min_width = 0.1;
+    o
+}
+
+/// Renders one group as an SVG flamegraph.
+pub fn flamegraph(
+    w: &mut dyn Write,
+    a: &Analysis,
+    agg: &Aggregates,
+    group: &Group,
+) -> std::io::Result<()> {
+    let (title, sub) = titles(a, group);
+    let lines = folded_lines(agg, group);
+    if lines.is_empty() {
+        return empty_svg(w, &title);
+    }
+    let mut o = options(title, sub);
+    flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), w)
+}
+
+/// inferno refuses empty input; an empty result still deserves a file that
+/// says so rather than a missing artifact.
+fn empty_svg(w: &mut dyn Write, title: &str) -> std::io::Result<()> {
+    let t = title.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    write!(
+        w,
+        "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1.1\" width=\"1200\" height=\"60\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"600\" y=\"24\" text-anchor=\"middle\" font-size=\"17\">{t}</text><text x=\"600\" y=\"48\" text-anchor=\"middle\" font-size=\"12\">no task samples match</text></svg>\n"
+    )
+}
+
+/// Two-count lines `stack base current` over the union of both groups'
+/// stacks, sorted by name (deterministic).
+pub fn diff_lines(base: &[String], current: &[String]) -> Vec<String> {
+    let mut m: HashMap<&str, (u64, u64)> = HashMap::new();
+    let split = |l: &str| -> Option<(usize, u64)> {
+        let (i, n) = l.rsplit_once(' ')?;
+        Some((i.len(), n.parse().ok()?))
+    };
+    for l in base {
+        if let Some((k, n)) = split(l) {
+            m.entry(&l[..k]).or_default().0 += n;
+        }
+    }
+    for l in current {
+        if let Some((k, n)) = split(l) {
+            m.entry(&l[..k]).or_default().1 += n;
+        }
+    }
+    let mut v: Vec<(&str, (u64, u64))> = m.into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v.into_iter().map(|(s, (b, c))| format!("{s} {b} {c}")).collect()
+}
+
+/// A differential flamegraph: widths from the current capture, colours
+/// from the change against the base (red grew, blue shrank).
+pub fn diff_flamegraph(
+    w: &mut dyn Write,
+    title: String,
+    subtitle: String,
+    base: &[String],
+    current: &[String],
+) -> std::io::Result<()> {
+    let lines = diff_lines(base, current);
+    if lines.is_empty() {
+        return empty_svg(w, &title);
+    }
+    let mut o = options(title, subtitle);
+    flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), w)
+}
+
+/// A file-name-safe form of a watch name.
+pub fn file_stem(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .collect();
+    if t.is_empty() {
+        "watch".into()
+    } else {
+        t
+    }
+}

@@ -1,0 +1,362 @@
+//! The human summary and its JSON twin: per watch, the breaches, the tasks
+//! sampled and the top stacks, fully symbolized, with process info, user
+//! stack, kernel stack and process chain, grouped by stack.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::aggregate::{Aggregates, Group};
+use crate::analysis::{Analysis, FrameId, StackIdx};
+use crate::output::watch_title;
+
+#[derive(Clone, Debug)]
+pub struct SummaryOptions {
+    /// Stacks shown per watch.
+    pub top_stacks: usize,
+    /// Breaches listed per watch.
+    pub max_breaches: usize,
+    pub top_functions: usize,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        SummaryOptions { top_stacks: 5, max_breaches: 20, top_functions: 10 }
+    }
+}
+
+/// Who ran a stack: (input, process index or tgid) -> samples.
+struct StackTasks {
+    /// (input, process, tgid, comm) with counts, sorted.
+    tasks: Vec<((u32, Option<u32>, i32, String), u64)>,
+}
+
+fn stack_tasks(a: &Analysis, group: &Group, wanted: &[StackIdx]) -> HashMap<StackIdx, StackTasks> {
+    let mut m: HashMap<StackIdx, HashMap<(u32, Option<u32>, i32, String), u64>> =
+        wanted.iter().map(|s| (*s, HashMap::new())).collect();
+    for s in &a.samples {
+        if group.watch.is_some_and(|w| w != s.watch) {
+            continue;
+        }
+        if let Some(e) = m.get_mut(&s.stack) {
+            *e.entry((s.input.0, s.process, s.tgid, a.name(s.comm).to_string())).or_default() += 1;
+        }
+    }
+    m.into_iter()
+        .map(|(k, v)| {
+            let mut tasks: Vec<_> = v.into_iter().collect();
+            tasks.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+            (k, StackTasks { tasks })
+        })
+        .collect()
+}
+
+fn frame_line(a: &Analysis, f: FrameId) -> String {
+    let fr = a.frame(f);
+    let func = a.func(fr.func);
+    let module = a.modules.get(func.module.idx()).map(|m| m.name.as_str()).unwrap_or("?");
+    let mut s = format!("{}  [{module}]", func.name);
+    if let Some(loc) = a.frame_location(f) {
+        let _ = write!(s, "  {loc}");
+    }
+    if fr.inlined {
+        s.push_str("  (inlined)");
+    }
+    s
+}
+
+fn rel_s(a: &Analysis, input: u32, t: u64) -> f64 {
+    let start = a.inputs.get(input as usize).map(|i| i.meta.start_ns).unwrap_or(0);
+    t.saturating_sub(start) as f64 / 1e9
+}
+
+fn pct(n: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        100.0 * n as f64 / total as f64
+    }
+}
+
+/// The text summary.
+pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
+    let mut out = String::new();
+    for i in &a.inputs {
+        let m = &i.meta;
+        let dur = m.end_ns.saturating_sub(m.start_ns) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "capture {}: host {}, kernel {}, {:.1} s, {} task samples{}",
+            i.path,
+            if m.hostname.is_empty() { "?" } else { &m.hostname },
+            if m.kernel_release.is_empty() { "?" } else { &m.kernel_release },
+            dur,
+            i.samples_total,
+            if m.tool.is_empty() { String::new() } else { format!(" ({})", m.tool) }
+        );
+    }
+    let _ = writeln!(out, "{}", a.quality.line());
+    for w in &a.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    if agg.per_watch.is_empty() {
+        let _ = writeln!(out, "\nno breaches or task samples match");
+    }
+    for g in &agg.per_watch {
+        let Some(w) = g.watch.and_then(|w| a.watches.get(w.idx())) else { continue };
+        let _ = writeln!(
+            out,
+            "\n== watch {} ({}): {} breaches, {} task samples, {} unique stacks ==",
+            watch_title(w),
+            w.kind,
+            g.breaches.len(),
+            g.samples,
+            g.stacks.len()
+        );
+        let _ = writeln!(out, "breaches (time since capture start, value, threshold, tasks sampled/candidates):");
+        for b in g.breaches.iter().take(o.max_breaches) {
+            let b = &a.breaches[b.idx()];
+            let _ = writeln!(
+                out,
+                "  +{:>10.6} s  value {:>8}  threshold {}  tasks {}/{}{}",
+                rel_s(a, b.input.0, b.time_ns),
+                b.value,
+                w.threshold,
+                b.samples,
+                b.nr_candidates,
+                flags_text(b.flags)
+            );
+        }
+        if g.breaches.len() > o.max_breaches {
+            let _ = writeln!(out, "  ... {} more", g.breaches.len() - o.max_breaches);
+        }
+        let states: Vec<String> = g
+            .states
+            .iter()
+            .map(|(s, n)| format!("{} {n}", Analysis::state_letter(*s)))
+            .collect();
+        let comms: Vec<String> = g.comms.iter().take(8).map(|(c, n)| format!("{} {n}", a.name(*c))).collect();
+        let _ = writeln!(
+            out,
+            "tasks sampled: {} in {} processes, {} threads; states: {}; comms: {}",
+            g.samples,
+            g.processes.len(),
+            g.threads.len(),
+            states.join(", "),
+            comms.join(", ")
+        );
+        let top: Vec<StackIdx> = g.stacks.iter().take(o.top_stacks).map(|s| s.0).collect();
+        let tasks = stack_tasks(a, g, &top);
+        for (rank, (s, n)) in g.stacks.iter().take(o.top_stacks).enumerate() {
+            let _ = writeln!(out, "\n  stack #{} — {n} samples ({:.1}%)", rank + 1, pct(*n, g.samples));
+            if let Some(t) = tasks.get(s) {
+                let list: Vec<String> =
+                    t.tasks.iter().take(5).map(|((_, _, tgid, comm), c)| format!("{comm}[{tgid}] {c}")).collect();
+                let more = t.tasks.len().saturating_sub(5);
+                let _ = writeln!(
+                    out,
+                    "    processes: {}{}",
+                    list.join(", "),
+                    if more > 0 { format!(", +{more} more") } else { String::new() }
+                );
+                if let Some(((input, Some(p), _, _), _)) = t.tasks.first() {
+                    if let Some(pi) = a.processes.get(*input as usize).and_then(|v| v.get(*p as usize)) {
+                        let chain: Vec<String> =
+                            pi.chain.iter().map(|(pid, comm, cmd)| format!("{comm}[{pid}] {cmd}")).collect();
+                        if !chain.is_empty() {
+                            let _ = writeln!(
+                                out,
+                                "    process chain: {}{}",
+                                chain.join(" <- "),
+                                if pi.chain_truncated { " <- ..." } else { "" }
+                            );
+                        }
+                    }
+                }
+            }
+            let st = a.stack(*s);
+            let user = st.user();
+            let kern = st.kernel();
+            if !user.is_empty() {
+                let _ = writeln!(out, "    user stack:");
+                for f in user.iter().rev() {
+                    let _ = writeln!(out, "      {}", frame_line(a, *f));
+                }
+            }
+            if !kern.is_empty() {
+                let _ = writeln!(out, "    kernel stack:");
+                for f in kern.iter().rev() {
+                    let _ = writeln!(out, "      {}", frame_line(a, *f));
+                }
+            }
+            if user.is_empty() && kern.is_empty() {
+                let _ = writeln!(out, "    (no stack captured)");
+            }
+        }
+        if g.stacks.len() > o.top_stacks {
+            let rest: u64 = g.stacks.iter().skip(o.top_stacks).map(|s| s.1).sum();
+            let _ = writeln!(out, "\n  ... {} more stacks with {rest} samples", g.stacks.len() - o.top_stacks);
+        }
+        let _ = writeln!(out, "\n  top functions (self):");
+        for (f, n) in g.top_self.iter().take(o.top_functions) {
+            let _ = writeln!(out, "    {:>8} {:>5.1}%  {}", n, pct(*n, g.samples), a.func(*f).name);
+        }
+        let _ = writeln!(out, "  top functions (total):");
+        for (f, n) in g.top_total.iter().take(o.top_functions) {
+            let _ = writeln!(out, "    {:>8} {:>5.1}%  {}", n, pct(*n, g.samples), a.func(*f).name);
+        }
+    }
+    out
+}
+
+fn flags_text(f: u32) -> String {
+    use vmon_format::breach_flags::*;
+    let mut v = Vec::new();
+    if f & TASKS_TRUNCATED != 0 {
+        v.push("tasks-truncated");
+    }
+    if f & TIME_BUDGET != 0 {
+        v.push("time-budget");
+    }
+    if f & DROPPED != 0 {
+        v.push("records-dropped");
+    }
+    if f & INCOMPLETE != 0 {
+        v.push("incomplete");
+    }
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", v.join(","))
+    }
+}
+
+fn frame_json(a: &Analysis, f: FrameId) -> Value {
+    let fr = a.frame(f);
+    let func = a.func(fr.func);
+    json!({
+        "function": func.name,
+        "module": a.modules.get(func.module.idx()).map(|m| m.path.as_str()).unwrap_or("?"),
+        "file": fr.file,
+        "line": if fr.line > 0 { Some(fr.line) } else { None },
+        "inlined": fr.inlined,
+        "kernel": func.kernel,
+        "resolved": func.resolved,
+    })
+}
+
+/// The JSON summary (same content as [`text`], all breaches included).
+pub fn json(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> Value {
+    let inputs: Vec<Value> = a
+        .inputs
+        .iter()
+        .map(|i| {
+            json!({
+                "path": i.path,
+                "hostname": i.meta.hostname,
+                "kernel_release": i.meta.kernel_release,
+                "tool": i.meta.tool,
+                "start_ns": i.meta.start_ns,
+                "end_ns": i.meta.end_ns,
+                "task_samples": i.samples_total,
+                "kernel_records_lost": i.losses.kernel_records,
+                "warnings": i.warnings,
+            })
+        })
+        .collect();
+    let watches: Vec<Value> = agg
+        .per_watch
+        .iter()
+        .filter_map(|g| {
+            let w = a.watches.get(g.watch?.idx())?;
+            let top: Vec<StackIdx> = g.stacks.iter().take(o.top_stacks).map(|s| s.0).collect();
+            let tasks = stack_tasks(a, g, &top);
+            let breaches: Vec<Value> = g
+                .breaches
+                .iter()
+                .map(|b| {
+                    let b = &a.breaches[b.idx()];
+                    json!({
+                        "input": b.input.0,
+                        "event_id": b.event_id,
+                        "time_ns": b.time_ns,
+                        "time_s": rel_s(a, b.input.0, b.time_ns),
+                        "value": b.value,
+                        "threshold": w.threshold,
+                        "tasks_sampled": b.samples,
+                        "candidates": b.nr_candidates,
+                        "flags": b.flags,
+                    })
+                })
+                .collect();
+            let stacks: Vec<Value> = g
+                .stacks
+                .iter()
+                .take(o.top_stacks)
+                .map(|(s, n)| {
+                    let st = a.stack(*s);
+                    let procs: Vec<Value> = tasks
+                        .get(s)
+                        .map(|t| {
+                            t.tasks
+                                .iter()
+                                .take(10)
+                                .map(|((input, p, tgid, comm), c)| {
+                                    let chain: Vec<Value> = p
+                                        .and_then(|p| a.processes.get(*input as usize)?.get(p as usize))
+                                        .map(|pi| {
+                                            pi.chain
+                                                .iter()
+                                                .map(|(pid, comm, cmd)| json!({"pid": pid, "comm": comm, "cmdline": cmd}))
+                                                .collect()
+                                        })
+                                        .unwrap_or_default();
+                                    json!({"tgid": tgid, "comm": comm, "samples": c, "chain": chain})
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    json!({
+                        "samples": n,
+                        "folded": agg.stack_names.get(s.idx()),
+                        "user_stack": st.user().iter().rev().map(|f| frame_json(a, *f)).collect::<Vec<_>>(),
+                        "kernel_stack": st.kernel().iter().rev().map(|f| frame_json(a, *f)).collect::<Vec<_>>(),
+                        "processes": procs,
+                    })
+                })
+                .collect();
+            let funcs = |v: &[(crate::analysis::FuncId, u64)]| -> Vec<Value> {
+                v.iter()
+                    .take(o.top_functions)
+                    .map(|(f, n)| json!({"function": a.func(*f).name, "samples": n}))
+                    .collect()
+            };
+            Some(json!({
+                "name": w.name,
+                "kind": w.kind,
+                "comparison": watch_title(w),
+                "threshold": w.threshold,
+                "breaches": breaches,
+                "task_samples": g.samples,
+                "processes": g.processes.len(),
+                "threads": g.threads.len(),
+                "states": g.states.iter().map(|(s, n)| json!({"state": Analysis::state_letter(*s), "samples": n})).collect::<Vec<_>>(),
+                "comms": g.comms.iter().map(|(c, n)| json!({"comm": a.name(*c), "samples": n})).collect::<Vec<_>>(),
+                "unique_stacks": g.stacks.len(),
+                "top_stacks": stacks,
+                "top_functions_self": funcs(&g.top_self),
+                "top_functions_total": funcs(&g.top_total),
+            }))
+        })
+        .collect();
+    json!({
+        "inputs": inputs,
+        "quality": a.quality,
+        "quality_line": a.quality.line(),
+        "warnings": a.warnings,
+        "total_breaches": agg.total.breaches.len(),
+        "total_task_samples": agg.total.samples,
+        "watches": watches,
+    })
+}

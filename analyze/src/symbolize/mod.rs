@@ -1,0 +1,354 @@
+//! Symbolization of unique addresses.
+//!
+//! Kernel addresses resolve against the capture's kallsyms snapshot. User
+//! addresses arrive as (module, file offset) pairs; every unique pair is
+//! looked up once, grouped by module and split into contiguous chunks that
+//! rayon workers symbolize with their own addr2line context (contexts parse
+//! DWARF lazily and are not `Sync`). Sorting the offsets keeps each worker
+//! inside few compilation units.
+
+pub mod demangle;
+pub mod elf;
+pub mod kernel;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use crate::analysis::{ModuleId, ModuleInfo, ModuleKind, SymbolSource};
+pub use demangle::demangle;
+use elf::{offset_to_svma, Resolved};
+pub use kernel::Kallsyms;
+
+/// A unique address to symbolize. Return addresses are already moved back
+/// into the call instruction (`addr - 1`) by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AddrKey {
+    /// An address in the kernel, with the index of its kallsyms table.
+    Kernel { table: u32, addr: u64 },
+    /// A file offset inside a user module.
+    User { module: ModuleId, offset: u64 },
+    /// A user address in no known mapping.
+    Unknown { addr: u64 },
+}
+
+/// One symbolized frame; an address gives one or more (inlined) frames.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SymFrame {
+    pub name: String,
+    /// The module the frame belongs to (kernel modules get their own).
+    pub module: ModuleId,
+    pub file: Option<String>,
+    pub line: u32,
+    pub inlined: bool,
+    pub resolved: bool,
+    pub kernel: bool,
+}
+
+/// A function symbol table taken from the capture (names still mangled).
+#[derive(Clone, Debug, Default)]
+pub struct EmbeddedSymbols {
+    /// (addr, size, name) sorted by addr.
+    pub symbols: Vec<(u64, u64, String)>,
+}
+
+impl EmbeddedSymbols {
+    pub fn lookup(&self, svma: u64) -> Option<&str> {
+        let i = self.symbols.partition_point(|s| s.0 <= svma).checked_sub(1)?;
+        let (addr, size, name) = self.symbols.get(i)?;
+        (*size == 0 || svma - addr < *size).then_some(name.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SymbolizeOptions {
+    pub debug_dirs: Vec<PathBuf>,
+    /// Expand inlined frames (DWARF); off gives function names only.
+    pub inlines: bool,
+}
+
+/// Symbolizes `addrs`; returns for each its frames, outermost first.
+///
+/// `kernel_modules` maps (kallsyms module name) to a kernel ModuleId, the
+/// core kernel being `""`. `modules` gets its `source` and
+/// `build_id_mismatch` filled for every user module that had addresses.
+/// Warnings (one per module without symbols) go to `warnings`.
+pub fn symbolize(
+    addrs: &[AddrKey],
+    kallsyms: &[Kallsyms],
+    kernel_module: &mut dyn FnMut(&str) -> ModuleId,
+    modules: &mut [ModuleInfo],
+    embedded: &HashMap<ModuleId, EmbeddedSymbols>,
+    opts: &SymbolizeOptions,
+    warnings: &mut Vec<String>,
+) -> Vec<Vec<SymFrame>> {
+    let mut out: Vec<Vec<SymFrame>> = vec![Vec::new(); addrs.len()];
+    let mut by_module: HashMap<ModuleId, Vec<(u64, usize)>> = HashMap::new();
+    for (i, a) in addrs.iter().enumerate() {
+        match *a {
+            AddrKey::Kernel { table, addr } => {
+                let hit = kallsyms.get(table as usize).and_then(|t| t.lookup(addr));
+                out[i] = vec![match hit {
+                    Some((name, module, _)) => SymFrame {
+                        name: name.to_string(),
+                        module: kernel_module(module),
+                        file: None,
+                        line: 0,
+                        inlined: false,
+                        resolved: true,
+                        kernel: true,
+                    },
+                    None => SymFrame {
+                        name: format!("[kernel]+0x{addr:x}"),
+                        module: kernel_module(""),
+                        file: None,
+                        line: 0,
+                        inlined: false,
+                        resolved: false,
+                        kernel: true,
+                    },
+                }];
+            }
+            AddrKey::Unknown { addr } => {
+                out[i] = vec![unresolved(ModuleId(u32::MAX), "[unknown]", addr)];
+            }
+            AddrKey::User { module, offset } => by_module.entry(module).or_default().push((offset, i)),
+        }
+    }
+
+    // Resolve the files of every module with addresses, in parallel (this
+    // reads build-ids of candidate files).
+    let mut mods: Vec<ModuleId> = by_module.keys().copied().collect();
+    mods.sort();
+    let resolved: Vec<(ModuleId, Resolved)> = mods
+        .par_iter()
+        .map(|m| {
+            let info = &modules[m.idx()];
+            (*m, elf::resolve(&info.path, &info.build_id, &opts.debug_dirs))
+        })
+        .collect();
+
+    struct Job<'a> {
+        module: ModuleId,
+        name: String,
+        file: Option<PathBuf>,
+        dwarf: bool,
+        segments: &'a [(u64, u64, u64)],
+        embedded: Option<&'a EmbeddedSymbols>,
+        addrs: &'a [(u64, usize)],
+    }
+    let mut segs: HashMap<ModuleId, Vec<(u64, u64, u64)>> = HashMap::new();
+    for (m, r) in &resolved {
+        let s = r
+            .binary
+            .as_ref()
+            .or(r.symbols.as_ref())
+            .map(|f| f.load_segments())
+            .unwrap_or_default();
+        segs.insert(*m, s);
+        let info = &mut modules[m.idx()];
+        info.build_id_mismatch = r.build_id_mismatch;
+        info.source = match (&r.symbols, r.symbols_have_dwarf) {
+            (Some(f), true) => SymbolSource::Dwarf(f.path.display().to_string()),
+            (Some(f), false) => SymbolSource::SymtabOnly(f.path.display().to_string()),
+            (None, _) if embedded.contains_key(m) => SymbolSource::Embedded,
+            (None, _) => SymbolSource::Missing,
+        };
+        let bid = if info.build_id.is_empty() {
+            String::new()
+        } else {
+            format!(" (build-id {})", elf::hex(&info.build_id))
+        };
+        match (&info.source, r.build_id_mismatch) {
+            (SymbolSource::Missing, true) => warnings.push(format!(
+                "{}{bid}: the local file is a different build and no debug file matches; its frames stay {}+0xOFFSET (pass --debug-dir with the right binary or debug file)",
+                info.path, info.name
+            )),
+            (SymbolSource::Missing, false) => warnings.push(format!(
+                "{}{bid}: binary not found and no symbols in the capture; its frames stay {}+0xOFFSET (pass --debug-dir)",
+                info.path, info.name
+            )),
+            (SymbolSource::Embedded, true) => warnings.push(format!(
+                "{}{bid}: the local file is a different build; using the capture's symbol table (no inlines or lines)",
+                info.path
+            )),
+            (SymbolSource::Embedded, false) => warnings.push(format!(
+                "{}{bid}: binary not found; using the capture's symbol table (no inlines or lines)",
+                info.path
+            )),
+            _ => {}
+        }
+    }
+    for v in by_module.values_mut() {
+        v.sort_unstable();
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    for (m, r) in &resolved {
+        let Some(list) = by_module.get(m) else { continue };
+        let info = &modules[m.idx()];
+        let file = r.symbols.as_ref().map(|f| f.path.clone());
+        // Big modules split across workers; each chunk is a contiguous
+        // address range so the workers parse mostly disjoint DWARF units.
+        let chunks = if file.is_some() { (list.len() / 4096).clamp(1, threads) } else { 1 };
+        let per = list.len().div_ceil(chunks).max(1);
+        for part in list.chunks(per) {
+            jobs.push(Job {
+                module: *m,
+                name: info.name.clone(),
+                file: file.clone(),
+                dwarf: r.symbols_have_dwarf,
+                segments: segs.get(m).map(Vec::as_slice).unwrap_or(&[]),
+                embedded: embedded.get(m),
+                addrs: part,
+            });
+        }
+    }
+    // Largest first, so the tail of the parallel run is short.
+    jobs.sort_by(|a, b| b.addrs.len().cmp(&a.addrs.len()).then(a.module.cmp(&b.module)));
+    let inlines = opts.inlines;
+    let results: Vec<Vec<(usize, Vec<SymFrame>)>> = jobs
+        .par_iter()
+        .map(|job| {
+            let loader = job.file.as_ref().and_then(|p| addr2line::Loader::new(p).ok());
+            let mut names: HashMap<String, String> = HashMap::new();
+            let mut dem = |raw: &str| -> String {
+                if let Some(d) = names.get(raw) {
+                    return d.clone();
+                }
+                let d = demangle(raw);
+                names.insert(raw.to_string(), d.clone());
+                d
+            };
+            job.addrs
+                .iter()
+                .map(|&(offset, idx)| {
+                    let svma = offset_to_svma(job.segments, offset);
+                    let mut frames = Vec::new();
+                    if let Some(l) = &loader {
+                        if job.dwarf {
+                            dwarf_frames(l, svma, job.module, inlines, &mut dem, &mut frames);
+                        }
+                        if frames.is_empty() {
+                            if let Some(sym) = l.find_symbol(svma) {
+                                let loc = if job.dwarf { l.find_location(svma).ok().flatten() } else { None };
+                                frames.push(SymFrame {
+                                    name: dem(sym),
+                                    module: job.module,
+                                    file: loc.as_ref().and_then(|l| l.file).map(str::to_string),
+                                    line: loc.as_ref().and_then(|l| l.line).unwrap_or(0),
+                                    inlined: false,
+                                    resolved: true,
+                                    kernel: false,
+                                });
+                            }
+                        }
+                    }
+                    if frames.is_empty() {
+                        if let Some(e) = job.embedded {
+                            // Without the file there are no segments: the
+                            // offset is the address for PIEs linked by GNU
+                            // ld; non-PIE executables load at 0x400000.
+                            let hit = e.lookup(svma).or_else(|| {
+                                (job.segments.is_empty())
+                                    .then(|| e.lookup(svma.wrapping_add(0x40_0000)))
+                                    .flatten()
+                            });
+                            if let Some(n) = hit {
+                                frames.push(SymFrame {
+                                    name: dem(n),
+                                    module: job.module,
+                                    file: None,
+                                    line: 0,
+                                    inlined: false,
+                                    resolved: true,
+                                    kernel: false,
+                                });
+                            }
+                        }
+                    }
+                    if frames.is_empty() {
+                        frames.push(unresolved(job.module, &job.name, offset));
+                    }
+                    (idx, frames)
+                })
+                .collect()
+        })
+        .collect();
+    for r in results {
+        for (idx, frames) in r {
+            if let Some(slot) = out.get_mut(idx) {
+                *slot = frames;
+            }
+        }
+    }
+    for (m, _) in &resolved {
+        if let Some(info) = modules.get_mut(m.idx()) {
+            debug_assert_eq!(info.kind, ModuleKind::User);
+        }
+    }
+    out
+}
+
+fn unresolved(module: ModuleId, name: &str, offset: u64) -> SymFrame {
+    SymFrame {
+        name: format!("{name}+0x{offset:x}"),
+        module,
+        file: None,
+        line: 0,
+        inlined: false,
+        resolved: false,
+        kernel: false,
+    }
+}
+
+/// DWARF frames for `svma`, outermost first, inlined ones flagged.
+fn dwarf_frames(
+    l: &addr2line::Loader,
+    svma: u64,
+    module: ModuleId,
+    inlines: bool,
+    dem: &mut dyn FnMut(&str) -> String,
+    out: &mut Vec<SymFrame>,
+) {
+    let Ok(mut it) = l.find_frames(svma) else { return };
+    // Innermost first from addr2line.
+    let mut inner_first: Vec<SymFrame> = Vec::new();
+    while let Ok(Some(f)) = it.next() {
+        let name = match f.function.as_ref().and_then(|n| n.raw_name().ok()) {
+            Some(n) => dem(&n),
+            None => match l.find_symbol(svma) {
+                Some(s) if inner_first.is_empty() => dem(s),
+                _ => continue,
+            },
+        };
+        let loc = f.location.as_ref();
+        inner_first.push(SymFrame {
+            name,
+            module,
+            file: loc.and_then(|l| l.file).map(str::to_string),
+            line: loc.and_then(|l| l.line).unwrap_or(0),
+            inlined: false,
+            resolved: true,
+            kernel: false,
+        });
+    }
+    if inner_first.is_empty() {
+        return;
+    }
+    if !inlines {
+        // Names only: the real (outermost) function, at the innermost line.
+        let (file, line) = (inner_first[0].file.clone(), inner_first[0].line);
+        let mut outer = inner_first.pop().unwrap_or_else(|| unresolved(module, "", svma));
+        outer.file = file;
+        outer.line = line;
+        out.push(outer);
+        return;
+    }
+    for (k, mut f) in inner_first.into_iter().rev().enumerate() {
+        // Every frame but the outermost was inlined into its caller.
+        f.inlined = k > 0;
+        out.push(f);
+    }
+}
