@@ -44,6 +44,11 @@ struct vmon_stats {
 	atomic64_t tasks_sampled;
 	atomic64_t dump_ns;
 	atomic64_t truncated_events;
+	/* totals of timers already freed; live timers are added on read */
+	atomic64_t retired_ticks;
+	atomic64_t retired_checks;
+	atomic64_t retired_ns;
+	atomic64_t retired_overruns;
 };
 extern struct vmon_stats vmon_stats;
 

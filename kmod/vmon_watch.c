@@ -260,8 +260,13 @@ static void vmon_batch_free(struct vmon_batch *b)
 			unpin_user_page(w->page);
 		kfree(w);
 	}
-	list_for_each_entry_safe(tm, tt, &b->timers, node)
+	list_for_each_entry_safe(tm, tt, &b->timers, node) {
+		atomic64_add(tm->ticks, &vmon_stats.retired_ticks);
+		atomic64_add(tm->checks, &vmon_stats.retired_checks);
+		atomic64_add(tm->ns_total, &vmon_stats.retired_ns);
+		atomic64_add(tm->overruns, &vmon_stats.retired_overruns);
 		kfree(tm);
+	}
 	list_for_each_entry_safe(o, ot, &b->owners, dnode)
 		kfree(o);
 }
@@ -607,8 +612,11 @@ void vmon_watch_counts(unsigned int *watches, unsigned int *timers,
 {
 	struct vmon_timer *tm;
 
-	*ticks = *checks = *ns = *overruns = 0;
 	mutex_lock(&vmon_mutex);
+	*ticks = atomic64_read(&vmon_stats.retired_ticks);
+	*checks = atomic64_read(&vmon_stats.retired_checks);
+	*ns = atomic64_read(&vmon_stats.retired_ns);
+	*overruns = atomic64_read(&vmon_stats.retired_overruns);
 	*watches = vmon_nr_watches;
 	*timers = vmon_nr_timers;
 	list_for_each_entry(tm, &vmon_timers, node) {
