@@ -206,7 +206,10 @@ impl StackTable {
     /// Frames of `id`, innermost first. Stops (rather than loops) on a
     /// corrupt table: the decoder guarantees `parent[i] < i`.
     pub fn frames(&self, id: StackId) -> StackFrames<'_> {
-        StackFrames { table: self, next: id }
+        StackFrames {
+            table: self,
+            next: id,
+        }
     }
 }
 
@@ -221,7 +224,11 @@ impl Iterator for StackFrames<'_> {
         let i = self.next.0 as usize;
         let frame = *self.table.frame.get(i)?;
         let parent = self.table.parent.get(i).copied().unwrap_or(StackId::EMPTY);
-        self.next = if parent.0 < self.next.0 { parent } else { StackId::EMPTY };
+        self.next = if parent.0 < self.next.0 {
+            parent
+        } else {
+            StackId::EMPTY
+        };
         Some(frame)
     }
 }
@@ -321,6 +328,9 @@ pub struct Capture {
 impl Capture {
     /// The string for `id`, or `""` for an id out of range.
     pub fn str(&self, id: StrId) -> &str {
-        self.strings.get(id.0 as usize).map(String::as_str).unwrap_or("")
+        self.strings
+            .get(id.0 as usize)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 }
