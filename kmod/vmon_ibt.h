@@ -9,7 +9,8 @@
  * if IBT is built in and no ENDBR64 is found (the kernel seals functions
  * whose address is never taken by overwriting ENDBR with a NOP), calling
  * would trap with "Missing ENDBR", so the caller must switch the feature
- * off instead.
+ * off instead.  "IBT" here means enforced by the CPU (X86_FEATURE_IBT):
+ * on a CPU without it an indirect call to a sealed function is harmless.
  */
 #ifndef _VMON_IBT_H
 #define _VMON_IBT_H
@@ -18,7 +19,7 @@
 
 /*
  * kp_addr: address from the kprobe; before/at: the 4 bytes at kp_addr - 4
- * and at kp_addr (little endian); ibt: CONFIG_X86_KERNEL_IBT.
+ * and at kp_addr (little endian); ibt: IBT built in and enforced.
  * Returns the address to call, or 0 when calling is unsafe.
  */
 static inline unsigned long vmon_ibt_entry(unsigned long kp_addr,

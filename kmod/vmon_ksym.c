@@ -16,6 +16,7 @@
 #include <linux/ptrace.h>
 #include <linux/capability.h>
 #include <linux/module.h>
+#include <asm/cpufeature.h>
 #include "vmon_priv.h"
 #include "vmon_ibt.h"
 
@@ -45,6 +46,19 @@ static unsigned long vmon_kprobe_addr(const char *name)
 	return addr;
 }
 
+/*
+ * Only a CPU that enforces IBT traps on a missing ENDBR64; the kernel
+ * turns enforcement on at boot or never, so this cannot change later.
+ */
+static bool vmon_ibt_enforced(void)
+{
+#if defined(CONFIG_X86_KERNEL_IBT) && defined(X86_FEATURE_IBT)
+	return cpu_feature_enabled(X86_FEATURE_IBT);
+#else
+	return false;
+#endif
+}
+
 static unsigned long vmon_safe_entry(unsigned long addr)
 {
 	u32 before = 0, at = 0;
@@ -56,16 +70,18 @@ static unsigned long vmon_safe_entry(unsigned long addr)
 	if (copy_from_kernel_nofault(&before, (void *)(addr - 4),
 				     sizeof(before)))
 		before = 0;
-	return vmon_ibt_entry(addr, before, at,
-			      IS_ENABLED(CONFIG_X86_KERNEL_IBT));
+	return vmon_ibt_entry(addr, before, at, vmon_ibt_enforced());
 }
 
 void vmon_ksym_init(void)
 {
-	unsigned long entry = vmon_safe_entry(vmon_kprobe_addr("kallsyms_lookup_name"));
+	unsigned long addr = vmon_kprobe_addr("kallsyms_lookup_name");
+	unsigned long entry = vmon_safe_entry(addr);
 
 	if (!entry) {
-		pr_info("kallsyms_lookup_name unavailable or unsafe to call (IBT): kernel watches limited to exported variables, remote watches need CAP_SYS_PTRACE\n");
+		pr_info("kallsyms_lookup_name %s: kernel watches limited to exported variables, remote watches need CAP_SYS_PTRACE\n",
+			addr ? "has no ENDBR64 and IBT is enforced (calling it would trap)" :
+			       "not found by kprobe");
 		return;
 	}
 	vmon_kallsyms = (kallsyms_fn)entry;

@@ -9,6 +9,10 @@ stat_of() { awk -v k="$1" '$1==k{print $2}' /proc/variable_monitor/stats; }
 insmod "$VMON_KO" || fail "insmod"
 echo 1000000 > /proc/variable_monitor/def_interval_ns   # TCG: 1 ms ticks
 echo 1 > /proc/variable_monitor/dump_reset_sec
+T=/sys/kernel/tracing
+[ -d $T/events ] || T=/sys/kernel/debug/tracing
+[ -d $T/events/variable_monitor/breach ] || fail "no trace event variable_monitor:breach"
+echo 1 > $T/events/variable_monitor/breach/enable || fail "cannot enable the trace event"
 "$VMON_BIN/helloworld" 2049 2 > /tmp/hw.out 2>&1 &
 hw=$!
 i=0
@@ -20,6 +24,9 @@ cat /proc/variable_monitor/timers
 wait $hw || { cat /tmp/hw.out; fail "helloworld exit status"; }
 cat /tmp/hw.out
 [ "$(stat_of watches)" = 0 ] || fail "watches left after cancel_watch"
+echo 0 > $T/events/variable_monitor/breach/enable
+nt=$(grep -c 'breach: id=[0-9]* pid=[0-9]* name=hw[0-9]* value=[0-9]* threshold=100' $T/trace)
+[ "$nt" -ge 2049 ] || fail "trace holds $nt variable_monitor:breach events, want >= 2049"
 b=$(stat_of breaches)
 [ "$b" -ge 2049 ] || fail "stats breaches $b < 2049"
 d=$(stat_of dumps)
