@@ -494,22 +494,29 @@ fn scan(data: &[u8], warnings: &mut Vec<Warning>) -> (Vec<ChunkInfo>, u64) {
                 let end = info.payload_range().end;
                 if end > len {
                     let got = len - pos - CHUNK_HEADER_LEN;
+                    let index = h.ty == ChunkType::Index as u16;
                     warnings.push(Warning {
                         offset: pos as u64,
                         chunk_type: Some(h.ty),
-                        message: format!(
-                            "file ends inside this chunk ({got} of {} payload bytes): {} bytes lost",
-                            h.stored_len,
-                            len - pos
-                        ),
+                        message: if index {
+                            "file ends inside the footer index: no data lost".to_string()
+                        } else {
+                            format!(
+                                "file ends inside this chunk ({got} of {} payload bytes): {} bytes lost",
+                                h.stored_len,
+                                len - pos
+                            )
+                        },
                     });
-                    lost += (len - pos) as u64;
+                    if !index {
+                        lost += (len - pos) as u64;
+                    }
                     break;
                 }
                 if h.ty == ChunkType::Index as u16 {
-                    // A footer that did not validate: what follows is the
-                    // trailer, not data.
-                    if len - end == TRAILER_LEN && data[len - 8..] == TRAILER_MAGIC {
+                    // The footer index is not data; what may follow it is
+                    // (part of) the trailer.
+                    if len - end <= TRAILER_LEN {
                         break;
                     }
                 } else {

@@ -430,6 +430,19 @@ impl<W: Write> Writer<W> {
         Ok(self.out)
     }
 
+    /// Writes a chunk of a type this crate does not define, after all
+    /// pending records. Readers that do not know `ty` skip it with a
+    /// warning; SPEC.md §5 reserves types 0x8000 and up for private use.
+    pub fn write_custom_chunk(&mut self, ty: u16, count: u32, payload: &[u8]) -> Result<()> {
+        if crate::chunk::ChunkType::from_u16(ty).is_some() || ty == 0 {
+            return Err(Error::InvalidInput(format!(
+                "chunk type {ty} is reserved by the format"
+            )));
+        }
+        self.write_pending()?;
+        self.write_chunk_raw(ty, count, payload, Compression::None)
+    }
+
     fn check_str(&self, id: StrId, what: &str) -> Result<()> {
         if id.0 >= self.n_strings {
             return Err(Error::InvalidInput(format!(
@@ -515,10 +528,14 @@ impl<W: Write> Writer<W> {
     }
 
     fn write_chunk(&mut self, ty: ChunkType, count: u32, raw: &[u8], c: Compression) -> Result<()> {
+        self.write_chunk_raw(ty as u16, count, raw, c)
+    }
+
+    fn write_chunk_raw(&mut self, ty: u16, count: u32, raw: &[u8], c: Compression) -> Result<()> {
         if raw.len() > MAX_PAYLOAD as usize {
             return Err(Error::InvalidInput(format!(
                 "a {} chunk of {} bytes exceeds the 64 MiB chunk limit (a single record too large?)",
-                ty.name(),
+                crate::chunk::type_name(ty),
                 raw.len()
             )));
         }
@@ -533,7 +550,7 @@ impl<W: Write> Writer<W> {
             None => (COMPRESSION_NONE, raw),
         };
         let h = ChunkHeader {
-            ty: ty as u16,
+            ty,
             flags,
             stored_len: payload.len() as u32,
             raw_len: raw.len() as u32,
@@ -542,8 +559,8 @@ impl<W: Write> Writer<W> {
         };
         self.out.write_all(&h.encode())?;
         self.out.write_all(payload)?;
-        if ty != ChunkType::Index {
-            self.index.push((self.pos, ty as u16));
+        if ty != ChunkType::Index as u16 {
+            self.index.push((self.pos, ty));
         }
         self.pos += (crate::chunk::CHUNK_HEADER_LEN + payload.len()) as u64;
         Ok(())

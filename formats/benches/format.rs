@@ -1,0 +1,136 @@
+//! Encode/decode throughput and size of `.vmt` files. Run through
+//! `formats/bench.sh`, which generates the inputs; by hand:
+//! `cargo bench -p vmon-format --bench format -- FILE.vmt [FILE.vmt ...]`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use vmon_format::chunk::type_name;
+use vmon_format::*;
+
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed());
+        last = Some(v);
+    }
+    (best, last.expect("runs >= 1"))
+}
+
+fn rate(n: f64, d: Duration) -> f64 {
+    n / d.as_secs_f64()
+}
+
+fn main() {
+    let files: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if files.is_empty() {
+        eprintln!("usage: cargo bench -p vmon-format --bench format -- FILE.vmt ... (see formats/bench.sh)");
+        std::process::exit(2);
+    }
+    let runs: usize = std::env::var("VMT_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    for path in files {
+        let bytes = std::fs::read(&path).expect("read input");
+        let file = VmtFile::from_bytes(&bytes).expect("open");
+        assert!(file.warnings().is_empty(), "{:?}", file.warnings());
+        let cap = file.decode().expect("decode");
+        let n = cap.samples.len() as f64;
+        let mb = bytes.len() as f64 / 1e6;
+
+        // Size by chunk type.
+        let mut by_type: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        for c in file.chunks() {
+            let e = by_type.entry(type_name(c.header.ty)).or_default();
+            e.0 += 1;
+            e.1 += 28 + c.header.stored_len as u64;
+            e.2 += c.header.raw_len as u64;
+        }
+        let samples_bytes = by_type.get("SAMPLES").map(|e| e.1).unwrap_or(0);
+        let samples_raw = by_type.get("SAMPLES").map(|e| e.2).unwrap_or(0);
+
+        let (d1, _) = best_of(runs, || one.install(|| file.decode().expect("decode")));
+        if std::env::var_os("VMT_BENCH_DECODE_ONLY").is_some() {
+            println!("decode 1 thread: {:.1} ms", d1.as_secs_f64() * 1e3);
+            continue;
+        }
+        let (dp, _) = best_of(runs, || file.decode().expect("decode"));
+        let (open, _) = best_of(runs, || {
+            VmtFile::from_bytes(&bytes).expect("open").chunks().len()
+        });
+
+        let enc = |o: WriterOptions| {
+            write_capture_with(&cap, Vec::with_capacity(bytes.len() * 2), o).expect("encode")
+        };
+        let zstd = WriterOptions::default();
+        let plain = WriterOptions {
+            sample_compression: Compression::None,
+            table_compression: Compression::None,
+            ..WriterOptions::default()
+        };
+        let (ez, vz) = best_of(runs, || enc(zstd.clone()));
+        let (ep, vp) = best_of(runs, || enc(plain.clone()));
+
+        // perf.data equivalent: a `perf record -g` sample of type
+        // IP|TID|TIME|CALLCHAIN|PERIOD is 8 (header) + 5*8 + 8 per callchain
+        // entry; the chain holds kernel and user frames plus one context
+        // marker per part (PERF_CONTEXT_KERNEL / PERF_CONTEXT_USER).
+        let mut frames = 0u64;
+        let mut perf = 0u64;
+        for s in &cap.samples {
+            let k = cap.stacks.frames(s.kstack).count() as u64;
+            let u = cap.stacks.frames(s.ustack).count() as u64;
+            frames += k + u;
+            perf += 48 + 8 * (k + u + (k > 0) as u64 + (u > 0) as u64);
+        }
+
+        println!("## {path}");
+        println!(
+            "task samples: {}  file: {} bytes  stack nodes: {}  strings: {}  kernel symbols: {}",
+            cap.samples.len(),
+            bytes.len(),
+            cap.stacks.len(),
+            cap.strings.len(),
+            cap.kernel_symbols.len()
+        );
+        println!(
+            "mean frames per task sample (kernel+user): {:.1}",
+            frames as f64 / n
+        );
+        println!("| chunk type | chunks | stored bytes | raw bytes |");
+        println!("|---|---:|---:|---:|");
+        for (t, (c, s, r)) in &by_type {
+            println!("| {t} | {c} | {s} | {r} |");
+        }
+        println!("bytes per task sample: whole file {:.2}; SAMPLES chunks {:.2} (uncompressed columns {:.2})", bytes.len() as f64 / n, samples_bytes as f64 / n, samples_raw as f64 / n);
+        println!("perf.data equivalent (same samples and stacks): {perf} bytes = {:.1} bytes/sample; .vmt is {:.1}x smaller", perf as f64 / n, perf as f64 / bytes.len() as f64);
+        println!("open (locate chunks): {:.3} ms", open.as_secs_f64() * 1e3);
+        println!(
+            "decode 1 thread:  {:.1} ms  {:.1} M task samples/s  {:.0} MB/s",
+            d1.as_secs_f64() * 1e3,
+            rate(n, d1) / 1e6,
+            rate(mb, d1)
+        );
+        println!(
+            "decode {} threads: {:.1} ms  {:.1} M task samples/s  {:.0} MB/s",
+            rayon::current_num_threads(),
+            dp.as_secs_f64() * 1e3,
+            rate(n, dp) / 1e6,
+            rate(mb, dp)
+        );
+        println!("encode zstd (write_capture, 1 thread): {:.1} ms  {:.1} M task samples/s  {:.0} MB/s out, {} bytes", ez.as_secs_f64() * 1e3, rate(n, ez) / 1e6, rate(vz.len() as f64 / 1e6, ez), vz.len());
+        println!("encode uncompressed (1 thread): {:.1} ms  {:.1} M task samples/s  {:.0} MB/s out, {} bytes", ep.as_secs_f64() * 1e3, rate(n, ep) / 1e6, rate(vp.len() as f64 / 1e6, ep), vp.len());
+        println!();
+    }
+}

@@ -1,0 +1,416 @@
+//! Truncated, corrupt, extended and hostile files.
+mod common;
+
+use proptest::prelude::*;
+use vmon_format::chunk::{ChunkHeader, CHUNK_HEADER_LEN};
+use vmon_format::*;
+
+fn plain(samples_per_chunk: usize) -> WriterOptions {
+    WriterOptions {
+        samples_per_chunk,
+        sample_compression: Compression::None,
+        table_compression: Compression::None,
+    }
+}
+
+/// Asserts every id in `cap` is valid: what the decoder promises.
+fn assert_valid(cap: &Capture) {
+    let ns = cap.strings.len() as u32;
+    assert!(ns >= 1 && cap.strings[0].is_empty());
+    let st = &cap.stacks;
+    assert_eq!(st.parent.len(), st.frame.len());
+    for (i, p) in st.parent.iter().enumerate() {
+        assert!(p.is_empty() || (p.0 as usize) < i, "stack {i} parent {p:?}");
+    }
+    let stack_ok = |s: StackId| s.is_empty() || (s.0 as usize) < st.len();
+    for s in &cap.samples {
+        assert!((s.breach as usize) < cap.breaches.len());
+        assert!(s.comm.0 < ns);
+        assert!(stack_ok(s.kstack) && stack_ok(s.ustack));
+        assert!(s
+            .raw_stack
+            .is_none_or(|r| (r as usize) < cap.raw_stacks.len()));
+        assert!(s.process.is_none_or(|r| (r as usize) < cap.processes.len()));
+    }
+    for b in &cap.breaches {
+        assert!((b.watch as usize) < cap.watches.len());
+    }
+    for w in &cap.watches {
+        assert!(w.name.0 < ns);
+        if let WatchKind::Kernel { symbol } = w.kind {
+            assert!(symbol.0 < ns);
+        }
+    }
+    for k in &cap.kernel_symbols {
+        assert!(k.name.0 < ns && k.module.0 < ns);
+    }
+    for p in &cap.processes {
+        for m in &p.mappings {
+            assert!(m.path.0 < ns && m.start <= m.end);
+        }
+        for a in &p.chain {
+            assert!(a.comm.0 < ns && a.cmdline.iter().all(|c| c.0 < ns));
+        }
+    }
+    for t in &cap.symbol_tables {
+        assert!(t.path.0 < ns && t.symbols.iter().all(|s| s.name.0 < ns));
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Decoded> {
+    VmtFile::from_bytes(bytes)?.decode_with_warnings()
+}
+
+#[test]
+fn truncation_at_every_byte_keeps_every_complete_chunk() {
+    for opts in [
+        plain(4),
+        WriterOptions {
+            samples_per_chunk: 4,
+            ..Default::default()
+        },
+    ] {
+        let full = common::small_file(40, opts);
+        let whole = VmtFile::from_bytes(&full).unwrap();
+        let chunks = whole.chunks().to_vec();
+        let all = whole.decode().unwrap();
+        let mut prev_samples = 0;
+        for cut in 0..full.len() {
+            let part = &full[..cut];
+            let f = match VmtFile::from_bytes(part) {
+                Ok(f) => f,
+                Err(e) => {
+                    assert!(cut < 16, "cut {cut}: {e}");
+                    assert!(e.to_string().contains("16-byte header"), "{e}");
+                    continue;
+                }
+            };
+            assert!(cut >= 16);
+            assert!(!f.is_finished(), "cut {cut} claims a footer");
+            assert!(!f.warnings().is_empty());
+            // Exactly the chunks that end at or before the cut.
+            let complete: Vec<_> = chunks
+                .iter()
+                .filter(|c| {
+                    c.offset as usize + CHUNK_HEADER_LEN + c.header.stored_len as usize <= cut
+                })
+                .copied()
+                .collect();
+            assert_eq!(f.chunks(), &complete[..], "cut {cut}");
+            let end = complete
+                .last()
+                .map(|c| c.offset as usize + CHUNK_HEADER_LEN + c.header.stored_len as usize)
+                .unwrap_or(16);
+            // Bytes past the last complete chunk are reported lost, except
+            // a cut index (the writer had finished every data chunk).
+            let data_end = chunks
+                .last()
+                .map(|c| c.offset as usize + CHUNK_HEADER_LEN + c.header.stored_len as usize)
+                .unwrap_or(16);
+            // A cut index header cannot be told from a cut data chunk.
+            let lost = if cut <= data_end {
+                cut - end
+            } else if cut < data_end + CHUNK_HEADER_LEN {
+                cut - data_end
+            } else {
+                0
+            };
+            assert_eq!(f.bytes_lost(), lost as u64, "cut {cut}");
+            let d = f.decode_with_warnings().unwrap();
+            assert_valid(&d.capture);
+            let n = d.capture.samples.len();
+            assert!(
+                n >= prev_samples,
+                "cut {cut}: samples went from {prev_samples} to {n}"
+            );
+            prev_samples = n;
+            assert_eq!(
+                d.capture.samples[..],
+                all.samples[..n],
+                "cut {cut}: samples are not a prefix"
+            );
+            if f.bytes_lost() > 0 {
+                let c = f.decode().unwrap();
+                assert!(
+                    c.losses
+                        .notes
+                        .iter()
+                        .any(|n| n.starts_with("reader:") && n.contains("bytes")),
+                    "cut {cut}"
+                );
+            }
+        }
+        assert_eq!(prev_samples, 40);
+    }
+}
+
+#[test]
+fn truncated_file_reports_what_was_lost() {
+    let full = common::small_file(40, plain(4));
+    let f = VmtFile::from_bytes(&full[..full.len() - 200]).unwrap();
+    let msg = f
+        .warnings()
+        .iter()
+        .map(|w| w.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(msg.contains("not finished"), "{msg}");
+    assert!(msg.contains("file ends inside"), "{msg}");
+    assert!(f.bytes_lost() > 0);
+    let cap = f.decode().unwrap();
+    assert!(
+        cap.losses
+            .notes
+            .iter()
+            .any(|n| n.contains("bytes of the file hold no complete chunk")),
+        "{:?}",
+        cap.losses.notes
+    );
+}
+
+#[test]
+fn every_corrupt_byte_is_caught_or_harmless() {
+    let full = common::small_file(
+        20,
+        WriterOptions {
+            samples_per_chunk: 4,
+            ..Default::default()
+        },
+    );
+    let good = decode(&full).unwrap().capture;
+    for pos in 0..full.len() {
+        let mut bad = full.clone();
+        bad[pos] ^= 0x20;
+        match decode(&bad) {
+            Err(e) => {
+                // Only the magic and the major version are fatal.
+                assert!(pos < 10, "byte {pos}: {e}");
+            }
+            Ok(d) => {
+                assert_valid(&d.capture);
+                if (12..16).contains(&pos) {
+                    // Reserved header flags: ignored.
+                    assert_eq!(d.capture, good);
+                } else {
+                    assert!(
+                        !d.warnings.is_empty(),
+                        "byte {pos} flipped without a warning"
+                    );
+                    if pos >= 16 {
+                        assert!(
+                            d.warnings.iter().any(|w| w.offset > 0),
+                            "byte {pos}: warnings name no offset"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn corrupt_payload_is_named_by_offset_and_type() {
+    let full = common::small_file(20, plain(4));
+    let f = VmtFile::from_bytes(&full).unwrap();
+    let c = *f.chunks().iter().find(|c| c.header.ty == 7).unwrap();
+    let mut bad = full.clone();
+    bad[c.offset as usize + CHUNK_HEADER_LEN + 3] ^= 1;
+    let d = decode(&bad).unwrap();
+    let w = d
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("CRC"))
+        .expect("a CRC warning");
+    assert_eq!(w.offset, c.offset);
+    assert_eq!(w.chunk_type, Some(7));
+    assert!(w.to_string().contains("SAMPLES"), "{w}");
+    assert_eq!(
+        d.capture.samples.len(),
+        16,
+        "one chunk of 4 samples lost, the rest kept"
+    );
+}
+
+#[test]
+fn unknown_chunk_type_is_skipped_with_a_warning() {
+    let mut w = Writer::new(Vec::new()).unwrap();
+    w.write_meta(&common::meta()).unwrap();
+    let a = w.intern_str("a");
+    w.write_custom_chunk(0x8123, 3, b"future data").unwrap();
+    let b = w.intern_str("b");
+    let bytes = w.finish().unwrap();
+    let f = VmtFile::from_bytes(&bytes).unwrap();
+    assert!(f.is_finished());
+    let d = f.decode_with_warnings().unwrap();
+    assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+    assert!(
+        d.warnings[0].message.contains("unknown chunk type 33059"),
+        "{}",
+        d.warnings[0]
+    );
+    assert_eq!(d.warnings[0].chunk_type, Some(0x8123));
+    assert_eq!(d.capture.str(a), "a");
+    assert_eq!(d.capture.str(b), "b");
+    assert_eq!(d.capture.meta, common::meta());
+    // Reserved types are refused by the writer.
+    let mut w = Writer::new(Vec::new()).unwrap();
+    assert!(w.write_custom_chunk(7, 0, b"").is_err());
+}
+
+#[test]
+fn newer_major_is_refused_and_newer_minor_read() {
+    let full = common::small_file(10, WriterOptions::default());
+    let mut major = full.clone();
+    major[8] = 2;
+    let e = VmtFile::from_bytes(&major).err().unwrap().to_string();
+    assert!(e.contains("version 2.0") && e.contains("upgrade"), "{e}");
+    let mut minor = full.clone();
+    minor[10] = 9;
+    let f = VmtFile::from_bytes(&minor).unwrap();
+    assert!(
+        f.warnings()[0].message.contains("1.9 is newer"),
+        "{}",
+        f.warnings()[0]
+    );
+    assert_eq!(
+        f.decode_with_warnings().unwrap().capture,
+        decode(&full).unwrap().capture
+    );
+    let e = VmtFile::from_bytes(b"PK\x03\x04 this is a zip file")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("not a .vmt capture"), "{e}");
+}
+
+#[test]
+fn crafted_huge_counts_do_not_allocate() {
+    // A STRINGS chunk claiming 2^60 strings in 10 bytes, with valid CRCs.
+    let mut payload = Vec::new();
+    vmon_format::varint::put_u(&mut payload, 0);
+    vmon_format::varint::put_u(&mut payload, 1 << 60);
+    payload.extend_from_slice(&[0; 8]);
+    let h = ChunkHeader {
+        ty: 2,
+        flags: 0,
+        stored_len: payload.len() as u32,
+        raw_len: payload.len() as u32,
+        count: u32::MAX,
+        payload_crc: crc32c::crc32c(&payload),
+    };
+    let mut file = vmon_format::chunk::file_header(1, 0).to_vec();
+    file.extend_from_slice(&h.encode());
+    file.extend_from_slice(&payload);
+    let d = decode(&file).unwrap();
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.message.contains("string count out of range")),
+        "{:?}",
+        d.warnings
+    );
+    // A zstd chunk claiming a 64 MiB raw size but holding garbage.
+    let h = ChunkHeader {
+        ty: 7,
+        flags: 1,
+        stored_len: 4,
+        raw_len: 64 << 20,
+        count: 1,
+        payload_crc: crc32c::crc32c(b"abcd"),
+    };
+    let mut file = vmon_format::chunk::file_header(1, 0).to_vec();
+    file.extend_from_slice(&h.encode());
+    file.extend_from_slice(b"abcd");
+    let d = decode(&file).unwrap();
+    assert!(
+        d.warnings.iter().any(|w| w.message.contains("zstd")),
+        "{:?}",
+        d.warnings
+    );
+}
+
+/// Recomputes the CRCs of every chunk header found by a scan, so that
+/// mutated payloads reach the parsers instead of stopping at the CRC.
+fn fix_crcs(bytes: &mut [u8]) {
+    let Ok(f) = VmtFile::from_bytes(bytes) else {
+        return;
+    };
+    let chunks = f.chunks().to_vec();
+    drop(f);
+    for c in chunks {
+        let start = c.offset as usize + CHUNK_HEADER_LEN;
+        let Some(p) = bytes.get(start..start + c.header.stored_len as usize) else {
+            continue;
+        };
+        let h = ChunkHeader {
+            payload_crc: crc32c::crc32c(p),
+            ..c.header
+        };
+        bytes[c.offset as usize..start].copy_from_slice(&h.encode());
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Set(usize, u8),
+    Truncate(usize),
+    Delete(usize, usize),
+    Insert(usize, Vec<u8>),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        4 => (any::<usize>(), any::<u8>()).prop_map(|(p, b)| Mutation::Set(p, b)),
+        1 => any::<usize>().prop_map(Mutation::Truncate),
+        1 => (any::<usize>(), 1usize..64).prop_map(|(p, n)| Mutation::Delete(p, n)),
+        1 => (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..32)).prop_map(|(p, v)| Mutation::Insert(p, v)),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
+    let len = bytes.len().max(1);
+    match m {
+        Mutation::Set(p, b) => {
+            let p = p % len;
+            if let Some(x) = bytes.get_mut(p) {
+                *x = *b;
+            }
+        }
+        Mutation::Truncate(p) => bytes.truncate(p % len),
+        Mutation::Delete(p, n) => {
+            let p = p % len;
+            let e = (p + n).min(bytes.len());
+            if p < e {
+                bytes.drain(p..e);
+            }
+        }
+        Mutation::Insert(p, v) => {
+            let p = (p % len).min(bytes.len());
+            bytes.splice(p..p, v.iter().copied());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Mutated files (with CRCs fixed up half the time, so the payload
+    /// parsers see the damage) never panic, and decode to valid ids.
+    #[test]
+    fn mutated_files_never_panic(muts in proptest::collection::vec(mutation(), 1..8), fix in any::<bool>(), zstd in any::<bool>()) {
+        let opts = if zstd { WriterOptions { samples_per_chunk: 8, ..Default::default() } } else { plain(8) };
+        let mut bytes = common::small_file(30, opts);
+        for m in &muts {
+            apply(&mut bytes, m);
+        }
+        if fix {
+            fix_crcs(&mut bytes);
+        }
+        if let Ok(d) = decode(&bytes) {
+            assert_valid(&d.capture);
+            for w in &d.warnings {
+                prop_assert!(!w.message.is_empty());
+            }
+        }
+    }
+}
