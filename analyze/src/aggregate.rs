@@ -106,8 +106,10 @@ impl Aggregates {
         let mut accs: Vec<Acc> = (0..nw).map(|_| Acc::default()).collect();
         let mut all = Acc::default();
         for s in &a.samples {
-            let (Some(counts), Some(acc)) = (stack_counts.get_mut(s.watch.idx()), accs.get_mut(s.watch.idx()))
-            else {
+            let (Some(counts), Some(acc)) = (
+                stack_counts.get_mut(s.watch.idx()),
+                accs.get_mut(s.watch.idx()),
+            ) else {
                 continue;
             };
             if let Some(c) = counts.get_mut(s.stack.idx()) {
@@ -180,15 +182,26 @@ impl Aggregates {
             }
             per_watch.push(build(Some(WatchId(w as u32)), counts, acc, breaches));
         }
-        let mut all_breaches: Vec<BreachId> = (0..a.breaches.len()).map(|i| BreachId(i as u32)).collect();
+        let mut all_breaches: Vec<BreachId> =
+            (0..a.breaches.len()).map(|i| BreachId(i as u32)).collect();
         all_breaches.sort_by(breach_order);
         let total = build(None, &total_stack, all, all_breaches);
-        Aggregates { per_watch, total, stack_names }
+        Aggregates {
+            per_watch,
+            total,
+            stack_names,
+        }
     }
 }
 
+/// Functions with sample counts, sorted.
+pub type FuncCounts = Vec<(FuncId, u64)>;
+
 /// Self and total counts per function from stack counts.
-fn func_counts(a: &Analysis, stacks: &[(StackIdx, u64)]) -> (Vec<(FuncId, u64)>, Vec<(FuncId, u64)>) {
+fn func_counts(
+    a: &Analysis,
+    stacks: &[(StackIdx, u64)],
+) -> (FuncCounts, FuncCounts) {
     let nf = a.funcs.len();
     let mut self_c = vec![0u64; nf];
     let mut total_c = vec![0u64; nf];

@@ -46,8 +46,7 @@ pub struct Options {
     pub unwind: bool,
 }
 
-/// The module every unmapped user address belongs to.
-pub const UNKNOWN_MODULE: ModuleId = ModuleId(0);
+pub use crate::symbolize::UNKNOWN_MODULE;
 
 #[derive(Default)]
 struct Interner {
@@ -61,7 +60,13 @@ struct Interner {
 }
 
 impl Interner {
-    fn module(&mut self, an: &mut Analysis, kind: ModuleKind, path: &str, build_id: &[u8]) -> ModuleId {
+    fn module(
+        &mut self,
+        an: &mut Analysis,
+        kind: ModuleKind,
+        path: &str,
+        build_id: &[u8],
+    ) -> ModuleId {
         let key = (kind, path.to_string(), build_id.to_vec());
         if let Some(m) = self.modules.get(&key) {
             return *m;
@@ -74,10 +79,18 @@ impl Interner {
         };
         an.modules.push(ModuleInfo {
             kind,
-            path: if kind == ModuleKind::Kernel && path.is_empty() { "[kernel]".into() } else { path.to_string() },
+            path: if kind == ModuleKind::Kernel && path.is_empty() {
+                "[kernel]".into()
+            } else {
+                path.to_string()
+            },
             name,
             build_id: build_id.to_vec(),
-            source: if kind == ModuleKind::Kernel { SymbolSource::Kallsyms } else { SymbolSource::NotNeeded },
+            source: if kind == ModuleKind::Kernel {
+                SymbolSource::Kallsyms
+            } else {
+                SymbolSource::NotNeeded
+            },
             build_id_mismatch: false,
         });
         self.modules.insert(key, id);
@@ -115,6 +128,10 @@ impl Interner {
         i
     }
 }
+
+/// What determines a sample's unsymbolized stack: (kstack, ustack,
+/// process, raw stack, ip when a raw stack is unwound).
+type SampleStackKey = (u32, u32, Option<u32>, Option<u32>, u64);
 
 /// A process's executable mappings, sorted by start, as (start, end, offset, module).
 type MapTable = Vec<(u64, u64, u64, ModuleId)>;
@@ -187,7 +204,13 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             };
             let key = (name.clone(), w.cmp as u8, w.threshold, kind.clone());
             let id = *watch_keys.entry(key).or_insert_with(|| {
-                an.watches.push(WatchInfo { name, cmp: w.cmp, threshold: w.threshold, kind, sources: Vec::new() });
+                an.watches.push(WatchInfo {
+                    name,
+                    cmp: w.cmp,
+                    threshold: w.threshold,
+                    kind,
+                    sources: Vec::new(),
+                });
                 WatchId(an.watches.len() as u32 - 1)
             });
             an.watches[id.idx()].sources.push((iid, w.id));
@@ -261,8 +284,11 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         for st in &c.symbol_tables {
             let id = it.module(&mut an, ModuleKind::User, c.str(st.path), &st.build_id);
             embedded.entry(id).or_insert_with(|| {
-                let mut symbols: Vec<(u64, u64, String)> =
-                    st.symbols.iter().map(|s| (s.addr, s.size, c.str(s.name).to_string())).collect();
+                let mut symbols: Vec<(u64, u64, String)> = st
+                    .symbols
+                    .iter()
+                    .map(|s| (s.addr, s.size, c.str(s.name).to_string()))
+                    .collect();
                 symbols.sort();
                 EmbeddedSymbols { symbols }
             });
@@ -294,14 +320,22 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         // Samples: intern their stacks through a cache keyed by what
         // determines them, so 10^6 samples cost 10^6 hash lookups.
         let mut comm_ids: Vec<Option<NameId>> = vec![None; c.strings.len()];
-        let mut cache: HashMap<(u32, u32, Option<u32>, Option<u32>, u64), u32> = HashMap::new();
+        let mut cache: HashMap<SampleStackKey, u32> = HashMap::new();
         for (s, b) in c.samples.iter().zip(&pass) {
             let Some(b) = *b else { continue };
-            let Some(breach) = an.breaches.get_mut(b.idx()) else { continue };
+            let Some(breach) = an.breaches.get_mut(b.idx()) else {
+                continue;
+            };
             breach.samples += 1;
             let (watch, time_ns) = (breach.watch, breach.time_ns);
             let raw_key = s.raw_stack.filter(|_| opts.unwind && !f.kernel_only);
-            let key = (s.kstack.0, s.ustack.0, s.process, raw_key, if raw_key.is_some() { s.regs.ip } else { 0 });
+            let key = (
+                s.kstack.0,
+                s.ustack.0,
+                s.process,
+                raw_key,
+                if raw_key.is_some() { s.regs.ip } else { 0 },
+            );
             let raw_id = match cache.get(&key) {
                 Some(r) => *r,
                 None => {
@@ -313,7 +347,10 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             if s.flags & task_flags::KSTACK_TRUNC != 0 {
                 an.quality.truncated_kernel_stacks += 1;
             }
-            if s.flags & (task_flags::USTACK_TRUNC | task_flags::USTACK_FAULT | task_flags::RAW_TRUNC) != 0 {
+            if s.flags
+                & (task_flags::USTACK_TRUNC | task_flags::USTACK_FAULT | task_flags::RAW_TRUNC)
+                != 0
+            {
                 an.quality.truncated_user_stacks += 1;
             }
             let comm = match comm_ids.get(s.comm.0 as usize).copied().flatten() {
@@ -346,7 +383,10 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
     }
 
     // Symbolize every unique address once.
-    progress(&format!("symbolizing {} unique addresses", it.addr_list.len()));
+    progress(&format!(
+        "symbolizing {} unique addresses",
+        it.addr_list.len()
+    ));
     let addr_list = std::mem::take(&mut it.addr_list);
     let mut kmods: HashMap<String, ModuleId> = HashMap::new();
     let mut new_kmods: Vec<String> = Vec::new();
@@ -361,7 +401,10 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         kmods.insert(name.to_string(), id);
         id
     };
-    let sym_opts = SymbolizeOptions { debug_dirs: opts.debug_dirs.clone(), inlines: opts.inlines };
+    let sym_opts = SymbolizeOptions {
+        debug_dirs: opts.debug_dirs.clone(),
+        inlines: opts.inlines,
+    };
     let mut warnings = Vec::new();
     let sym = symbolize::symbolize(
         &addr_list,
@@ -389,7 +432,12 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         let mut v = Vec::with_capacity(fs.len());
         addr_resolved.push(fs.iter().all(|f| f.resolved));
         for sf in fs {
-            let fi = FuncInfo { name: sf.name, module: sf.module, kernel: sf.kernel, resolved: sf.resolved };
+            let fi = FuncInfo {
+                name: sf.name,
+                module: sf.module,
+                kernel: sf.kernel,
+                resolved: sf.resolved,
+            };
             let func = match funcs.get(&fi) {
                 Some(id) => *id,
                 None => {
@@ -399,7 +447,12 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                     id
                 }
             };
-            let fr = FrameInfo { func, file: sf.file, line: sf.line, inlined: sf.inlined };
+            let fr = FrameInfo {
+                func,
+                file: sf.file,
+                line: sf.line,
+                inlined: sf.inlined,
+            };
             let frame = match frames.get(&fr) {
                 Some(id) => *id,
                 None => {
@@ -428,7 +481,10 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         let mut st = StackInfo::default();
         let user_addrs = addrs.len() - (*nk as usize).min(addrs.len());
         for (k, a) in addrs.iter().enumerate() {
-            let fr = addr_frames.get(*a as usize).map(Vec::as_slice).unwrap_or(&[]);
+            let fr = addr_frames
+                .get(*a as usize)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             if k >= user_addrs {
                 st.kernel_frames += fr.len() as u32;
             }
@@ -437,7 +493,9 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             if addr_resolved.get(*a as usize).copied().unwrap_or(false) {
                 an.quality.frames_resolved += count;
             } else if let Some(first) = fr.first() {
-                *unresolved.entry(an.funcs[an.frames[first.idx()].func.idx()].module).or_default() += count;
+                *unresolved
+                    .entry(an.funcs[an.frames[first.idx()].func.idx()].module)
+                    .or_default() += count;
             }
         }
         let id = match stack_ids.get(&st) {
@@ -457,7 +515,15 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
 
     let mut un: Vec<(String, u64)> = unresolved
         .into_iter()
-        .map(|(m, n)| (an.modules.get(m.idx()).map(|m| m.path.clone()).unwrap_or_default(), n))
+        .map(|(m, n)| {
+            (
+                an.modules
+                    .get(m.idx())
+                    .map(|m| m.path.clone())
+                    .unwrap_or_default(),
+                n,
+            )
+        })
         .collect();
     un.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     an.quality.unresolved_by_module = un;
@@ -466,13 +532,21 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         .iter()
         .filter(|m| {
             m.kind == ModuleKind::User
-                && matches!(m.source, SymbolSource::SymtabOnly(_) | SymbolSource::Embedded | SymbolSource::Missing)
+                && matches!(
+                    m.source,
+                    SymbolSource::SymtabOnly(_) | SymbolSource::Embedded | SymbolSource::Missing
+                )
         })
         .map(|m| m.path.clone())
         .collect();
     missing.sort();
     an.quality.missing_debug_info = missing;
-    let mut mism: Vec<String> = an.modules.iter().filter(|m| m.build_id_mismatch).map(|m| m.path.clone()).collect();
+    let mut mism: Vec<String> = an
+        .modules
+        .iter()
+        .filter(|m| m.build_id_mismatch)
+        .map(|m| m.path.clone())
+        .collect();
     mism.sort();
     an.quality.build_id_mismatches = mism;
     an
@@ -490,7 +564,11 @@ fn build_stack(
 ) -> u32 {
     let mut frames: Vec<u32> = Vec::new();
     if !f.kernel_only {
-        let fp: Vec<u64> = if s.ustack.is_empty() { Vec::new() } else { c.stacks.frames(s.ustack).collect() };
+        let fp: Vec<u64> = if s.ustack.is_empty() {
+            Vec::new()
+        } else {
+            c.stacks.frames(s.ustack).collect()
+        };
         let uw = match (s.process, s.raw_stack) {
             (Some(p), Some(r)) => unwound.get(&(p, r)),
             _ => None,
@@ -501,13 +579,22 @@ fn build_stack(
             _ => fp
                 .iter()
                 .enumerate()
-                .map(|(k, &a)| if k == 0 && a == s.regs.ip { a } else { a.saturating_sub(1) })
+                .map(|(k, &a)| {
+                    if k == 0 && a == s.regs.ip {
+                        a
+                    } else {
+                        a.saturating_sub(1)
+                    }
+                })
                 .collect(),
         };
         let table = s.process.and_then(|p| maps.get(p as usize));
         for &a in lookups.iter().rev() {
             let key = match table.and_then(|t| find_mapping(t, a)) {
-                Some(&(start, _, off, module)) => AddrKey::User { module, offset: a - start + off },
+                Some(&(start, _, off, module)) => AddrKey::User {
+                    module,
+                    offset: a - start + off,
+                },
                 None => AddrKey::Unknown { addr: a },
             };
             frames.push(it.addr(key));
@@ -518,7 +605,10 @@ fn build_stack(
         let k: Vec<u64> = c.stacks.frames(s.kstack).collect();
         for (i, &a) in k.iter().enumerate().rev() {
             let addr = if i == 0 { a } else { a.saturating_sub(1) };
-            frames.push(it.addr(AddrKey::Kernel { table: ktable, addr }));
+            frames.push(it.addr(AddrKey::Kernel {
+                table: ktable,
+                addr,
+            }));
             nk += 1;
         }
     }
@@ -575,7 +665,14 @@ fn unwind_input(
             let t = maps.get(*p as usize)?;
             let mm: Vec<ModuleMapping<'_>> = t
                 .iter()
-                .filter_map(|&(start, end, offset, m)| Some(ModuleMapping { start, end, offset, file: files.get(&m)? }))
+                .filter_map(|&(start, end, offset, m)| {
+                    Some(ModuleMapping {
+                        start,
+                        end,
+                        offset,
+                        file: files.get(&m)?,
+                    })
+                })
                 .collect();
             Some((*p, ProcessUnwinder::new(&mm)))
         })

@@ -9,7 +9,9 @@ use crate::ingest::LoadedInput;
 /// format version) is an error with the reader's explanation.
 pub fn load(path: &str) -> Result<LoadedInput> {
     let file = vmon_format::VmtFile::open(path).with_context(|| format!("reading {path}"))?;
-    let decoded = file.decode_with_warnings().with_context(|| format!("decoding {path}"))?;
+    let decoded = file
+        .decode_with_warnings()
+        .with_context(|| format!("decoding {path}"))?;
     let mut warnings: Vec<String> = decoded.warnings.iter().map(|w| w.to_string()).collect();
     let c = &decoded.capture;
     if !warnings.is_empty() {
@@ -19,5 +21,9 @@ pub fn load(path: &str) -> Result<LoadedInput> {
             c.samples.len()
         ));
     }
-    Ok(LoadedInput { path: path.to_string(), capture: decoded.capture, warnings })
+    Ok(LoadedInput {
+        path: path.to_string(),
+        capture: decoded.capture,
+        warnings,
+    })
 }

@@ -14,7 +14,15 @@ pub fn folded_lines(agg: &Aggregates, group: &Group) -> Vec<String> {
     group
         .stacks
         .iter()
-        .map(|(s, n)| format!("{} {n}", agg.stack_names.get(s.idx()).map(String::as_str).unwrap_or("[?]")))
+        .map(|(s, n)| {
+            format!(
+                "{} {n}",
+                agg.stack_names
+                    .get(s.idx())
+                    .map(String::as_str)
+                    .unwrap_or("[?]")
+            )
+        })
         .collect()
 }
 
@@ -86,7 +94,10 @@ pub fn flamegraph(
 /// inferno refuses empty input; an empty result still deserves a file that
 /// says so rather than a missing artifact.
 fn empty_svg(w: &mut dyn Write, title: &str) -> std::io::Result<()> {
-    let t = title.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let t = title
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     write!(
         w,
         "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1.1\" width=\"1200\" height=\"60\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"600\" y=\"24\" text-anchor=\"middle\" font-size=\"17\">{t}</text><text x=\"600\" y=\"48\" text-anchor=\"middle\" font-size=\"12\">no task samples match</text></svg>\n"
@@ -113,7 +124,9 @@ pub fn diff_lines(base: &[String], current: &[String]) -> Vec<String> {
     }
     let mut v: Vec<(&str, (u64, u64))> = m.into_iter().collect();
     v.sort_by(|a, b| a.0.cmp(b.0));
-    v.into_iter().map(|(s, (b, c))| format!("{s} {b} {c}")).collect()
+    v.into_iter()
+        .map(|(s, (b, c))| format!("{s} {b} {c}"))
+        .collect()
 }
 
 /// A differential flamegraph: widths from the current capture, colours
@@ -137,7 +150,13 @@ pub fn diff_flamegraph(
 pub fn file_stem(s: &str) -> String {
     let t: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if t.is_empty() {
         "watch".into()

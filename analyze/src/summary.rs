@@ -22,25 +22,33 @@ pub struct SummaryOptions {
 
 impl Default for SummaryOptions {
     fn default() -> Self {
-        SummaryOptions { top_stacks: 5, max_breaches: 20, top_functions: 10 }
+        SummaryOptions {
+            top_stacks: 5,
+            max_breaches: 20,
+            top_functions: 10,
+        }
     }
 }
 
-/// Who ran a stack: (input, process index or tgid) -> samples.
+/// A task group on a stack: (input, process index, tgid, comm).
+type TaskKey = (u32, Option<u32>, i32, String);
+
+/// Who ran a stack.
 struct StackTasks {
-    /// (input, process, tgid, comm) with counts, sorted.
-    tasks: Vec<((u32, Option<u32>, i32, String), u64)>,
+    /// Task groups with sample counts, sorted.
+    tasks: Vec<(TaskKey, u64)>,
 }
 
 fn stack_tasks(a: &Analysis, group: &Group, wanted: &[StackIdx]) -> HashMap<StackIdx, StackTasks> {
-    let mut m: HashMap<StackIdx, HashMap<(u32, Option<u32>, i32, String), u64>> =
+    let mut m: HashMap<StackIdx, HashMap<TaskKey, u64>> =
         wanted.iter().map(|s| (*s, HashMap::new())).collect();
     for s in &a.samples {
         if group.watch.is_some_and(|w| w != s.watch) {
             continue;
         }
         if let Some(e) = m.get_mut(&s.stack) {
-            *e.entry((s.input.0, s.process, s.tgid, a.name(s.comm).to_string())).or_default() += 1;
+            *e.entry((s.input.0, s.process, s.tgid, a.name(s.comm).to_string()))
+                .or_default() += 1;
         }
     }
     m.into_iter()
@@ -55,7 +63,11 @@ fn stack_tasks(a: &Analysis, group: &Group, wanted: &[StackIdx]) -> HashMap<Stac
 fn frame_line(a: &Analysis, f: FrameId) -> String {
     let fr = a.frame(f);
     let func = a.func(fr.func);
-    let module = a.modules.get(func.module.idx()).map(|m| m.name.as_str()).unwrap_or("?");
+    let module = a
+        .modules
+        .get(func.module.idx())
+        .map(|m| m.name.as_str())
+        .unwrap_or("?");
     let mut s = format!("{}  [{module}]", func.name);
     if let Some(loc) = a.frame_location(f) {
         let _ = write!(s, "  {loc}");
@@ -67,7 +79,11 @@ fn frame_line(a: &Analysis, f: FrameId) -> String {
 }
 
 fn rel_s(a: &Analysis, input: u32, t: u64) -> f64 {
-    let start = a.inputs.get(input as usize).map(|i| i.meta.start_ns).unwrap_or(0);
+    let start = a
+        .inputs
+        .get(input as usize)
+        .map(|i| i.meta.start_ns)
+        .unwrap_or(0);
     t.saturating_sub(start) as f64 / 1e9
 }
 
@@ -89,11 +105,23 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
             out,
             "capture {}: host {}, kernel {}, {:.1} s, {} task samples{}",
             i.path,
-            if m.hostname.is_empty() { "?" } else { &m.hostname },
-            if m.kernel_release.is_empty() { "?" } else { &m.kernel_release },
+            if m.hostname.is_empty() {
+                "?"
+            } else {
+                &m.hostname
+            },
+            if m.kernel_release.is_empty() {
+                "?"
+            } else {
+                &m.kernel_release
+            },
             dur,
             i.samples_total,
-            if m.tool.is_empty() { String::new() } else { format!(" ({})", m.tool) }
+            if m.tool.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", m.tool)
+            }
         );
     }
     let _ = writeln!(out, "{}", a.quality.line());
@@ -104,7 +132,9 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
         let _ = writeln!(out, "\nno breaches or task samples match");
     }
     for g in &agg.per_watch {
-        let Some(w) = g.watch.and_then(|w| a.watches.get(w.idx())) else { continue };
+        let Some(w) = g.watch.and_then(|w| a.watches.get(w.idx())) else {
+            continue;
+        };
         let _ = writeln!(
             out,
             "\n== watch {} ({}): {} breaches, {} task samples, {} unique stacks ==",
@@ -114,7 +144,10 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
             g.samples,
             g.stacks.len()
         );
-        let _ = writeln!(out, "breaches (time since capture start, value, threshold, tasks sampled/candidates):");
+        let _ = writeln!(
+            out,
+            "breaches (time since capture start, value, threshold, tasks sampled/candidates):"
+        );
         for b in g.breaches.iter().take(o.max_breaches) {
             let b = &a.breaches[b.idx()];
             let _ = writeln!(
@@ -136,7 +169,12 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
             .iter()
             .map(|(s, n)| format!("{} {n}", Analysis::state_letter(*s)))
             .collect();
-        let comms: Vec<String> = g.comms.iter().take(8).map(|(c, n)| format!("{} {n}", a.name(*c))).collect();
+        let comms: Vec<String> = g
+            .comms
+            .iter()
+            .take(8)
+            .map(|(c, n)| format!("{} {n}", a.name(*c)))
+            .collect();
         let _ = writeln!(
             out,
             "tasks sampled: {} in {} processes, {} threads; states: {}; comms: {}",
@@ -149,21 +187,41 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
         let top: Vec<StackIdx> = g.stacks.iter().take(o.top_stacks).map(|s| s.0).collect();
         let tasks = stack_tasks(a, g, &top);
         for (rank, (s, n)) in g.stacks.iter().take(o.top_stacks).enumerate() {
-            let _ = writeln!(out, "\n  stack #{} — {n} samples ({:.1}%)", rank + 1, pct(*n, g.samples));
+            let _ = writeln!(
+                out,
+                "\n  stack #{} — {n} samples ({:.1}%)",
+                rank + 1,
+                pct(*n, g.samples)
+            );
             if let Some(t) = tasks.get(s) {
-                let list: Vec<String> =
-                    t.tasks.iter().take(5).map(|((_, _, tgid, comm), c)| format!("{comm}[{tgid}] {c}")).collect();
+                let list: Vec<String> = t
+                    .tasks
+                    .iter()
+                    .take(5)
+                    .map(|((_, _, tgid, comm), c)| format!("{comm}[{tgid}] {c}"))
+                    .collect();
                 let more = t.tasks.len().saturating_sub(5);
                 let _ = writeln!(
                     out,
                     "    processes: {}{}",
                     list.join(", "),
-                    if more > 0 { format!(", +{more} more") } else { String::new() }
+                    if more > 0 {
+                        format!(", +{more} more")
+                    } else {
+                        String::new()
+                    }
                 );
                 if let Some(((input, Some(p), _, _), _)) = t.tasks.first() {
-                    if let Some(pi) = a.processes.get(*input as usize).and_then(|v| v.get(*p as usize)) {
-                        let chain: Vec<String> =
-                            pi.chain.iter().map(|(pid, comm, cmd)| format!("{comm}[{pid}] {cmd}")).collect();
+                    if let Some(pi) = a
+                        .processes
+                        .get(*input as usize)
+                        .and_then(|v| v.get(*p as usize))
+                    {
+                        let chain: Vec<String> = pi
+                            .chain
+                            .iter()
+                            .map(|(pid, comm, cmd)| format!("{comm}[{pid}] {cmd}"))
+                            .collect();
                         if !chain.is_empty() {
                             let _ = writeln!(
                                 out,
@@ -196,15 +254,31 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
         }
         if g.stacks.len() > o.top_stacks {
             let rest: u64 = g.stacks.iter().skip(o.top_stacks).map(|s| s.1).sum();
-            let _ = writeln!(out, "\n  ... {} more stacks with {rest} samples", g.stacks.len() - o.top_stacks);
+            let _ = writeln!(
+                out,
+                "\n  ... {} more stacks with {rest} samples",
+                g.stacks.len() - o.top_stacks
+            );
         }
         let _ = writeln!(out, "\n  top functions (self):");
         for (f, n) in g.top_self.iter().take(o.top_functions) {
-            let _ = writeln!(out, "    {:>8} {:>5.1}%  {}", n, pct(*n, g.samples), a.func(*f).name);
+            let _ = writeln!(
+                out,
+                "    {:>8} {:>5.1}%  {}",
+                n,
+                pct(*n, g.samples),
+                a.func(*f).name
+            );
         }
         let _ = writeln!(out, "  top functions (total):");
         for (f, n) in g.top_total.iter().take(o.top_functions) {
-            let _ = writeln!(out, "    {:>8} {:>5.1}%  {}", n, pct(*n, g.samples), a.func(*f).name);
+            let _ = writeln!(
+                out,
+                "    {:>8} {:>5.1}%  {}",
+                n,
+                pct(*n, g.samples),
+                a.func(*f).name
+            );
         }
     }
     out

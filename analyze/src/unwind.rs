@@ -61,7 +61,8 @@ impl ModuleSectionInfo<Bytes> for Sections<'_> {
         if comp.format == object::CompressionFormat::None {
             let (off, size) = s.file_range()?;
             let r = usize::try_from(off).ok()?..usize::try_from(off.checked_add(size)?).ok()?;
-            (r.end <= self.file.data.len() && !r.is_empty()).then(|| Bytes::Mapped(self.file.data.clone(), r))
+            (r.end <= self.file.data.len() && !r.is_empty())
+                .then(|| Bytes::Mapped(self.file.data.clone(), r))
         } else {
             let d = s.uncompressed_data().ok()?;
             (!d.is_empty()).then(|| Bytes::Owned(Arc::new(d.into_owned())))
@@ -128,7 +129,10 @@ impl ProcessUnwinder {
             unwinder.add_module(Module::new(name, start..end, bias, Sections { file }));
             n += 1;
         }
-        ProcessUnwinder { unwinder, modules: n }
+        ProcessUnwinder {
+            unwinder,
+            modules: n,
+        }
     }
 
     pub fn modules(&self) -> usize {

@@ -25,7 +25,10 @@ impl ElfFile {
         // SIGBUS, the same contract every symbolizer (addr2line, perf) has.
         let data = unsafe { Mmap::map(&f) }.ok()?;
         object::File::parse(&*data).ok()?;
-        Some(ElfFile { path: path.to_path_buf(), data: Arc::new(data) })
+        Some(ElfFile {
+            path: path.to_path_buf(),
+            data: Arc::new(data),
+        })
     }
 
     pub fn object(&self) -> Option<object::File<'_>> {
@@ -43,7 +46,8 @@ impl ElfFile {
     }
 
     pub fn has_symbols(&self) -> bool {
-        self.object().is_some_and(|o| o.symbols().next().is_some() || o.dynamic_symbols().next().is_some())
+        self.object()
+            .is_some_and(|o| o.symbols().next().is_some() || o.dynamic_symbols().next().is_some())
     }
 
     fn debuglink(&self) -> Option<String> {
@@ -54,7 +58,9 @@ impl ElfFile {
 
     /// Loadable segments as (file offset, file size, vaddr).
     pub fn load_segments(&self) -> Vec<(u64, u64, u64)> {
-        let Some(o) = self.object() else { return Vec::new() };
+        let Some(o) = self.object() else {
+            return Vec::new();
+        };
         o.segments()
             .map(|s| {
                 let (off, size) = s.file_range();
@@ -125,13 +131,21 @@ pub fn resolve(path: &str, build_id: &[u8], debug_dirs: &[PathBuf]) -> Resolved 
     if build_id.len() >= 2 {
         let h = hex(build_id);
         let (a, b) = h.split_at(2);
-        for d in debug_dirs.iter().map(PathBuf::as_path).chain([Path::new("/usr/lib/debug")]) {
+        for d in debug_dirs
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([Path::new("/usr/lib/debug")])
+        {
             candidates.push(d.join(".build-id").join(a).join(format!("{b}.debug")));
             candidates.push(d.join(".build-id").join(a).join(b));
         }
     }
     if let Some(link) = r.binary.as_ref().and_then(ElfFile::debuglink) {
-        let dir = r.binary.as_ref().and_then(|b| b.path.parent().map(Path::to_path_buf)).unwrap_or_default();
+        let dir = r
+            .binary
+            .as_ref()
+            .and_then(|b| b.path.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
         candidates.push(dir.join(&link));
         candidates.push(dir.join(".debug").join(&link));
         let rel = dir.strip_prefix("/").unwrap_or(&dir);
@@ -147,7 +161,10 @@ pub fn resolve(path: &str, build_id: &[u8], debug_dirs: &[PathBuf]) -> Resolved 
         }
     }
     let want: Vec<u8> = if build_id.is_empty() {
-        r.binary.as_ref().and_then(ElfFile::build_id).unwrap_or_default()
+        r.binary
+            .as_ref()
+            .and_then(ElfFile::build_id)
+            .unwrap_or_default()
     } else {
         build_id.to_vec()
     };

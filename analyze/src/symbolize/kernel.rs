@@ -34,13 +34,27 @@ impl Kallsyms {
         let mut v: Vec<(u64, bool, String, String)> = syms
             .iter()
             .filter(|s| is_text(s.kind) && s.addr != 0)
-            .map(|s| (s.addr, s.kind.is_ascii_uppercase(), name(s.name), name(s.module)))
+            .map(|s| {
+                (
+                    s.addr,
+                    s.kind.is_ascii_uppercase(),
+                    name(s.name),
+                    name(s.module),
+                )
+            })
             .collect();
         // At one address prefer the global symbol, then the smallest name,
         // so lookups do not depend on the snapshot's line order.
-        v.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then_with(|| a.2.cmp(&b.2)));
+        v.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(b.1.cmp(&a.1))
+                .then_with(|| a.2.cmp(&b.2))
+        });
         v.dedup_by_key(|e| e.0);
-        let mut t = Kallsyms { zeroed, ..Default::default() };
+        let mut t = Kallsyms {
+            zeroed,
+            ..Default::default()
+        };
         for (addr, _, n, m) in v {
             t.addrs.push(addr);
             t.names.push((n, m));
@@ -85,7 +99,12 @@ mod tests {
                 strings.push(module.to_string());
                 StrId(strings.len() as u32 - 1)
             };
-            syms.push(KernelSymbol { addr: *addr, kind: *kind, name: n, module: m });
+            syms.push(KernelSymbol {
+                addr: *addr,
+                kind: *kind,
+                name: n,
+                module: m,
+            });
         }
         Kallsyms::from_symbols(&syms, |id| strings[id.0 as usize].clone())
     }
@@ -104,13 +123,25 @@ mod tests {
         // Below the first symbol: nothing.
         assert_eq!(t.lookup(0xffff_ffff_8100_0fff), None);
         // Exactly at a symbol; duplicates resolve to the global one.
-        assert_eq!(t.lookup(0xffff_ffff_8100_1000), Some(("do_syscall_64", "", 0)));
+        assert_eq!(
+            t.lookup(0xffff_ffff_8100_1000),
+            Some(("do_syscall_64", "", 0))
+        );
         // One before the next symbol still belongs to the previous one.
-        assert_eq!(t.lookup(0xffff_ffff_8100_1fff), Some(("do_syscall_64", "", 0xfff)));
+        assert_eq!(
+            t.lookup(0xffff_ffff_8100_1fff),
+            Some(("do_syscall_64", "", 0xfff))
+        );
         assert_eq!(t.lookup(0xffff_ffff_8100_2000), Some(("schedule", "", 0)));
         // The data symbol is not a function: schedule spans up to the module.
-        assert_eq!(t.lookup(0xffff_ffff_8200_0010).map(|x| x.0), Some("schedule"));
-        assert_eq!(t.lookup(0xffff_ffff_c000_0040), Some(("ext4_readdir", "ext4", 0x40)));
+        assert_eq!(
+            t.lookup(0xffff_ffff_8200_0010).map(|x| x.0),
+            Some("schedule")
+        );
+        assert_eq!(
+            t.lookup(0xffff_ffff_c000_0040),
+            Some(("ext4_readdir", "ext4", 0x40))
+        );
         // Far past the last symbol: unresolved, not attributed to it.
         assert_eq!(t.lookup(0xffff_ffff_c100_0000), None);
         assert_eq!(t.lookup(u64::MAX), None);

@@ -21,6 +21,10 @@ pub use demangle::demangle;
 use elf::{offset_to_svma, Resolved};
 pub use kernel::Kallsyms;
 
+/// The module of user addresses in no known mapping (module 0 of an
+/// [`crate::analysis::Analysis`]).
+pub const UNKNOWN_MODULE: ModuleId = ModuleId(0);
+
 /// A unique address to symbolize. Return addresses are already moved back
 /// into the call instruction (`addr - 1`) by the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,7 +59,10 @@ pub struct EmbeddedSymbols {
 
 impl EmbeddedSymbols {
     pub fn lookup(&self, svma: u64) -> Option<&str> {
-        let i = self.symbols.partition_point(|s| s.0 <= svma).checked_sub(1)?;
+        let i = self
+            .symbols
+            .partition_point(|s| s.0 <= svma)
+            .checked_sub(1)?;
         let (addr, size, name) = self.symbols.get(i)?;
         (*size == 0 || svma - addr < *size).then_some(name.as_str())
     }
@@ -111,9 +118,11 @@ pub fn symbolize(
                 }];
             }
             AddrKey::Unknown { addr } => {
-                out[i] = vec![unresolved(ModuleId(u32::MAX), "[unknown]", addr)];
+                out[i] = vec![unresolved(UNKNOWN_MODULE, "[unknown]", addr)];
             }
-            AddrKey::User { module, offset } => by_module.entry(module).or_default().push((offset, i)),
+            AddrKey::User { module, offset } => {
+                by_module.entry(module).or_default().push((offset, i))
+            }
         }
     }
 
@@ -125,7 +134,10 @@ pub fn symbolize(
         .par_iter()
         .map(|m| {
             let info = &modules[m.idx()];
-            (*m, elf::resolve(&info.path, &info.build_id, &opts.debug_dirs))
+            (
+                *m,
+                elf::resolve(&info.path, &info.build_id, &opts.debug_dirs),
+            )
         })
         .collect();
 
@@ -186,12 +198,18 @@ pub fn symbolize(
     let threads = rayon::current_num_threads().max(1);
     let mut jobs: Vec<Job<'_>> = Vec::new();
     for (m, r) in &resolved {
-        let Some(list) = by_module.get(m) else { continue };
+        let Some(list) = by_module.get(m) else {
+            continue;
+        };
         let info = &modules[m.idx()];
         let file = r.symbols.as_ref().map(|f| f.path.clone());
         // Big modules split across workers; each chunk is a contiguous
         // address range so the workers parse mostly disjoint DWARF units.
-        let chunks = if file.is_some() { (list.len() / 4096).clamp(1, threads) } else { 1 };
+        let chunks = if file.is_some() {
+            (list.len() / 4096).clamp(1, threads)
+        } else {
+            1
+        };
         let per = list.len().div_ceil(chunks).max(1);
         for part in list.chunks(per) {
             jobs.push(Job {
@@ -206,12 +224,20 @@ pub fn symbolize(
         }
     }
     // Largest first, so the tail of the parallel run is short.
-    jobs.sort_by(|a, b| b.addrs.len().cmp(&a.addrs.len()).then(a.module.cmp(&b.module)));
+    jobs.sort_by(|a, b| {
+        b.addrs
+            .len()
+            .cmp(&a.addrs.len())
+            .then(a.module.cmp(&b.module))
+    });
     let inlines = opts.inlines;
     let results: Vec<Vec<(usize, Vec<SymFrame>)>> = jobs
         .par_iter()
         .map(|job| {
-            let loader = job.file.as_ref().and_then(|p| addr2line::Loader::new(p).ok());
+            let loader = job
+                .file
+                .as_ref()
+                .and_then(|p| addr2line::Loader::new(p).ok());
             let mut names: HashMap<String, String> = HashMap::new();
             let mut dem = |raw: &str| -> String {
                 if let Some(d) = names.get(raw) {
@@ -232,7 +258,11 @@ pub fn symbolize(
                         }
                         if frames.is_empty() {
                             if let Some(sym) = l.find_symbol(svma) {
-                                let loc = if job.dwarf { l.find_location(svma).ok().flatten() } else { None };
+                                let loc = if job.dwarf {
+                                    l.find_location(svma).ok().flatten()
+                                } else {
+                                    None
+                                };
                                 frames.push(SymFrame {
                                     name: dem(sym),
                                     module: job.module,
@@ -312,7 +342,9 @@ fn dwarf_frames(
     dem: &mut dyn FnMut(&str) -> String,
     out: &mut Vec<SymFrame>,
 ) {
-    let Ok(mut it) = l.find_frames(svma) else { return };
+    let Ok(mut it) = l.find_frames(svma) else {
+        return;
+    };
     // Innermost first from addr2line.
     let mut inner_first: Vec<SymFrame> = Vec::new();
     while let Ok(Some(f)) = it.next() {
@@ -340,7 +372,9 @@ fn dwarf_frames(
     if !inlines {
         // Names only: the real (outermost) function, at the innermost line.
         let (file, line) = (inner_first[0].file.clone(), inner_first[0].line);
-        let mut outer = inner_first.pop().unwrap_or_else(|| unresolved(module, "", svma));
+        let mut outer = inner_first
+            .pop()
+            .unwrap_or_else(|| unresolved(module, "", svma));
         outer.file = file;
         outer.line = line;
         out.push(outer);
