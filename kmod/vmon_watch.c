@@ -125,7 +125,7 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 {
 	struct vmon_timer *tm = container_of(hrt, struct vmon_timer, hrt);
 	struct vmon_watch *w;
-	u64 start = ktime_get_ns(), cost;
+	u64 start = ktime_get_ns(), cost, missed;
 	unsigned int n = 0;
 
 	list_for_each_entry_rcu(w, &tm->watches, tnode) {
@@ -151,7 +151,9 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 		hrtimer_forward(hrt, ns_to_ktime(start + 2 * cost),
 				ns_to_ktime(tm->interval_ns));
 	}
-	tm->overruns += hrtimer_forward_now(hrt, ns_to_ktime(tm->interval_ns)) - 1;
+	missed = hrtimer_forward_now(hrt, ns_to_ktime(tm->interval_ns));
+	if (missed > 1)
+		tm->overruns += missed - 1;
 	return HRTIMER_RESTART;
 }
 
