@@ -94,6 +94,10 @@ done
 
 t_install=$SECONDS
 [ $install = 1 ] && kt_install "$kernels" 1
+if [ -n "${rust_crates// /}" ] && ! command -v jq >/dev/null; then
+	[ $install = 1 ] || kt_die "jq is missing (needed to find the Rust binaries)"
+	apt-get update -qq >&2 && apt-get install -y -qq jq >&2
+fi
 t_install=$((SECONDS - t_install))
 
 work=$(mktemp -d /tmp/vmon-kernel-tests.XXXXXX)
@@ -245,7 +249,9 @@ GR
 # Prints "<name> <verdict> <detail>" per scenario for one kernel, from results.txt or,
 # when the guest died, from the console.
 collect() {
-	local out=$1 log=$2 s line
+	local out=$1 log=$2 s line last
+	# The guest may die between scenarios too (a stale timer after rmmod): name the last one.
+	last=$(tr -d '\r' <"$log" | sed -n 's/.*VMON-SCENARIO \([^ ]*\) .*/\1/p' | tail -n1)
 	for s in "${scenarios[@]}"; do
 		line=$(grep -E "^$s (PASS|FAIL|TIMEOUT|SKIP) " "$out/results.txt" 2>/dev/null | tail -n1 || true)
 		if [ -z "$line" ]; then
@@ -255,7 +261,11 @@ collect() {
 			if tr -d '\r' <"$log" | grep -q "^VMON-BEGIN $s "; then
 				line="$s CRASH the guest died while it ran (see console.log)"
 			else
-				line="$s CRASH never started: the guest died earlier (see console.log)"
+				if [ -n "$last" ]; then
+					line="$s CRASH never started: the guest died after $last had finished (see console.log)"
+				else
+					line="$s CRASH never started: the guest died before the first scenario (see console.log)"
+				fi
 			fi
 		fi
 		echo "$line"
