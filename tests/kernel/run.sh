@@ -258,7 +258,7 @@ collect() {
 			line=$(tr -d '\r' <"$log" | sed -n "s/^VMON-SCENARIO \($s \(PASS\|FAIL\|TIMEOUT\|SKIP\)\) (\(.*\))\$/\1 \3/p" | tail -n1)
 		fi
 		if [ -z "$line" ]; then
-			if tr -d '\r' <"$log" | grep -q "^VMON-BEGIN $s "; then
+			if tr -d '\r' <"$log" | grep -q "VMON-BEGIN $s "; then
 				line="$s CRASH the guest died while it ran (see console.log)"
 			else
 				if [ -n "$last" ]; then

@@ -64,7 +64,9 @@ for script in /vmon/scenarios/*.sh; do
 	limit=${limit:-$VMON_TIMEOUT}
 	cut -d' ' -f1 /proc/modules >/tmp/vmon-modules-before
 	rm -f /tmp/vmon-timedout
-	echo "VMON-BEGIN $name timeout=${limit}s"
+	# Through printk: a panic flushes the kernel log to the console, not the tty's buffer,
+	# so the host can tell which scenario was running when the guest died.
+	echo "<3>VMON-BEGIN $name timeout=${limit}s" >/dev/kmsg
 	start=$(cut -d. -f1 /proc/uptime)
 
 	tee "$dir/output.log" </tmp/vmon-fifo &
