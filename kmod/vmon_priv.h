@@ -71,8 +71,23 @@ struct vmon_timer {
 	u64 overloaded;
 };
 
+/*
+ * The first cache line holds everything a timer tick touches, so a tick
+ * costs one line per watch (plus the variable's own line).
+ */
 struct vmon_watch {
+	/* hot: read every tick */
 	struct list_head tnode;		/* timer list, RCU */
+	const void *kaddr;		/* where the timer reads */
+	s64 threshold;
+	u32 flags;
+	u32 length;
+	bool in_breach;			/* timer only */
+	bool dead;			/* set by the exit/exec probe */
+	pid_t target_tgid;		/* 0 for kernel watches */
+	u64 breaches;			/* written by the timer only */
+	u64 id;
+	/* cold */
 	struct list_head onode;		/* owner list */
 	struct list_head fnode;		/* file list */
 	struct list_head rnode;		/* vmon_remote, if target != owner */
@@ -81,19 +96,10 @@ struct vmon_watch {
 	struct vmon_owner *owner;
 	struct vmon_file *file;
 	struct page *page;		/* pinned page, NULL for kernel watches */
-	const void *kaddr;		/* where the timer reads */
-	u64 id;
 	u64 addr;			/* user address or resolved kernel address */
-	s64 threshold;
 	u64 interval_ns;
-	u64 breaches;			/* written by the timer only */
-	u32 flags;
-	u32 length;
 	pid_t owner_tgid;
-	pid_t target_tgid;		/* 0 for kernel watches */
 	bool remote;
-	bool in_breach;			/* timer only */
-	bool dead;			/* set by the exit/exec probe */
 	char name[VMON_NAME_LEN];
 	char ksym[VMON_KSYM_LEN];
 };
