@@ -20,6 +20,18 @@ dmesg | grep -q "variable_monitor: loaded" || fail "no load line in dmesg"
 [ "$(stat_of watches)" = 0 ] || fail "watches left: $(stat_of watches)"
 [ "$(stat_of timers)" = 0 ] || fail "timers left: $(stat_of timers)"
 "$VMON_BIN/ibt_check" || fail "ibt_check"
+# caps: per process, then global
+P=/sys/module/variable_monitor/parameters
+echo 10 > $P/max_watches_per_proc
+"$VMON_BIN/vmtest" hold 11 0 > /tmp/cap.out 2>&1 && fail "11 watches accepted with max_watches_per_proc=10"
+grep -q 'too many watches' /tmp/cap.out || fail "cap refusal message: $(cat /tmp/cap.out)"
+"$VMON_BIN/vmtest" hold 10 0 > /tmp/cap.out 2>&1 || fail "10 watches refused with max_watches_per_proc=10"
+echo 8192 > $P/max_watches_per_proc
+echo 5 > $P/max_watches
+"$VMON_BIN/vmtest" hold 6 0 > /tmp/cap.out 2>&1 && fail "6 watches accepted with max_watches=5"
+grep -q 'too many watches' /tmp/cap.out || fail "global cap refusal message"
+echo 65536 > $P/max_watches
+[ "$(stat_of watches)" = 0 ] || fail "watches left after cap tests"
 rmmod variable_monitor || fail "rmmod"
 [ -e /dev/variable_monitor ] && fail "device still there after rmmod"
 echo PASS
