@@ -590,6 +590,65 @@ struct SampleStats {
     bad_strings: u64,
 }
 
+/// A sample column: the hot loop's varint reader. `None` means the column
+/// ran out; malformed (over-long) varints also give `None`.
+#[derive(Clone, Copy)]
+struct Col<'a>(&'a [u8]);
+
+impl Col<'_> {
+    #[inline(always)]
+    fn u(&mut self) -> Option<u64> {
+        let p = self.0;
+        let &b = p.first()?;
+        if b < 0x80 {
+            self.0 = &p[1..];
+            return Some(b as u64);
+        }
+        self.u_multi()
+    }
+
+    #[inline(always)]
+    fn u_multi(&mut self) -> Option<u64> {
+        let p = self.0;
+        if let Some(w8) = p.first_chunk::<8>() {
+            let w = u64::from_le_bytes(*w8);
+            let stops = !w & 0x8080_8080_8080_8080;
+            if stops != 0 {
+                let n = stops.trailing_zeros() / 8 + 1;
+                let x = if n == 8 {
+                    w
+                } else {
+                    w & ((1u64 << (8 * n)) - 1)
+                };
+                let v = (x & 0x7f)
+                    | ((x >> 1) & (0x7f << 7))
+                    | ((x >> 2) & (0x7f << 14))
+                    | ((x >> 3) & (0x7f << 21))
+                    | ((x >> 4) & (0x7f << 28))
+                    | ((x >> 5) & (0x7f << 35))
+                    | ((x >> 6) & (0x7f << 42))
+                    | ((x >> 7) & (0x7f << 49));
+                self.0 = p.get(n as usize..)?;
+                return Some(v);
+            }
+        }
+        self.u_slow()
+    }
+
+    #[cold]
+    fn u_slow(&mut self) -> Option<u64> {
+        let mut c = Cursor::new(self.0);
+        let v = c.u("column").ok()?;
+        self.0 = self.0.get(self.0.len() - c.remaining()..)?;
+        Some(v)
+    }
+
+    #[inline(always)]
+    fn i(&mut self) -> Option<i64> {
+        self.u().map(unzigzag)
+    }
+}
+
 /// Decodes one SAMPLES payload into `out` (exactly its declared length);
 /// returns how many samples were kept, packed at the front.
 fn decode_samples(
@@ -610,57 +669,82 @@ fn decode_samples(
         let v = hdr.u("column length")?;
         *l = usize::try_from(v).map_err(|_| DecodeError::Range("column length", v))?;
     }
-    let mut cols: [Cursor<'_>; SAMPLE_COLUMNS] = [Cursor::new(&[]); SAMPLE_COLUMNS];
+    let mut cols = [Col(&[]); SAMPLE_COLUMNS];
     for (c, &l) in cols.iter_mut().zip(&lens) {
-        *c = Cursor::new(hdr.take(l, "sample column")?);
+        *c = Col(hdr.take(l, "sample column")?);
     }
     let [c_breach, c_pid, c_tgid, c_comm, c_state, c_cpu, c_cgroup, c_kstack, c_ustack, c_ip, c_sp, c_bp, c_raw, c_proc] =
         &mut cols;
     let (mut breach, mut pid, mut cgroup, mut sp) = (0i64, 0i64, 0u64, 0u64);
     let (mut raw_next, mut proc_prev) = (0i64, 0i64);
     let mut kept = 0usize;
+    let eof = DecodeError::Eof("a sample column");
     for _ in 0..n {
-        breach = breach.wrapping_add(c_breach.i("breach")?);
-        pid = pid.wrapping_add(c_pid.i("pid")?);
-        let tgid = pid.wrapping_sub(c_tgid.i("tgid")?);
-        let comm = c_comm.u("comm")?;
-        let sf = c_state.u("state")?;
-        let cpu = c_cpu.i("cpu")?;
-        cgroup = cgroup.wrapping_add(c_cgroup.i("cgroup")? as u64);
-        let kstack_raw = c_kstack.u("kstack")?;
+        let (Some(db), Some(dp), Some(dt), Some(comm), Some(sf), Some(cpu), Some(dc)) = (
+            c_breach.i(),
+            c_pid.i(),
+            c_tgid.i(),
+            c_comm.u(),
+            c_state.u(),
+            c_cpu.i(),
+            c_cgroup.i(),
+        ) else {
+            return Err(eof);
+        };
+        let (
+            Some(kstack_raw),
+            Some(ustack_raw),
+            Some(dip),
+            Some(dsp),
+            Some(dbp),
+            Some(vraw),
+            Some(vproc),
+        ) = (
+            c_kstack.u(),
+            c_ustack.u(),
+            c_ip.i(),
+            c_sp.i(),
+            c_bp.i(),
+            c_raw.u(),
+            c_proc.u(),
+        )
+        else {
+            return Err(eof);
+        };
+        breach = breach.wrapping_add(db);
+        pid = pid.wrapping_add(dp);
+        let tgid = pid.wrapping_sub(dt);
+        cgroup = cgroup.wrapping_add(dc as u64);
         let kstack = (kstack_raw as u32).wrapping_sub(1);
-        let ustack_raw = c_ustack.u("ustack")?;
         let ustack = (ustack_raw as u32).wrapping_sub(1);
         let top = frames.get(ustack as usize).copied().unwrap_or(0);
-        let ip = top.wrapping_add(c_ip.i("ip")? as u64);
-        sp = sp.wrapping_add(c_sp.i("sp")? as u64);
-        let bp = sp.wrapping_add(c_bp.i("bp")? as u64);
-        let raw = match c_raw.u("raw stack")? {
-            0 => None,
-            v => {
-                let r = raw_next.wrapping_add(unzigzag(v - 1));
-                raw_next = r.wrapping_add(1);
-                Some(r)
-            }
+        let ip = top.wrapping_add(dip as u64);
+        sp = sp.wrapping_add(dsp as u64);
+        let bp = sp.wrapping_add(dbp as u64);
+        let raw = if vraw == 0 {
+            None
+        } else {
+            let r = raw_next.wrapping_add(unzigzag(vraw - 1));
+            raw_next = r.wrapping_add(1);
+            Some(r)
         };
-        let process = match c_proc.u("process")? {
-            0 => None,
-            v => {
-                proc_prev = proc_prev.wrapping_add(unzigzag(v - 1));
-                Some(proc_prev)
-            }
+        let process = if vproc == 0 {
+            None
+        } else {
+            proc_prev = proc_prev.wrapping_add(unzigzag(vproc - 1));
+            Some(proc_prev)
         };
         let ok = (0..lim.breaches as i64).contains(&breach)
-            && i32::try_from(pid).is_ok()
-            && i32::try_from(tgid).is_ok()
-            && i32::try_from(cpu).is_ok()
-            && sf >> 2 <= u32::MAX as u64
-            && ustack_raw <= u32::MAX as u64
-            && kstack_raw <= u32::MAX as u64
-            && (kstack == StackId::EMPTY.0 || kstack < lim.stacks)
-            && (ustack == StackId::EMPTY.0 || ustack < lim.stacks)
-            && raw.is_none_or(|r| (0..lim.raw as i64).contains(&r))
-            && process.is_none_or(|r| (0..lim.processes as i64).contains(&r));
+            & i32::try_from(pid).is_ok()
+            & i32::try_from(tgid).is_ok()
+            & i32::try_from(cpu).is_ok()
+            & (sf >> 2 <= u32::MAX as u64)
+            & (ustack_raw <= u32::MAX as u64)
+            & (kstack_raw <= u32::MAX as u64)
+            & (kstack == StackId::EMPTY.0 || kstack < lim.stacks)
+            & (ustack == StackId::EMPTY.0 || ustack < lim.stacks)
+            & raw.is_none_or(|r| (0..lim.raw as i64).contains(&r))
+            & process.is_none_or(|r| (0..lim.processes as i64).contains(&r));
         if !ok {
             st.bad_refs += 1;
             continue;
@@ -671,7 +755,8 @@ fn decode_samples(
             st.bad_strings += 1;
             0
         };
-        out[kept] = TaskSample {
+        let Some(slot) = out.get_mut(kept) else { break };
+        *slot = TaskSample {
             breach: breach as u32,
             pid: pid as i32,
             tgid: tgid as i32,

@@ -74,13 +74,37 @@ impl<'a> Cursor<'a> {
         self.pos >= self.buf.len()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn u(&mut self, what: &'static str) -> DResult<u64> {
-        // Fast path: one-byte varints are the common case in sample columns.
-        if let Some(&b) = self.buf.get(self.pos) {
+        let rest = self.buf.get(self.pos..).unwrap_or(&[]);
+        // Fast paths: one byte (most sample columns), then any varint of up
+        // to 8 bytes decoded from one 8-byte load without a loop.
+        if let Some(&b) = rest.first() {
             if b < 0x80 {
                 self.pos += 1;
                 return Ok(b as u64);
+            }
+        }
+        if let Some(w8) = rest.first_chunk::<8>() {
+            let w = u64::from_le_bytes(*w8);
+            let stops = !w & 0x8080_8080_8080_8080;
+            if stops != 0 {
+                let n = stops.trailing_zeros() / 8 + 1;
+                let x = if n == 8 {
+                    w
+                } else {
+                    w & ((1u64 << (8 * n)) - 1)
+                };
+                let v = (x & 0x7f)
+                    | ((x >> 1) & (0x7f << 7))
+                    | ((x >> 2) & (0x7f << 14))
+                    | ((x >> 3) & (0x7f << 21))
+                    | ((x >> 4) & (0x7f << 28))
+                    | ((x >> 5) & (0x7f << 35))
+                    | ((x >> 6) & (0x7f << 42))
+                    | ((x >> 7) & (0x7f << 49));
+                self.pos += n as usize;
+                return Ok(v);
             }
         }
         self.u_slow(what)
@@ -194,6 +218,25 @@ mod tests {
         let mut over = vec![0xff; 9];
         over.push(0x02);
         assert_eq!(Cursor::new(&over).u("v"), Err(DecodeError::Overlong("v")));
+    }
+
+    #[test]
+    fn fast_and_slow_paths_agree() {
+        // Every length 1..=10, with and without 8 bytes of slack after it.
+        for bits in 0..64u32 {
+            for v in [1u64 << bits, (1u64 << bits) - 1, (1u64 << bits) | 0x55] {
+                let mut buf = Vec::new();
+                put_u(&mut buf, v);
+                let n = buf.len();
+                let mut tight = Cursor::new(&buf);
+                assert_eq!(tight.u("v"), Ok(v));
+                assert_eq!(tight.pos, n);
+                buf.extend_from_slice(&[0xff; 9]);
+                let mut slack = Cursor::new(&buf);
+                assert_eq!(slack.u("v"), Ok(v));
+                assert_eq!(slack.pos, n);
+            }
+        }
     }
 
     #[test]
