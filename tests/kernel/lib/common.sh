@@ -71,6 +71,9 @@ kt_install() {
 		command -v qemu-system-x86_64 >/dev/null || pkgs+=(qemu-system-x86)
 		kt_pkg_installed busybox-static || pkgs+=(busybox-static)
 		command -v cpio >/dev/null || pkgs+=(cpio)
+		# Modules and vmlinuz come xz- (6.1 image, 6.12 modules) or zstd-compressed (6.12 image).
+		command -v xz >/dev/null || pkgs+=(xz-utils)
+		command -v zstd >/dev/null || pkgs+=(zstd)
 	fi
 	command -v gcc >/dev/null || pkgs+=(gcc)
 	command -v make >/dev/null || pkgs+=(make)
