@@ -36,7 +36,9 @@ chmod 0755 "$OUT"
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
 
-SPLATS='BUG:|WARNING:|Oops|general protection|lockdep|sleeping function called from invalid context|refcount_t|list_del corruption|soft lockup|hung task|Call Trace'
+# The brief's list plus the spellings the kernel really uses for hung tasks, RCU stalls,
+# BUG_ON() and page/list corruption.
+SPLATS='BUG:|WARNING:|Oops|general protection|lockdep|sleeping function called from invalid context|refcount_t|list_del corruption|list_add corruption|soft lockup|hung task|blocked for more than|detected stall|kernel BUG at|Bad page|UBSAN:|Call Trace'
 
 dmesg -c >"$OUT/dmesg.txt"
 harness "booted $(uname -r) in $(cut -d' ' -f1 /proc/uptime)s"
