@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 		if (i % 16 == 15)
 			vt_sleep_ms(5);
 	}
-	for (int t = 0; t < 1000; t++) {
+	for (int t = 0; t < 3000; t++) {
 		vt_watches(getpid(), "hw", &sum, &min);
 		if (min >= 1)
 			break;

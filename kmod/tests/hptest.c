@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 	if (br)
 		VT_FAIL("breach before the variable changed");
 	*var = 5000;
-	br = vt_wait_breaches(getpid(), "hp_", 1, 5000);
+	br = vt_wait_breaches(getpid(), "hp_", 1, 20000);
 	if (br < 1)
 		VT_FAIL("no breach seen for the variable on the %s page", argv[1]);
 	if (thp && !huge_backed(p, "AnonHugePages:"))

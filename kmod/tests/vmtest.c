@@ -55,7 +55,7 @@ static int mode_exit(void)
 	waitpid(c, &st, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		VT_FAIL("child failed to register");
-	if (vt_wait_count(c, NULL, 0, 3000))
+	if (vt_wait_count(c, NULL, 0, 20000))
 		VT_FAIL("watches of exited process %d still listed", c);
 	printf("ok exit\n");
 	return 0;
@@ -144,14 +144,14 @@ static int mode_fork(void)
 		if (ret)
 			_exit(3);
 		vars[1] = 100;
-		if (vt_wait_breaches(getpid(), "child", 1, 3000) < 1)
+		if (vt_wait_breaches(getpid(), "child", 1, 20000) < 1)
 			_exit(4);
 		_exit(0);
 	}
 	waitpid(c, &st, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		VT_FAIL("child failed (%d)", WEXITSTATUS(st));
-	if (vt_wait_count(c, NULL, 0, 3000))
+	if (vt_wait_count(c, NULL, 0, 20000))
 		VT_FAIL("child's watch outlived the child");
 	vt_sleep_ms(50);
 	if (vt_watches(getpid(), "parent", &b, NULL) != 1)
@@ -159,7 +159,7 @@ static int mode_fork(void)
 	if (b)
 		VT_FAIL("child's write after fork reached the parent's watch");
 	vars[0] = 100;
-	if (vt_wait_breaches(getpid(), "parent", 1, 3000) < 1)
+	if (vt_wait_breaches(getpid(), "parent", 1, 20000) < 1)
 		VT_FAIL("parent's own write not seen after fork");
 	cancel_watch();
 	printf("ok fork\n");
@@ -185,7 +185,7 @@ static int mode_execd(int fd)
 {
 	if (fcntl(fd, F_GETFD) < 0)
 		VT_FAIL("fd %d did not survive exec", fd);
-	if (vt_wait_count(getpid(), NULL, 0, 3000))
+	if (vt_wait_count(getpid(), NULL, 0, 20000))
 		VT_FAIL("watches survived exec");
 	printf("ok exec\n");
 	return 0;
@@ -247,11 +247,11 @@ static int mode_remote(void)
 	if (vt_wait_breaches(getpid(), "remote", 1, 100) >= 1)
 		VT_FAIL("remote watch saw the watcher's own memory");
 	__atomic_store_n(&shared[0], 1, __ATOMIC_SEQ_CST);
-	if (vt_wait_breaches(getpid(), "remote", 1, 3000) < 1)
+	if (vt_wait_breaches(getpid(), "remote", 1, 20000) < 1)
 		VT_FAIL("remote watch did not see the child's write");
 	kill(c, SIGKILL);
 	waitpid(c, NULL, 0);
-	if (vt_wait_count(getpid(), "remote", 0, 3000))
+	if (vt_wait_count(getpid(), "remote", 0, 20000))
 		VT_FAIL("remote watch outlived the watched process");
 	printf("ok remote\n");
 	return 0;

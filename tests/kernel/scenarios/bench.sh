@@ -17,7 +17,7 @@ for n in 1 4 16 64 256 1024 2048 4096; do
 	"$VMON_BIN/vmtest" hold $n 100 1000000 > $bo 2>&1 &
 	h=$!
 	w=0
-	until grep -q ready $bo || [ $w -ge 600 ]; do sleep 0.05; w=$((w+1)); done
+	until grep -q ready $bo || [ $w -ge 3000 ]; do sleep 0.05; w=$((w+1)); done
 	grep -q ready $bo || fail "vmtest hold $n (waited $w): $(cat $bo) $(cat /proc/variable_monitor/stats)"
 	sleep 3
 	line=$(awk -v n=$n '$2==n {print $3, $6, $7}' /proc/variable_monitor/timers)
@@ -31,7 +31,7 @@ for n in 1 4 16 64 256 1024 2048 4096; do
 		m = n > 1 ? (k - b) / (n - 1) : 0
 		printf "%d %d %d %d %.2f %.2f\n", n, t, k, c, k / b, m }' >> "$out"
 	w=0
-	while [ "$(stat_of watches)" != 0 ] && [ $w -lt 200 ]; do sleep 0.05; w=$((w+1)); done
+	while [ "$(stat_of watches)" != 0 ] && [ $w -lt 1200 ]; do sleep 0.05; w=$((w+1)); done
 done
 echo "# dump (best of 3): extra_threads tasks_described duration_ns ns_per_task ratio_to_first" >> "$out"
 first=

@@ -16,7 +16,7 @@ while [ $n -lt $cycles ]; do
 	"$VMON_BIN/vmon_read" drain -o /dev/null -t 100 -b 4096 -d 20 > /dev/null 2>&1 &
 	r=$!
 	i=0
-	until grep -q ready /tmp/c.out || [ $i -ge 400 ]; do sleep 0.02; i=$((i+1)); done
+	until grep -q ready /tmp/c.out || [ $i -ge 3000 ]; do sleep 0.02; i=$((i+1)); done
 	grep -q ready /tmp/c.out || fail "watcher did not start: $(cat /tmp/c.out)"
 	rmmod variable_monitor 2>/dev/null && fail "rmmod succeeded while watches and a reader were open"
 	kill -9 $h $r
@@ -24,7 +24,7 @@ while [ $n -lt $cycles ]; do
 	i=0
 	until rmmod variable_monitor 2>/dev/null; do
 		i=$((i+1))
-		[ $i -ge 100 ] && fail "rmmod still refused after the watchers died"
+		[ $i -ge 600 ] && fail "rmmod still refused after the watchers died"
 		sleep 0.05
 	done
 done

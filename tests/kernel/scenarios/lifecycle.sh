@@ -8,7 +8,7 @@ fail() { echo "FAIL: $*"; rmmod variable_monitor 2>/dev/null; exit 1; }
 stat_of() { awk -v k="$1" '$1==k{print $2}' /proc/variable_monitor/stats; }
 wait_zero() {
 	i=0
-	while [ "$(stat_of watches)" != 0 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+	while [ "$(stat_of watches)" != 0 ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
 	[ "$(stat_of watches)" = 0 ] || fail "$1: $(stat_of watches) watches left"
 	[ "$(stat_of timers)" = 0 ] || fail "$1: $(stat_of timers) timers left"
 }
@@ -24,7 +24,7 @@ p1=$!
 "$VMON_BIN/vmtest" hold 40 100 2000000 > /tmp/h2 2>&1 &
 p2=$!
 i=0
-until grep -q ready /tmp/h1 && grep -q ready /tmp/h2 || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done
+until grep -q ready /tmp/h1 && grep -q ready /tmp/h2 || [ $i -ge 1200 ]; do sleep 0.05; i=$((i+1)); done
 [ "$(stat_of watches)" = 100 ] || fail "kill: $(stat_of watches) watches, want 100"
 [ "$(stat_of timers)" = 2 ] || fail "kill: $(stat_of timers) timers, want 2"
 kill -9 $p1 $p2
@@ -37,7 +37,7 @@ for k in 1 2 3 4 5 6 7 8; do
 	pids="$pids $!"
 done
 i=0
-until [ "$(cat /tmp/m? | grep -c ready)" = 8 ] || [ $i -ge 400 ]; do sleep 0.05; i=$((i+1)); done
+until [ "$(cat /tmp/m? | grep -c ready)" = 8 ] || [ $i -ge 2400 ]; do sleep 0.05; i=$((i+1)); done
 [ "$(stat_of watches)" = 2400 ] || fail "many: $(stat_of watches) watches, want 2400"
 [ "$(stat_of timers)" = 3 ] || fail "many: $(stat_of timers) timers, want 3"
 kill -9 $pids

@@ -10,7 +10,7 @@ floor=$(cat /proc/variable_monitor/min_interval_ns)
 runas 1000 "$VMON_BIN/vmtest" unpriv > /tmp/u.out 2>&1 &
 u=$!
 i=0
-until grep -q '^ok unpriv' /tmp/u.out || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done
+until grep -q '^ok unpriv' /tmp/u.out || [ $i -ge 1200 ]; do sleep 0.05; i=$((i+1)); done
 cat /tmp/u.out
 pid=$(sed -n 's/^ok unpriv pid=\([0-9]*\)/\1/p' /tmp/u.out)
 [ -n "$pid" ] || fail "vmtest unpriv"
