@@ -55,13 +55,37 @@ extern struct vmon_stats vmon_stats;
 struct vmon_file;
 struct vmon_owner;
 
-/* One hrtimer per distinct interval; its watches hang on an RCU list. */
+/*
+ * What a tick reads for one watch: 32 bytes, in a contiguous array per
+ * timer, so a tick streams through memory instead of chasing pointers.
+ */
+struct vmon_hot {
+	const void *kaddr;
+	s64 threshold;
+	u32 flags;			/* VMON_WATCH_* | VMON_HOT_OFF */
+	u16 length;
+	u8 in_breach;			/* timer only */
+	u8 pad;
+	struct vmon_watch *w;		/* cold data, for a breach */
+};
+
+#define VMON_HOT_OFF	(1U << 31)	/* unlinked: skip until the rebuild */
+
+struct vmon_tarray {
+	struct rcu_head rcu;
+	unsigned int nr;
+	struct vmon_hot hot[];
+};
+
+/* One hrtimer per distinct interval. */
 struct vmon_timer {
 	struct hrtimer hrt;
-	struct list_head watches;	/* RCU, vmon_watch.tnode */
+	struct vmon_tarray __rcu *arr;	/* what the tick walks */
+	struct list_head watches;	/* vmon_watch.tnode, under vmon_mutex */
 	struct list_head node;		/* vmon_timers, under vmon_mutex */
 	u64 interval_ns;
 	unsigned int nr;		/* under vmon_mutex */
+	bool dirty;			/* arr holds VMON_HOT_OFF entries */
 	/* written by the callback only */
 	u64 next_dump_ns;
 	u64 ticks;
@@ -71,23 +95,18 @@ struct vmon_timer {
 	u64 overloaded;
 };
 
-/*
- * The first cache line holds everything a timer tick touches, so a tick
- * costs one line per watch (plus the variable's own line).
- */
 struct vmon_watch {
-	/* hot: read every tick */
-	struct list_head tnode;		/* timer list, RCU */
+	struct list_head tnode;		/* timer list, under vmon_mutex */
 	const void *kaddr;		/* where the timer reads */
 	s64 threshold;
 	u32 flags;
 	u32 length;
-	bool in_breach;			/* timer only */
+	unsigned int slot;		/* index in timer->arr, under vmon_mutex */
+	bool in_breach;			/* shadow of vmon_hot.in_breach */
 	bool dead;			/* set by the exit/exec probe */
 	pid_t target_tgid;		/* 0 for kernel watches */
 	u64 breaches;			/* written by the timer only */
 	u64 id;
-	/* cold */
 	struct list_head onode;		/* owner list */
 	struct list_head fnode;		/* file list */
 	struct list_head rnode;		/* vmon_remote, if target != owner */

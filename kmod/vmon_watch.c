@@ -51,35 +51,35 @@ static DECLARE_WORK(vmon_reap_work, vmon_reap_fn);
 
 /* ---------------------------------------------------------- timer tick */
 
-static s64 vmon_read_value(const struct vmon_watch *w)
+static s64 vmon_read_value(const struct vmon_hot *h)
 {
-	bool u = w->flags & VMON_WATCH_UNSIGNED;
+	bool u = h->flags & VMON_WATCH_UNSIGNED;
 
-	switch (w->length) {
+	switch (h->length) {
 	case 1:
-		return u ? (s64)READ_ONCE(*(const u8 *)w->kaddr) :
-			   (s64)READ_ONCE(*(const s8 *)w->kaddr);
+		return u ? (s64)READ_ONCE(*(const u8 *)h->kaddr) :
+			   (s64)READ_ONCE(*(const s8 *)h->kaddr);
 	case 2:
-		return u ? (s64)READ_ONCE(*(const u16 *)w->kaddr) :
-			   (s64)READ_ONCE(*(const s16 *)w->kaddr);
+		return u ? (s64)READ_ONCE(*(const u16 *)h->kaddr) :
+			   (s64)READ_ONCE(*(const s16 *)h->kaddr);
 	case 4:
-		return u ? (s64)READ_ONCE(*(const u32 *)w->kaddr) :
-			   (s64)READ_ONCE(*(const s32 *)w->kaddr);
+		return u ? (s64)READ_ONCE(*(const u32 *)h->kaddr) :
+			   (s64)READ_ONCE(*(const s32 *)h->kaddr);
 	default:
-		return READ_ONCE(*(const s64 *)w->kaddr);
+		return READ_ONCE(*(const s64 *)h->kaddr);
 	}
 }
 
-static bool vmon_breached(const struct vmon_watch *w, s64 v)
+static bool vmon_breached(const struct vmon_hot *h, u32 flags, s64 v)
 {
-	if (w->flags & VMON_WATCH_UNSIGNED) {
-		if (w->flags & VMON_WATCH_GREATER)
-			return (u64)v > (u64)w->threshold;
-		return (u64)v < (u64)w->threshold;
+	if (flags & VMON_WATCH_UNSIGNED) {
+		if (flags & VMON_WATCH_GREATER)
+			return (u64)v > (u64)h->threshold;
+		return (u64)v < (u64)h->threshold;
 	}
-	if (w->flags & VMON_WATCH_GREATER)
-		return v > w->threshold;
-	return v < w->threshold;
+	if (flags & VMON_WATCH_GREATER)
+		return v > h->threshold;
+	return v < h->threshold;
 }
 
 /* Hard-irq context: no allocation, no spinlock_t. */
@@ -89,6 +89,8 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 	struct vmon_event *ev;
 	struct vmon_rec_breach *r;
 
+	if (READ_ONCE(w->dead))	/* its process is gone; reaping is queued */
+		return;
 	WRITE_ONCE(w->breaches, w->breaches + 1);
 	atomic64_inc(&vmon_stats.breaches);
 	trace_breach(w->id, w->target_tgid, w->name, v, w->threshold);
@@ -124,23 +126,32 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 {
 	struct vmon_timer *tm = container_of(hrt, struct vmon_timer, hrt);
-	struct vmon_watch *w;
 	u64 start = ktime_get_ns(), cost, missed;
-	unsigned int n = 0;
+	struct vmon_tarray *arr;
+	unsigned int i, n = 0;
 
-	list_for_each_entry_rcu(w, &tm->watches, tnode) {
+	rcu_read_lock();
+	arr = rcu_dereference(tm->arr);
+	if (arr)
+		n = arr->nr;
+	for (i = 0; i < n; i++) {
+		struct vmon_hot *h = &arr->hot[i];
+		u32 flags = READ_ONCE(h->flags);
 		s64 v;
 		bool b;
 
-		n++;
-		if (READ_ONCE(w->dead))
+		if (flags & VMON_HOT_OFF)
 			continue;
-		v = vmon_read_value(w);
-		b = vmon_breached(w, v);
-		if (b && !w->in_breach)
-			vmon_fire(tm, w, v, start);
-		w->in_breach = b;
+		v = vmon_read_value(h);
+		b = vmon_breached(h, flags, v);
+		if (b == h->in_breach)
+			continue;
+		h->in_breach = b;
+		WRITE_ONCE(h->w->in_breach, b);
+		if (b)
+			vmon_fire(tm, h->w, v, start);
 	}
+	rcu_read_unlock();
 	cost = ktime_get_ns() - start;
 	tm->ticks++;
 	tm->checks += n;
@@ -178,6 +189,43 @@ static struct vmon_timer *vmon_timer_get(u64 interval_ns)
 	list_add(&tm->node, &vmon_timers);
 	vmon_nr_timers++;
 	return tm;
+}
+
+/*
+ * Publish a new array of tm's live watches; the old one is freed after a
+ * grace period.  A breach edge that races with the copy of in_breach may
+ * be reported twice or not at all, once.
+ */
+static int vmon_timer_rebuild(struct vmon_timer *tm)
+{
+	struct vmon_tarray *old, *arr = NULL;
+	struct vmon_watch *w;
+	unsigned int i = 0;
+
+	old = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
+	if (tm->nr) {
+		arr = kvmalloc(struct_size(arr, hot, tm->nr), GFP_KERNEL);
+		if (!arr)
+			return -ENOMEM;
+		list_for_each_entry(w, &tm->watches, tnode) {
+			struct vmon_hot *h = &arr->hot[i];
+
+			h->kaddr = w->kaddr;
+			h->threshold = w->threshold;
+			h->flags = w->flags;
+			h->length = w->length;
+			h->in_breach = READ_ONCE(w->in_breach);
+			h->pad = 0;
+			h->w = w;
+			w->slot = i++;
+		}
+		arr->nr = i;
+	}
+	rcu_assign_pointer(tm->arr, arr);
+	tm->dirty = false;
+	if (old)
+		kvfree_rcu(old, rcu);
+	return 0;
 }
 
 static struct vmon_owner *vmon_owner_find(pid_t tgid)
@@ -226,7 +274,14 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	struct vmon_timer *tm = w->timer;
 	struct vmon_owner *o = w->owner;
 
-	list_del_rcu(&w->tnode);
+	struct vmon_tarray *arr;
+
+	arr = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
+	if (arr && w->slot < arr->nr && arr->hot[w->slot].w == w)
+		WRITE_ONCE(arr->hot[w->slot].flags,
+			   arr->hot[w->slot].flags | VMON_HOT_OFF);
+	tm->dirty = true;
+	list_del(&w->tnode);
 	raw_spin_lock(&vmon_lock);
 	list_del(&w->onode);
 	if (w->remote)
@@ -248,29 +303,41 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	}
 }
 
-static void vmon_batch_free(struct vmon_batch *b)
+/* Free the timers and owners a batch emptied; after any grace period. */
+static void vmon_batch_free_rest(struct vmon_batch *b)
 {
-	struct vmon_watch *w, *wt;
 	struct vmon_timer *tm, *tt;
 	struct vmon_owner *o, *ot;
 
+	list_for_each_entry_safe(tm, tt, &b->timers, node) {
+		atomic64_add(tm->ticks, &vmon_stats.retired_ticks);
+		atomic64_add(tm->checks, &vmon_stats.retired_checks);
+		atomic64_add(tm->ns_total, &vmon_stats.retired_ns);
+		atomic64_add(tm->overruns, &vmon_stats.retired_overruns);
+		kvfree(rcu_dereference_protected(tm->arr, 1));
+		kfree(tm);
+	}
+	list_for_each_entry_safe(o, ot, &b->owners, dnode)
+		kfree(o);
+}
+
+static void vmon_batch_free(struct vmon_batch *b)
+{
+	struct vmon_watch *w, *wt;
+	struct vmon_timer *tm;
+
 	if (list_empty(&b->watches))
 		return;
+	list_for_each_entry(tm, &vmon_timers, node)
+		if (tm->dirty)
+			vmon_timer_rebuild(tm);	/* on failure OFF entries stay */
 	synchronize_rcu();	/* running timer walks are done with them */
 	list_for_each_entry_safe(w, wt, &b->watches, dnode) {
 		if (w->page)
 			unpin_user_page(w->page);
 		kfree(w);
 	}
-	list_for_each_entry_safe(tm, tt, &b->timers, node) {
-		atomic64_add(tm->ticks, &vmon_stats.retired_ticks);
-		atomic64_add(tm->checks, &vmon_stats.retired_checks);
-		atomic64_add(tm->ns_total, &vmon_stats.retired_ns);
-		atomic64_add(tm->overruns, &vmon_stats.retired_overruns);
-		kfree(tm);
-	}
-	list_for_each_entry_safe(o, ot, &b->owners, dnode)
-		kfree(o);
+	vmon_batch_free_rest(b);
 }
 
 void vmon_file_release_watches(struct vmon_file *f)
@@ -544,8 +611,18 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 	list_add_tail(&w->fnode, &f->watches);
 	vmon_nr_watches++;
 	atomic_inc(&vmon_live_watches);
-	list_add_tail_rcu(&w->tnode, &tm->watches);
-	if (!tm->nr++)
+	list_add_tail(&w->tnode, &tm->watches);
+	tm->nr++;
+	if (vmon_timer_rebuild(tm)) {
+		VMON_BATCH(b);
+
+		/* w was never published to a tick: no grace period needed */
+		vmon_unlink(w, &b);
+		list_del(&w->dnode);
+		vmon_batch_free_rest(&b);
+		return -ENOMEM;	/* the caller unpins and frees w */
+	}
+	if (tm->nr == 1)
 		hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns),
 			      HRTIMER_MODE_REL_HARD);
 	return 0;
