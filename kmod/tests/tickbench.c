@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tickbench: the timer walk of vmon_watch.c (list walk, READ_ONCE of the
- * value by length, signed/unsigned compare, edge state) replayed natively
- * in user space, to estimate on real hardware what QEMU TCG cannot show.
- * Each watch is a separate 512-byte allocation, like a kmalloc-512 object.
- * Two layouts of the watched variables: "packed" (adjacent ints, as in
- * helloworld) and "spread" (one per 4 KiB page, the worst case).  The host
- * may be shared, so the best tick of the run is shown next to the mean.  Not the kernel: no hard-irq
- * entry, no hrtimer_forward_now; the module's own numbers are in
+ * tickbench: the timer walk of vmon_watch.c (a contiguous array of 32-byte
+ * struct vmon_hot entries: READ_ONCE of the value by length, signed or
+ * unsigned compare, edge state) replayed natively in user space, to
+ * estimate on real hardware what QEMU TCG cannot show.  For comparison it
+ * also walks the earlier design, a linked list of 512-byte watch objects.
+ * Variables are "packed" (adjacent ints, as in helloworld) or "spread" (one
+ * per 4 KiB page, the worst case).  The host may be shared, so the best
+ * tick of each point is reported.  Not the kernel: no IRQ entry and no
+ * hrtimer_forward_now; the module's own numbers are in
  * /proc/variable_monitor/timers.
  *
  *   tickbench [TICKS=20000]
@@ -17,29 +18,22 @@
 #include <stdlib.h>
 #include <time.h>
 
-struct w {
-	struct w *next;
-	const void *kaddr;
-	int64_t threshold;
-	uint32_t flags, length;
-	int in_breach, dead;
-	uint64_t breaches;
-	char pad[512 - 48];
-};
-
 #define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 
-static int64_t rd(const struct w *w)
-{
-	int u = w->flags & 1;
+struct hot {			/* struct vmon_hot */
+	const void *kaddr;
+	int64_t threshold;
+	uint32_t flags;
+	uint16_t length;
+	uint8_t in_breach, pad;
+	uint64_t *breaches;	/* stands for the cold watch pointer */
+};
 
-	switch (w->length) {
-	case 1: return u ? (int64_t)READ_ONCE(*(const uint8_t *)w->kaddr) : (int64_t)READ_ONCE(*(const int8_t *)w->kaddr);
-	case 2: return u ? (int64_t)READ_ONCE(*(const uint16_t *)w->kaddr) : (int64_t)READ_ONCE(*(const int16_t *)w->kaddr);
-	case 4: return u ? (int64_t)READ_ONCE(*(const uint32_t *)w->kaddr) : (int64_t)READ_ONCE(*(const int32_t *)w->kaddr);
-	default: return READ_ONCE(*(const int64_t *)w->kaddr);
-	}
-}
+struct node {			/* the earlier list design */
+	struct node *next;
+	struct hot h;
+	char pad[512 - 8 - sizeof(struct hot)];
+};
 
 static uint64_t now(void)
 {
@@ -49,70 +43,101 @@ static uint64_t now(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static __attribute__((noinline)) uint64_t tick(struct w *head)
+static inline void check(struct hot *h)
 {
-	uint64_t start = now(), n = 0;
+	uint32_t f = READ_ONCE(h->flags);
+	int u = f & 1;
+	int64_t v;
+	int b;
 
-	for (struct w *w = head; w; w = w->next) {
-		int64_t v;
-		int b;
-
-		n++;
-		if (READ_ONCE(w->dead))
-			continue;
-		v = rd(w);
-		b = w->flags & 2 ? (w->flags & 1 ? (uint64_t)v > (uint64_t)w->threshold : v > w->threshold)
-				 : (w->flags & 1 ? (uint64_t)v < (uint64_t)w->threshold : v < w->threshold);
-		if (b && !w->in_breach)
-			w->breaches++;
-		w->in_breach = b;
+	if (f & (1U << 31))
+		return;
+	switch (h->length) {
+	case 1: v = u ? (int64_t)READ_ONCE(*(const uint8_t *)h->kaddr) : (int64_t)READ_ONCE(*(const int8_t *)h->kaddr); break;
+	case 2: v = u ? (int64_t)READ_ONCE(*(const uint16_t *)h->kaddr) : (int64_t)READ_ONCE(*(const int16_t *)h->kaddr); break;
+	case 4: v = u ? (int64_t)READ_ONCE(*(const uint32_t *)h->kaddr) : (int64_t)READ_ONCE(*(const int32_t *)h->kaddr); break;
+	default: v = READ_ONCE(*(const int64_t *)h->kaddr);
 	}
-	return now() - start + (n & 0);
+	b = f & 2 ? (u ? (uint64_t)v > (uint64_t)h->threshold : v > h->threshold)
+		  : (u ? (uint64_t)v < (uint64_t)h->threshold : v < h->threshold);
+	if (b == h->in_breach)
+		return;
+	h->in_breach = b;
+	if (b)
+		(*h->breaches)++;
 }
+
+static __attribute__((noinline)) uint64_t tick_array(struct hot *a, int n)
+{
+	uint64_t start = now();
+
+	for (int i = 0; i < n; i++)
+		check(&a[i]);
+	return now() - start;
+}
+
+static __attribute__((noinline)) uint64_t tick_list(struct node *head)
+{
+	uint64_t start = now();
+
+	for (struct node *p = head; p; p = p->next)
+		check(&p->h);
+	return now() - start;
+}
+
+static int vars[4096 * 1024];
+static uint64_t breaches;
 
 int main(int argc, char **argv)
 {
 	int ticks = argc > 1 ? atoi(argv[1]) : 20000;
-	static int vars[4096 * 1024];
 	int sizes[] = { 1, 4, 16, 64, 256, 1024, 2048, 4096 };
 
+	printf("# layout watches array_best_ns_per_tick array_marginal_ns_per_watch list_best_ns_per_tick list_marginal_ns_per_watch\n");
 	for (int spread = 0; spread < 2; spread++) {
-	double bbase = 0;
+		double abase = 0, lbase = 0;
 
-	printf("# layout=%s: watches mean_ns_per_tick best_ns_per_tick ratio_to_1_watch(best) marginal_ns_per_watch(best)\n",
-	       spread ? "spread" : "packed");
-	for (unsigned s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		int n = sizes[s];
-		struct w *head = NULL;
-		uint64_t best = ~0ull, sum = 0;
+		for (unsigned s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+			int n = sizes[s];
+			struct hot *a = aligned_alloc(64, n * sizeof(*a) + 64);
+			struct node *head = NULL;
+			uint64_t ab = ~0ull, lb = ~0ull;
 
-		for (int i = 0; i < n; i++) {
-			struct w *w = aligned_alloc(64, sizeof(*w));
+			for (int i = 0; i < n; i++) {
+				struct node *p = aligned_alloc(64, sizeof(*p));
+				struct hot h = { .kaddr = &vars[spread ? i * 1024 : i],
+						 .threshold = 1000000, .flags = 2,
+						 .length = 4, .breaches = &breaches };
 
-			*w = (struct w){ .next = head, .kaddr = &vars[spread ? i * 1024 : i],
-					 .threshold = 1000000, .flags = 2, .length = 4 };
-			head = w;
+				a[i] = h;
+				p->h = h;
+				p->next = head;
+				head = p;
+			}
+			for (int t = 0; t < ticks; t++) {
+				uint64_t c = tick_array(a, n);
+
+				if (c < ab)
+					ab = c;
+				c = tick_list(head);
+				if (c < lb)
+					lb = c;
+			}
+			if (n == 1) {
+				abase = ab;
+				lbase = lb;
+			}
+			printf("%s %d %llu %.2f %llu %.2f\n", spread ? "spread" : "packed", n,
+			       (unsigned long long)ab, n > 1 ? (ab - abase) / (n - 1) : 0.0,
+			       (unsigned long long)lb, n > 1 ? (lb - lbase) / (n - 1) : 0.0);
+			free(a);
+			while (head) {
+				struct node *nx = head->next;
+
+				free(head);
+				head = nx;
+			}
 		}
-		for (int t = 0; t < ticks; t++) {
-			uint64_t c = tick(head);
-
-			sum += c;
-			if (c < best)
-				best = c;
-		}
-		double avg = (double)sum / ticks;
-
-		if (n == 1)
-			bbase = best;
-		printf("%d %.1f %llu %.2f %.2f\n", n, avg, (unsigned long long)best,
-		       best / bbase, n > 1 ? (best - bbase) / (n - 1) : 0.0);
-		while (head) {
-			struct w *nx = head->next;
-
-			free(head);
-			head = nx;
-		}
-	}
 	}
 	return 0;
 }
