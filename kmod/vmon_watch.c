@@ -5,8 +5,8 @@
  * Locking: vmon_mutex serializes every change of watches, owners and
  * timers.  vmon_lock (raw, taken by the exit/exec tracepoint probes, which
  * run with preemption off) additionally guards the owner hash and the
- * remote list.  A timer walks its watch list under RCU from hard-irq
- * context and never takes a lock.
+ * remote list.  A timer walks its RCU-published array of struct vmon_hot
+ * from hard-irq context and never takes a lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
