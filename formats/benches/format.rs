@@ -83,6 +83,15 @@ fn main() {
         let samples_raw = by_type.get("SAMPLES").map(|e| e.2).unwrap_or(0);
 
         let (d1, _) = best_of(runs, || one.install(|| file.decode().expect("decode")));
+        // The floor of any decoder into Vec<TaskSample>: allocating and
+        // writing the output (page faults included).
+        let proto = cap.samples.first().cloned();
+        let floor = best_cpu(runs, || proto.clone().map(|p| vec![p; cap.samples.len()]));
+        println!(
+            "floor: allocate + fill Vec<TaskSample> of {}: {:.1} ms CPU",
+            cap.samples.len(),
+            floor.as_secs_f64() * 1e3
+        );
         let c1 = one.install(|| best_cpu(runs, || file.decode().expect("decode")));
         if std::env::var_os("VMT_BENCH_DECODE_ONLY").is_some() {
             println!(
@@ -159,6 +168,12 @@ fn main() {
             rate(mb, dp)
         );
         println!("encode zstd (write_capture, 1 thread): {:.1} ms  {:.1} M task samples/s  {:.0} MB/s out, {} bytes", ez.as_secs_f64() * 1e3, rate(n, ez) / 1e6, rate(vz.len() as f64 / 1e6, ez), vz.len());
+        println!(
+            "decode 1 thread, CPU time: {:.1} ms  {:.1} M task samples/s  {:.0} MB/s",
+            c1.as_secs_f64() * 1e3,
+            rate(n, c1) / 1e6,
+            rate(mb, c1)
+        );
         println!("encode CPU time: zstd {:.1} ms ({:.1} M task samples/s), uncompressed {:.1} ms ({:.1} M task samples/s)", cz.as_secs_f64() * 1e3, rate(n, cz) / 1e6, cp.as_secs_f64() * 1e3, rate(n, cp) / 1e6);
         println!("encode uncompressed (1 thread): {:.1} ms  {:.1} M task samples/s  {:.0} MB/s out, {} bytes", ep.as_secs_f64() * 1e3, rate(n, ep) / 1e6, rate(vp.len() as f64 / 1e6, ep), vp.len());
         println!();

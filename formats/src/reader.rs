@@ -229,7 +229,7 @@ impl<'a> VmtFile<'a> {
         };
 
         // Phase 1: check and decompress every SAMPLES chunk, and read its count.
-        let payloads: Vec<std::result::Result<(Cow<'_, [u8]>, usize), Warning>> = sample_chunks
+        let payloads: Vec<PayloadResult<'_>> = sample_chunks
             .par_iter()
             .map(|c| {
                 let p = chunk_payload(data, c)?;
@@ -355,6 +355,9 @@ impl<'a> VmtFile<'a> {
         })
     }
 }
+
+/// A checked, decompressed SAMPLES payload and its sample count.
+type PayloadResult<'d> = std::result::Result<(Cow<'d, [u8]>, usize), Warning>;
 
 fn first8(b: &[u8]) -> [u8; 8] {
     let mut m = [0u8; 8];
@@ -677,109 +680,133 @@ fn decode_samples(
         &mut cols;
     let (mut breach, mut pid, mut cgroup, mut sp) = (0i64, 0i64, 0u64, 0u64);
     let (mut raw_next, mut proc_prev) = (0i64, 0i64);
-    let mut kept = 0usize;
     let eof = DecodeError::Eof("a sample column");
-    for _ in 0..n {
-        let (Some(db), Some(dp), Some(dt), Some(comm), Some(sf), Some(cpu), Some(dc)) = (
-            c_breach.i(),
-            c_pid.i(),
-            c_tgid.i(),
-            c_comm.u(),
-            c_state.u(),
-            c_cpu.i(),
-            c_cgroup.i(),
-        ) else {
-            return Err(eof);
-        };
-        let (
-            Some(kstack_raw),
-            Some(ustack_raw),
-            Some(dip),
-            Some(dsp),
-            Some(dbp),
-            Some(vraw),
-            Some(vproc),
-        ) = (
-            c_kstack.u(),
-            c_ustack.u(),
-            c_ip.i(),
-            c_sp.i(),
-            c_bp.i(),
-            c_raw.u(),
-            c_proc.u(),
-        )
-        else {
-            return Err(eof);
-        };
-        breach = breach.wrapping_add(db);
-        pid = pid.wrapping_add(dp);
-        let tgid = pid.wrapping_sub(dt);
-        cgroup = cgroup.wrapping_add(dc as u64);
-        let kstack = (kstack_raw as u32).wrapping_sub(1);
-        let ustack = (ustack_raw as u32).wrapping_sub(1);
-        let top = frames.get(ustack as usize).copied().unwrap_or(0);
-        let ip = top.wrapping_add(dip as u64);
-        sp = sp.wrapping_add(dsp as u64);
-        let bp = sp.wrapping_add(dbp as u64);
-        let raw = if vraw == 0 {
-            None
-        } else {
-            let r = raw_next.wrapping_add(unzigzag(vraw - 1));
-            raw_next = r.wrapping_add(1);
-            Some(r)
-        };
-        let process = if vproc == 0 {
-            None
-        } else {
-            proc_prev = proc_prev.wrapping_add(unzigzag(vproc - 1));
-            Some(proc_prev)
-        };
-        let ok = (0..lim.breaches as i64).contains(&breach)
-            & i32::try_from(pid).is_ok()
-            & i32::try_from(tgid).is_ok()
-            & i32::try_from(cpu).is_ok()
-            & (sf >> 2 <= u32::MAX as u64)
-            & (ustack_raw <= u32::MAX as u64)
-            & (kstack_raw <= u32::MAX as u64)
-            & (kstack == StackId::EMPTY.0 || kstack < lim.stacks)
-            & (ustack == StackId::EMPTY.0 || ustack < lim.stacks)
-            & raw.is_none_or(|r| (0..lim.raw as i64).contains(&r))
-            & process.is_none_or(|r| (0..lim.processes as i64).contains(&r));
-        if !ok {
-            st.bad_refs += 1;
-            continue;
+    // Column by column over blocks small enough to stay in L1/L2: each pass
+    // is a tight loop with one cursor. `bad[i]` marks samples to drop.
+    let mut bad = [false; BLOCK];
+    let mut any_bad = false;
+    let mut dropped = Vec::new();
+    for (bi, blk) in out.chunks_mut(BLOCK).enumerate() {
+        let bad = &mut bad[..blk.len()];
+        bad.fill(false);
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            breach = breach.wrapping_add(c_breach.i().ok_or(eof)?);
+            s.breach = breach as u32;
+            *b |= !(0..lim.breaches as i64).contains(&breach);
         }
-        let comm = if comm < lim.strings as u64 {
-            comm as u32
-        } else {
-            st.bad_strings += 1;
-            0
-        };
-        let Some(slot) = out.get_mut(kept) else { break };
-        *slot = TaskSample {
-            breach: breach as u32,
-            pid: pid as i32,
-            tgid: tgid as i32,
-            comm: StrId(comm),
-            state: match sf & 3 {
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            pid = pid.wrapping_add(c_pid.i().ok_or(eof)?);
+            s.pid = pid as i32;
+            *b |= i32::try_from(pid).is_err();
+        }
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            let tgid = (s.pid as i64).wrapping_sub(c_tgid.i().ok_or(eof)?);
+            s.tgid = tgid as i32;
+            *b |= i32::try_from(tgid).is_err();
+        }
+        for s in blk.iter_mut() {
+            let comm = c_comm.u().ok_or(eof)?;
+            s.comm = StrId(if comm < lim.strings as u64 {
+                comm as u32
+            } else {
+                st.bad_strings += 1;
+                0
+            });
+        }
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            let sf = c_state.u().ok_or(eof)?;
+            s.state = match sf & 3 {
                 0 => TaskState::Other,
                 1 => TaskState::Running,
                 2 => TaskState::Uninterruptible,
                 _ => TaskState::RtLock,
-            },
-            cpu: cpu as i32,
-            cgroup_id: cgroup,
-            kstack: StackId(kstack),
-            ustack: StackId(ustack),
-            regs: UserRegs { ip, sp, bp },
-            raw_stack: raw.map(|r| r as u32),
-            process: process.map(|r| r as u32),
-            flags: (sf >> 2) as u32,
-        };
+            };
+            s.flags = (sf >> 2) as u32;
+            *b |= sf >> 2 > u32::MAX as u64;
+        }
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            let cpu = c_cpu.i().ok_or(eof)?;
+            s.cpu = cpu as i32;
+            *b |= i32::try_from(cpu).is_err();
+        }
+        for s in blk.iter_mut() {
+            cgroup = cgroup.wrapping_add(c_cgroup.i().ok_or(eof)? as u64);
+            s.cgroup_id = cgroup;
+        }
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            let v = c_kstack.u().ok_or(eof)?;
+            let id = (v as u32).wrapping_sub(1);
+            s.kstack = StackId(id);
+            *b |= v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks);
+        }
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            let v = c_ustack.u().ok_or(eof)?;
+            let id = (v as u32).wrapping_sub(1);
+            s.ustack = StackId(id);
+            *b |= v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks);
+        }
+        for s in blk.iter_mut() {
+            let top = frames.get(s.ustack.0 as usize).copied().unwrap_or(0);
+            s.regs.ip = top.wrapping_add(c_ip.i().ok_or(eof)? as u64);
+        }
+        for s in blk.iter_mut() {
+            sp = sp.wrapping_add(c_sp.i().ok_or(eof)? as u64);
+            s.regs.sp = sp;
+        }
+        for s in blk.iter_mut() {
+            s.regs.bp = s.regs.sp.wrapping_add(c_bp.i().ok_or(eof)? as u64);
+        }
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            let v = c_raw.u().ok_or(eof)?;
+            s.raw_stack = if v == 0 {
+                None
+            } else {
+                let r = raw_next.wrapping_add(unzigzag(v - 1));
+                raw_next = r.wrapping_add(1);
+                *b |= !(0..lim.raw as i64).contains(&r);
+                Some(r as u32)
+            };
+        }
+        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
+            let v = c_proc.u().ok_or(eof)?;
+            s.process = if v == 0 {
+                None
+            } else {
+                proc_prev = proc_prev.wrapping_add(unzigzag(v - 1));
+                *b |= !(0..lim.processes as i64).contains(&proc_prev);
+                Some(proc_prev as u32)
+            };
+        }
+        if bad.iter().any(|&b| b) {
+            any_bad = true;
+            dropped.extend(
+                bad.iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b)
+                    .map(|(i, _)| bi * BLOCK + i),
+            );
+        }
+    }
+    if !any_bad {
+        return Ok(n);
+    }
+    // Pack the kept samples at the front (rare: only damaged files).
+    st.bad_refs += dropped.len() as u64;
+    let mut kept = 0usize;
+    let mut d = dropped.iter().peekable();
+    for i in 0..n {
+        if d.peek() == Some(&&i) {
+            d.next();
+            continue;
+        }
+        out.swap(kept, i);
         kept += 1;
     }
     Ok(kept)
 }
+
+/// Samples decoded per column pass.
+const BLOCK: usize = 256;
 
 #[derive(Default)]
 struct TableDecoder {

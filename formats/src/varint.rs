@@ -32,7 +32,7 @@ pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Why a payload did not parse; the caller adds the chunk and offset.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
     /// The payload ended inside a value.
     Eof(&'static str),

@@ -415,7 +415,8 @@ fn main() -> Result<()> {
     for p in 0..n_proc {
         let b = &bins[p % bins.len()];
         let tgid = 4000 + 37 * p as i32;
-        let base = PIE_BASE + ((p as u64 * 0x1_0000_0000) & 0xff_ffff_f000);
+        // One load address per binary, as with ASLR off: templates use it.
+        let base = PIE_BASE + (p % bins.len()) as u64 * 0x1000_0000;
         let path = w.intern_str(&b.path);
         let comm_s = Path::new(&b.path)
             .file_name()
@@ -616,7 +617,7 @@ fn main() -> Result<()> {
                 cpu: if running {
                     rng.random_range(0..cpus)
                 } else {
-                    (pid % cpus) as i32
+                    pid % cpus
                 },
                 cgroup_id: 0x2000 + (p.0 % 5) as u64,
                 kstack: t.kstack,
