@@ -5,7 +5,9 @@
 //! Every list is sorted by count descending, then by name (or id), so two
 //! runs over the same inputs print byte-identical output.
 
-use std::collections::HashMap;
+use rayon::prelude::*;
+
+use crate::analysis::FxHashMap as HashMap;
 
 use vmon_format::TaskState;
 
@@ -86,46 +88,90 @@ fn sorted<K: Copy, F: Fn(&K, &K) -> std::cmp::Ordering>(
     v
 }
 
+/// Per-group counters of one chunk of samples.
+#[derive(Clone, Default)]
+struct Acc {
+    samples: u64,
+    processes: HashMap<i32, u64>,
+    threads: HashMap<(i32, i32), u64>,
+    comms: HashMap<NameId, u64>,
+    states: HashMap<TaskState, u64>,
+    cgroups: HashMap<u64, u64>,
+}
+
+impl Acc {
+    #[inline]
+    fn add(&mut self, s: &crate::analysis::SampleRow) {
+        self.samples += 1;
+        *self.processes.entry(s.tgid).or_default() += 1;
+        *self.threads.entry((s.tgid, s.pid)).or_default() += 1;
+        *self.comms.entry(s.comm).or_default() += 1;
+        *self.states.entry(s.state).or_default() += 1;
+        *self.cgroups.entry(s.cgroup_id).or_default() += 1;
+    }
+
+    fn merge(&mut self, o: Acc) {
+        fn m<K: std::hash::Hash + Eq>(a: &mut HashMap<K, u64>, b: HashMap<K, u64>) {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+        }
+        self.samples += o.samples;
+        m(&mut self.processes, o.processes);
+        m(&mut self.threads, o.threads);
+        m(&mut self.comms, o.comms);
+        m(&mut self.states, o.states);
+        m(&mut self.cgroups, o.cgroups);
+    }
+}
+
 impl Aggregates {
     pub fn compute(a: &Analysis) -> Aggregates {
         let stack_names = stack_names(a);
         let nw = a.watches.len();
         let ns = a.stacks.len();
-        // Dense per-watch stack counts: watches are few, stacks thousands.
-        let mut stack_counts = vec![vec![0u64; ns]; nw];
+        // Counted in parallel over chunks of samples, then merged; "all" is
+        // the merge of the per-watch counts.
+        let partial = |chunk: &[crate::analysis::SampleRow]| -> (Vec<Vec<u64>>, Vec<Acc>) {
+            let mut counts = vec![vec![0u64; ns]; nw];
+            let mut accs: Vec<Acc> = (0..nw).map(|_| Acc::default()).collect();
+            for s in chunk {
+                let (Some(c), Some(acc)) =
+                    (counts.get_mut(s.watch.idx()), accs.get_mut(s.watch.idx()))
+                else {
+                    continue;
+                };
+                if let Some(c) = c.get_mut(s.stack.idx()) {
+                    *c += 1;
+                }
+                acc.add(s);
+            }
+            (counts, accs)
+        };
+        let chunk = (a.samples.len() / (4 * rayon::current_num_threads().max(1))).max(50_000);
+        let (stack_counts, accs) = a.samples.par_chunks(chunk).map(partial).reduce(
+            || partial(&[]),
+            |(mut c1, mut a1), (c2, a2)| {
+                for (x, y) in c1.iter_mut().zip(c2) {
+                    for (p, q) in x.iter_mut().zip(y) {
+                        *p += q;
+                    }
+                }
+                for (x, y) in a1.iter_mut().zip(a2) {
+                    x.merge(y);
+                }
+                (c1, a1)
+            },
+        );
         let mut total_stack = vec![0u64; ns];
-        #[derive(Default)]
-        struct Acc {
-            samples: u64,
-            processes: HashMap<i32, u64>,
-            threads: HashMap<(i32, i32), u64>,
-            comms: HashMap<NameId, u64>,
-            states: HashMap<TaskState, u64>,
-            cgroups: HashMap<u64, u64>,
+        for c in &stack_counts {
+            for (t, n) in total_stack.iter_mut().zip(c) {
+                *t += n;
+            }
         }
-        let mut accs: Vec<Acc> = (0..nw).map(|_| Acc::default()).collect();
         let mut all = Acc::default();
-        for s in &a.samples {
-            let (Some(counts), Some(acc)) = (
-                stack_counts.get_mut(s.watch.idx()),
-                accs.get_mut(s.watch.idx()),
-            ) else {
-                continue;
-            };
-            if let Some(c) = counts.get_mut(s.stack.idx()) {
-                *c += 1;
-            }
-            if let Some(c) = total_stack.get_mut(s.stack.idx()) {
-                *c += 1;
-            }
-            for acc in [acc, &mut all] {
-                acc.samples += 1;
-                *acc.processes.entry(s.tgid).or_default() += 1;
-                *acc.threads.entry((s.tgid, s.pid)).or_default() += 1;
-                *acc.comms.entry(s.comm).or_default() += 1;
-                *acc.states.entry(s.state).or_default() += 1;
-                *acc.cgroups.entry(s.cgroup_id).or_default() += 1;
-            }
+        for acc in &accs {
+            all.merge(acc.clone());
         }
 
         let mut breaches_by_watch: Vec<Vec<BreachId>> = vec![Vec::new(); nw];
@@ -198,10 +244,7 @@ impl Aggregates {
 pub type FuncCounts = Vec<(FuncId, u64)>;
 
 /// Self and total counts per function from stack counts.
-fn func_counts(
-    a: &Analysis,
-    stacks: &[(StackIdx, u64)],
-) -> (FuncCounts, FuncCounts) {
+fn func_counts(a: &Analysis, stacks: &[(StackIdx, u64)]) -> (FuncCounts, FuncCounts) {
     let nf = a.funcs.len();
     let mut self_c = vec![0u64; nf];
     let mut total_c = vec![0u64; nf];

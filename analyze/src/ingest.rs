@@ -3,7 +3,7 @@
 //! offset), intern unique stacks, symbolize unique addresses once, and
 //! build the final symbolized stacks.
 
-use std::collections::HashMap;
+use crate::analysis::{FxHashMap as HashMap, FxHashSet};
 use std::path::PathBuf;
 
 use rayon::prelude::*;
@@ -151,8 +151,8 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
     let mut it = Interner::default();
     it.module(&mut an, ModuleKind::Unknown, "[unknown]", &[]);
     let mut kallsyms: Vec<Kallsyms> = Vec::new();
-    let mut embedded: HashMap<ModuleId, EmbeddedSymbols> = HashMap::new();
-    let mut watch_keys: HashMap<(String, u8, i64, String), WatchId> = HashMap::new();
+    let mut embedded: HashMap<ModuleId, EmbeddedSymbols> = HashMap::default();
+    let mut watch_keys: HashMap<(String, u8, i64, String), WatchId> = HashMap::default();
     // Per sample: the index of its raw stack until symbolization is done.
     let mut sample_raw: Vec<u32> = Vec::new();
     let f = &opts.filters;
@@ -312,7 +312,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             progress("unwinding raw user stacks");
             unwind_input(c, &pass, &maps, &an, opts)
         } else {
-            HashMap::new()
+            HashMap::default()
         };
         an.quality.unwound_stacks += unwound.len() as u64;
         an.quality.unwind_truncated += unwound.values().filter(|u| u.truncated).count() as u64;
@@ -320,7 +320,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         // Samples: intern their stacks through a cache keyed by what
         // determines them, so 10^6 samples cost 10^6 hash lookups.
         let mut comm_ids: Vec<Option<NameId>> = vec![None; c.strings.len()];
-        let mut cache: HashMap<SampleStackKey, u32> = HashMap::new();
+        let mut cache: HashMap<SampleStackKey, u32> = HashMap::default();
         for (s, b) in c.samples.iter().zip(&pass) {
             let Some(b) = *b else { continue };
             let Some(breach) = an.breaches.get_mut(b.idx()) else {
@@ -388,7 +388,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         it.addr_list.len()
     ));
     let addr_list = std::mem::take(&mut it.addr_list);
-    let mut kmods: HashMap<String, ModuleId> = HashMap::new();
+    let mut kmods: HashMap<String, ModuleId> = HashMap::default();
     let mut new_kmods: Vec<String> = Vec::new();
     let mut modules = std::mem::take(&mut an.modules);
     let base = modules.len() as u32;
@@ -424,8 +424,8 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
 
     // Intern functions and frames.
     progress("building stacks");
-    let mut funcs: HashMap<FuncInfo, FuncId> = HashMap::new();
-    let mut frames: HashMap<FrameInfo, FrameId> = HashMap::new();
+    let mut funcs: HashMap<FuncInfo, FuncId> = HashMap::default();
+    let mut frames: HashMap<FrameInfo, FrameId> = HashMap::default();
     let mut addr_frames: Vec<Vec<FrameId>> = Vec::with_capacity(sym.len());
     let mut addr_resolved: Vec<bool> = Vec::with_capacity(sym.len());
     for fs in sym {
@@ -474,9 +474,9 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             *c += 1;
         }
     }
-    let mut stack_ids: HashMap<StackInfo, StackIdx> = HashMap::new();
+    let mut stack_ids: HashMap<StackInfo, StackIdx> = HashMap::default();
     let mut raw_to_stack: Vec<StackIdx> = Vec::with_capacity(it.raw_list.len());
-    let mut unresolved: HashMap<ModuleId, u64> = HashMap::new();
+    let mut unresolved: HashMap<ModuleId, u64> = HashMap::default();
     for ((addrs, nk), count) in it.raw_list.iter().zip(&raw_counts) {
         let mut st = StackInfo::default();
         let user_addrs = addrs.len() - (*nk as usize).min(addrs.len());
@@ -624,7 +624,7 @@ fn unwind_input(
     opts: &Options,
 ) -> HashMap<(u32, u32), Unwound> {
     let mut todo: Vec<(u32, u32, vmon_format::UserRegs)> = Vec::new();
-    let mut seen: std::collections::HashSet<(u32, u32)> = std::collections::HashSet::new();
+    let mut seen: FxHashSet<(u32, u32)> = FxHashSet::default();
     for (s, b) in c.samples.iter().zip(pass) {
         if b.is_none() || s.flags & task_flags::NO_UREGS != 0 {
             continue;
@@ -636,7 +636,7 @@ fn unwind_input(
         }
     }
     if todo.is_empty() {
-        return HashMap::new();
+        return HashMap::default();
     }
     // Files for the modules of processes with raw stacks, opened once.
     let mut mods: Vec<ModuleId> = todo

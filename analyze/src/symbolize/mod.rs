@@ -11,7 +11,7 @@ pub mod demangle;
 pub mod elf;
 pub mod kernel;
 
-use std::collections::HashMap;
+use crate::analysis::FxHashMap as HashMap;
 use std::path::PathBuf;
 
 use rayon::prelude::*;
@@ -81,17 +81,17 @@ pub struct SymbolizeOptions {
 /// core kernel being `""`. `modules` gets its `source` and
 /// `build_id_mismatch` filled for every user module that had addresses.
 /// Warnings (one per module without symbols) go to `warnings`.
-pub fn symbolize(
+pub fn symbolize<S: std::hash::BuildHasher>(
     addrs: &[AddrKey],
     kallsyms: &[Kallsyms],
     kernel_module: &mut dyn FnMut(&str) -> ModuleId,
     modules: &mut [ModuleInfo],
-    embedded: &HashMap<ModuleId, EmbeddedSymbols>,
+    embedded: &std::collections::HashMap<ModuleId, EmbeddedSymbols, S>,
     opts: &SymbolizeOptions,
     warnings: &mut Vec<String>,
 ) -> Vec<Vec<SymFrame>> {
     let mut out: Vec<Vec<SymFrame>> = vec![Vec::new(); addrs.len()];
-    let mut by_module: HashMap<ModuleId, Vec<(u64, usize)>> = HashMap::new();
+    let mut by_module: HashMap<ModuleId, Vec<(u64, usize)>> = HashMap::default();
     for (i, a) in addrs.iter().enumerate() {
         match *a {
             AddrKey::Kernel { table, addr } => {
@@ -150,7 +150,7 @@ pub fn symbolize(
         embedded: Option<&'a EmbeddedSymbols>,
         addrs: &'a [(u64, usize)],
     }
-    let mut segs: HashMap<ModuleId, Vec<(u64, u64, u64)>> = HashMap::new();
+    let mut segs: HashMap<ModuleId, Vec<(u64, u64, u64)>> = HashMap::default();
     for (m, r) in &resolved {
         let s = r
             .binary
@@ -238,7 +238,7 @@ pub fn symbolize(
                 .file
                 .as_ref()
                 .and_then(|p| addr2line::Loader::new(p).ok());
-            let mut names: HashMap<String, String> = HashMap::new();
+            let mut names: HashMap<String, String> = HashMap::default();
             let mut dem = |raw: &str| -> String {
                 if let Some(d) = names.get(raw) {
                     return d.clone();
