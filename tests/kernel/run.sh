@@ -5,7 +5,8 @@
 #
 #   tests/kernel/run.sh [--kernels 6.1|rt|6.12|all (comma list)] [--scenario GLOB[,GLOB]]
 #                       [--smoke] [--scenario-dir DIR] [--rust CRATE[,CRATE]]
-#                       [--timeout SECS] [--bzimage] [--no-install] [--keep] [--verbose]
+#                       [--env NAME=VALUE]... [--timeout SECS] [--bzimage] [--no-install]
+#                       [--keep] [--verbose]
 #
 # Exit status: 0 when every scenario passed (or skipped) and every QEMU run finished,
 # 1 when something failed, 2 on a usage or setup error. tests/kernel/README.md has details.
@@ -16,7 +17,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 . "$HERE/lib/common.sh"
 
 usage() {
-	sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -28,6 +29,7 @@ install=1
 verbose=0
 rust_list=""
 scenario_dir_opt=""
+guest_env=()
 bzimage=0
 default_timeout=300
 while [ $# -gt 0 ]; do
@@ -38,6 +40,8 @@ while [ $# -gt 0 ]; do
 	--scenario=*) scenario_globs=${1#*=} ;;
 	--scenario-dir) scenario_dir_opt=${2:?}; shift ;;
 	--scenario-dir=*) scenario_dir_opt=${1#*=} ;;
+	--env) guest_env+=("${2:?}"); shift ;;
+	--env=*) guest_env+=("${1#*=}") ;;
 	--rust) rust_list=${2:?}; shift ;;
 	--rust=*) rust_list=${1#*=} ;;
 	--timeout) default_timeout=${2:?}; shift ;;
@@ -53,6 +57,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [[ $default_timeout =~ ^[0-9]+$ ]] || kt_die "--timeout wants seconds, got '$default_timeout'"
+for e in "${guest_env[@]}"; do
+	[[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*=[^\']*$ ]] || kt_die "--env wants NAME=VALUE without quotes, got '$e'"
+done
 [ "$kernels" = all ] && kernels=$KT_FLAVOURS
 kernels=${kernels//,/ }
 for k in $kernels; do
@@ -230,6 +237,7 @@ prepare_kernel() {
 		echo "VMON_KERNEL=$k"
 		echo "VMON_TIMEOUT=$default_timeout"
 		cat "$root/vmon/config.ko"
+		for e in "${guest_env[@]}"; do echo "export ${e%%=*}='${e#*=}'"; done
 	} >"$root/vmon/config"
 	rm "$root/vmon/config.ko"
 	cat >"$root/etc/passwd" <<'PW'
