@@ -1,0 +1,45 @@
+#!/bin/sh
+# Capture drain/convert benchmark: converts a large synthetic raw record
+# stream with `vmon-capture --from-raw` and compares against reading the
+# same bytes (cat) and compressing them (zstd -3), measured in the same run.
+# Usage: capture/bench/run.sh [EVENTS] [TASKS_PER_EVENT]
+set -eu
+EVENTS=${1:-100000}
+TASKS=${2:-10}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vmon-target}
+cd "$(dirname "$0")/../.."
+cargo build --release -q -p vmon-capture --bin vmon-capture --example gen_raw
+BIN=$CARGO_TARGET_DIR/release
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+"$BIN/examples/gen_raw" "$DIR/in.raw" "$EVENTS" "$TASKS" 2>"$DIR/gen.txt"
+RECORDS=$(sed -n 's/.*: \([0-9]*\) records.*/\1/p' "$DIR/gen.txt")
+BYTES=$(stat -c %s "$DIR/in.raw")
+cat "$DIR/in.raw" >/dev/null # warm the page cache
+
+# Prints wall and user+sys CPU seconds of a command.
+measure() {
+	/usr/bin/env time -f '%e %U %S' -o "$DIR/t" "$@" >/dev/null 2>&1 ||
+		{ echo "failed: $*" >&2; exit 1; }
+	awk '{printf "%s %.3f", $1, $2 + $3}' "$DIR/t"
+}
+
+set -- $(measure "$BIN/vmon-capture" -q --from-raw "$DIR/in.raw" -o "$DIR/out.vmt")
+CAP_WALL=$1 CAP_CPU=$2
+set -- $(measure cat "$DIR/in.raw")
+CAT_WALL=$1
+ZSTD_WALL=n/a
+if command -v zstd >/dev/null; then
+	set -- $(measure zstd -3 -q -f "$DIR/in.raw" -o "$DIR/in.raw.zst")
+	ZSTD_WALL=$1
+fi
+OUT=$(stat -c %s "$DIR/out.vmt")
+awk -v r="$RECORDS" -v b="$BYTES" -v w="$CAP_WALL" -v c="$CAP_CPU" -v o="$OUT" \
+	-v cat="$CAT_WALL" -v z="$ZSTD_WALL" -v ev="$EVENTS" -v t="$TASKS" 'BEGIN {
+	if (w <= 0) w = 0.001
+	printf "input: %d events x %d tasks = %d records, %.1f MB raw -> %.1f MB .vmt (%.1fx smaller)\n", ev, t, r, b/1e6, o/1e6, b/o
+	printf "vmon-capture --from-raw: %.2f s wall, %.2f s CPU: %.0f records/s, %.1f MB/s, %.0f task samples/s, %.2f us CPU/record\n", w, c, r/w, b/1e6/w, ev*t/w, c*1e6/r
+	printf "peers, same bytes: cat %.2f s (%.0fx faster than capture); zstd -3 %s s", cat, (cat > 0 ? w/cat : 0), z
+	if (z != "n/a" && z > 0) printf " (capture/zstd = %.2f)", w/z
+	printf "\n"
+}'

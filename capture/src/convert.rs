@@ -1,0 +1,657 @@
+//! Kernel records → `.vmt`: buffers one breach event at a time (its tasks,
+//! mappings and chains may come in any order), then writes the watch, the
+//! breach, the processes and the samples, so every id a sample refers to
+//! already exists in the file.
+
+use crate::context::Enricher;
+use anyhow::{Context as _, Result};
+use std::collections::HashMap;
+use std::io::Write;
+use vmon_format::{self as vf, Writer};
+use vmon_kabi::abi::*;
+use vmon_kabi::records::{self, lossy, Body, Record};
+
+/// An event with more task records than this is written in parts: bounds
+/// memory whatever the kernel sends.
+pub const MAX_PENDING_TASKS: usize = 65_536;
+
+/// Counters for the status line and the summary.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub records: u64,
+    pub breaches: u64,
+    pub samples: u64,
+    pub raw_bytes: u64,
+    /// Records the kernel dropped: the larger of the seq gaps and the LOST totals.
+    pub kernel_lost: u64,
+    pub kernel_lost_bytes: u64,
+    /// Records this tool could not parse or store.
+    pub own_lost: u64,
+}
+
+struct OwnedTask {
+    fixed: TaskOwned,
+    kstack: Vec<u64>,
+    ustack: Vec<u64>,
+    raw: Vec<u8>,
+}
+
+struct TaskOwned {
+    pid: i32,
+    tgid: i32,
+    state: u32,
+    cpu: i32,
+    flags: u32,
+    cgroup_id: u64,
+    start_ns: u64,
+    ip: u64,
+    sp: u64,
+    bp: u64,
+    comm: String,
+}
+
+/// What the kernel said about one process in one event.
+#[derive(Default, Clone)]
+pub struct ProcInfo {
+    pub maps: Option<(Vec<MapOwned>, bool)>,
+    pub chain: Option<(Vec<AncestorOwned>, bool)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MapOwned {
+    pub start: u64,
+    pub end: u64,
+    pub pgoff: u64,
+    pub ino: u64,
+    pub dev: u64,
+    pub path: String,
+    pub build_id: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AncestorOwned {
+    pub pid: i32,
+    pub start_ns: u64,
+    pub comm: String,
+    pub args: Vec<String>,
+    pub truncated: bool,
+}
+
+#[derive(Clone)]
+struct WatchOwned {
+    id: u64,
+    owner_pid: i32,
+    target_pid: i32,
+    name: String,
+    ksym: String,
+    addr: u64,
+    length: u32,
+    flags: u32,
+    threshold: i64,
+    interval_ns: u64,
+}
+
+struct PendingEvent {
+    event_id: u64,
+    time_ns: u64,
+    watch: WatchOwned,
+    value: i64,
+    tasks: Vec<OwnedTask>,
+    procs: HashMap<i32, ProcInfo>,
+    dropped: bool,
+}
+
+pub struct Converter<W: Write> {
+    pub w: Writer<W>,
+    pub stats: Stats,
+    pub meta: vf::Meta,
+    enrich: Box<dyn Enricher>,
+    watches: HashMap<u64, u32>,
+    /// (tgid, start) → (process index, fingerprint of what was written).
+    processes: HashMap<(i32, u64), (u32, u64)>,
+    event: Option<PendingEvent>,
+    last_seq: Option<u64>,
+    seq_gaps: u64,
+    lost_records: u64,
+    lost_bytes: u64,
+    notes: Vec<String>,
+    unknown_types: HashMap<u16, u64>,
+    hello_seen: bool,
+    /// Events completed since the caller last asked (drives flush-after-breach).
+    completed: u64,
+    verbose: bool,
+}
+
+fn fingerprint<T: std::hash::Hash>(t: &T) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(t)
+}
+
+impl<W: Write> Converter<W> {
+    pub fn new(w: Writer<W>, meta: vf::Meta, enrich: Box<dyn Enricher>, verbose: bool) -> Self {
+        Converter {
+            w,
+            stats: Stats::default(),
+            meta,
+            enrich,
+            watches: HashMap::new(),
+            processes: HashMap::new(),
+            event: None,
+            last_seq: None,
+            seq_gaps: 0,
+            lost_records: 0,
+            lost_bytes: 0,
+            notes: Vec::new(),
+            unknown_types: HashMap::new(),
+            hello_seen: false,
+            completed: 0,
+            verbose,
+        }
+    }
+
+    /// Breaches completed since the last call.
+    pub fn take_completed(&mut self) -> u64 {
+        std::mem::take(&mut self.completed)
+    }
+
+    /// A loss of this tool's own, with a reason for the file's notes.
+    pub fn own_loss(&mut self, records: u64, note: String) {
+        self.stats.own_lost += records;
+        if self.notes.len() < 64 && !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
+    pub fn write_meta(&mut self) -> Result<()> {
+        self.w
+            .write_meta(&self.meta)
+            .context("writing the capture's metadata")
+    }
+
+    /// Registers a watch this tool created, so it is in the file even if it
+    /// never breaches.
+    pub fn add_own_watch(&mut self, id: u64, req: &vmon_watch_req) -> Result<()> {
+        let cut = |b: &[u8]| lossy(b.split(|&c| c == 0).next().unwrap_or(&[])).into_owned();
+        let w = WatchOwned {
+            id,
+            owner_pid: std::process::id() as i32,
+            target_pid: req.pid,
+            name: cut(&req.name),
+            ksym: cut(&req.ksym),
+            addr: req.addr,
+            length: req.length,
+            flags: req.flags,
+            threshold: req.threshold,
+            interval_ns: req.interval_ns,
+        };
+        self.watch_index(&w).map(|_| ())
+    }
+
+    fn watch_index(&mut self, w: &WatchOwned) -> Result<u32> {
+        if let Some(&i) = self.watches.get(&w.id) {
+            return Ok(i);
+        }
+        let kind = if w.flags & VMON_WATCH_KERNEL != 0 {
+            vf::WatchKind::Kernel {
+                symbol: self.w.intern_str(&w.ksym),
+            }
+        } else {
+            vf::WatchKind::User
+        };
+        let watch = vf::Watch {
+            id: w.id,
+            owner_pid: w.owner_pid,
+            target_pid: w.target_pid,
+            name: self.w.intern_str(&w.name),
+            addr: w.addr,
+            size: if matches!(w.length, 1 | 2 | 4 | 8) {
+                w.length as u8
+            } else {
+                8
+            },
+            signed: w.flags & VMON_WATCH_UNSIGNED == 0,
+            cmp: if w.flags & VMON_WATCH_GREATER != 0 {
+                vf::Comparison::Greater
+            } else {
+                vf::Comparison::Less
+            },
+            threshold: w.threshold,
+            interval_ns: w.interval_ns,
+            kind,
+        };
+        let i = self.w.add_watch(&watch).context("writing a watch")?;
+        self.watches.insert(w.id, i);
+        Ok(i)
+    }
+
+    /// Feeds one parsed record.
+    pub fn record(&mut self, r: &Record<'_>) -> Result<()> {
+        self.stats.records += 1;
+        self.stats.raw_bytes += r.hdr.len as u64;
+        // HELLO is per reader and outside the module's sequence: the next
+        // record starts (or restarts) the sequence this reader sees.
+        if matches!(r.body, Body::Hello(_)) {
+            self.last_seq = None;
+        } else if let Some(prev) = self.last_seq {
+            if r.hdr.seq > prev + 1 {
+                let gap = r.hdr.seq - prev - 1;
+                self.seq_gaps += gap;
+                if let Some(e) = &mut self.event {
+                    e.dropped = true;
+                }
+            }
+        }
+        if !matches!(r.body, Body::Hello(_)) && self.last_seq.is_none_or(|p| r.hdr.seq > p) {
+            self.last_seq = Some(r.hdr.seq);
+        }
+        if self.meta.start_ns == 0 || r.hdr.time_ns < self.meta.start_ns {
+            self.meta.start_ns = r.hdr.time_ns;
+        }
+        self.meta.end_ns = self.meta.end_ns.max(r.hdr.time_ns);
+
+        // A record of another event (or none) ends the pending one: its
+        // EVENT_END was lost.
+        if let Some(e) = &self.event {
+            let other = match r.body {
+                Body::Breach(_) => true,
+                Body::Task(_) | Body::Maps(_) | Body::Chain(_) | Body::EventEnd(_) => {
+                    r.hdr.event_id != e.event_id
+                }
+                _ => false,
+            };
+            if other {
+                self.finish_event(None)?;
+            }
+        }
+
+        match r.body {
+            Body::Hello(h) => self.hello(&h)?,
+            Body::Breach(b) => {
+                self.event = Some(PendingEvent {
+                    event_id: r.hdr.event_id,
+                    time_ns: r.hdr.time_ns,
+                    watch: WatchOwned {
+                        id: b.watch_id,
+                        owner_pid: b.owner_pid,
+                        target_pid: b.target_pid,
+                        name: lossy(b.name).into_owned(),
+                        ksym: lossy(b.ksym).into_owned(),
+                        addr: b.addr,
+                        length: b.length,
+                        flags: b.watch_flags,
+                        threshold: b.threshold,
+                        interval_ns: b.interval_ns,
+                    },
+                    value: b.value,
+                    tasks: Vec::new(),
+                    procs: HashMap::new(),
+                    dropped: false,
+                });
+            }
+            Body::Task(t) => match &mut self.event {
+                Some(e) if e.tasks.len() < MAX_PENDING_TASKS => e.tasks.push(OwnedTask {
+                    fixed: TaskOwned {
+                        pid: t.fixed.pid,
+                        tgid: t.fixed.tgid,
+                        state: t.fixed.state,
+                        cpu: t.fixed.cpu,
+                        flags: t.fixed.flags,
+                        cgroup_id: t.fixed.cgroup_id,
+                        start_ns: t.fixed.start_boottime_ns,
+                        ip: t.fixed.user_ip,
+                        sp: t.fixed.user_sp,
+                        bp: t.fixed.user_bp,
+                        comm: lossy(t.fixed.comm).into_owned(),
+                    },
+                    kstack: t.kstack.to_vec(),
+                    ustack: t.ustack.to_vec(),
+                    raw: t.raw_stack.to_vec(),
+                }),
+                Some(_) => self.own_loss(
+                    1,
+                    format!("task records beyond {MAX_PENDING_TASKS} in one event were not stored"),
+                ),
+                None => self.own_loss(
+                    1,
+                    "task records without their BREACH (dropped by the kernel) were not stored"
+                        .into(),
+                ),
+            },
+            Body::Maps(m) => {
+                let maps: Vec<MapOwned> = m
+                    .entries()
+                    .map(|e| MapOwned {
+                        start: e.start,
+                        end: e.end,
+                        pgoff: e.pgoff,
+                        ino: e.ino,
+                        dev: e.dev as u64,
+                        path: lossy(e.path).into_owned(),
+                        build_id: e.build_id.to_vec(),
+                    })
+                    .collect();
+                match &mut self.event {
+                    Some(e) => {
+                        e.procs.entry(m.tgid).or_default().maps = Some((maps, m.truncated()))
+                    }
+                    None => self.own_loss(1, "MAPS records outside an event were ignored".into()),
+                }
+            }
+            Body::Chain(c) => {
+                let chain: Vec<AncestorOwned> = c
+                    .entries()
+                    .map(|e| AncestorOwned {
+                        pid: e.pid,
+                        start_ns: e.start_boottime_ns,
+                        comm: lossy(e.comm).into_owned(),
+                        args: e.args().map(|a| lossy(a).into_owned()).collect(),
+                        truncated: e.flags & VMON_CHAIN_CMDLINE_TRUNC != 0,
+                    })
+                    .collect();
+                match &mut self.event {
+                    Some(e) => {
+                        e.procs.entry(c.tgid).or_default().chain = Some((chain, c.truncated()))
+                    }
+                    None => self.own_loss(1, "CHAIN records outside an event were ignored".into()),
+                }
+            }
+            Body::EventEnd(end) => {
+                if self.event.is_some() {
+                    self.finish_event(Some(end))?;
+                } else {
+                    self.own_loss(
+                        0,
+                        "an EVENT_END arrived without its BREACH (dropped by the kernel)".into(),
+                    );
+                }
+            }
+            Body::Lost(l) => {
+                self.lost_records = self.lost_records.max(l.lost_records);
+                self.lost_bytes = self.lost_bytes.max(l.lost_bytes);
+            }
+            Body::Unknown { .. } => {
+                *self.unknown_types.entry(r.hdr.type_).or_default() += 1;
+            }
+        }
+        self.update_losses();
+        Ok(())
+    }
+
+    fn hello(&mut self, h: &records::Hello<'_>) -> Result<()> {
+        if h.abi_version != VMON_ABI_VERSION || h.record_version != VMON_RECORD_VERSION {
+            self.own_loss(
+                0,
+                format!(
+                    "the module speaks ABI {} / records {}, this tool {} / {}: fields may be misread",
+                    h.abi_version, h.record_version, VMON_ABI_VERSION, VMON_RECORD_VERSION
+                ),
+            );
+        }
+        self.meta.module = vf::ModuleSettings {
+            abi_version: h.abi_version,
+            record_version: h.record_version,
+            def_interval_ns: h.def_interval_ns,
+            min_interval_ns: h.min_interval_ns,
+            dump_reset_sec: h.dump_reset_sec,
+            kstack_max: h.kstack_max,
+            ustack_max: h.ustack_max,
+            raw_stack_bytes: h.raw_stack_bytes,
+            buffer_bytes: h.buffer_bytes,
+        };
+        self.meta.realtime_offset_ns = h.boot_realtime_ns as i64;
+        if !h.release.is_empty() {
+            self.meta.kernel_release = lossy(h.release).into_owned();
+        }
+        self.hello_seen = true;
+        self.write_meta()
+    }
+
+    fn update_losses(&mut self) {
+        self.stats.kernel_lost = self.seq_gaps.max(self.lost_records);
+        self.stats.kernel_lost_bytes = self.lost_bytes;
+    }
+
+    fn losses(&self) -> vf::Losses {
+        let mut notes = self.notes.clone();
+        if self.seq_gaps > 0 || self.lost_records > 0 {
+            notes.push(format!(
+                "the kernel dropped records: {} missing sequence numbers; its LOST records report \
+                 {} records ({} bytes) since the module was loaded. Drain faster or enlarge the \
+                 module's buffer",
+                self.seq_gaps, self.lost_records, self.lost_bytes
+            ));
+        }
+        let mut unknown: Vec<_> = self.unknown_types.iter().collect();
+        unknown.sort();
+        for (t, n) in unknown {
+            notes.push(format!(
+                "{n} records of unknown type {t} skipped (a newer module? upgrade vmon-capture)"
+            ));
+        }
+        vf::Losses {
+            kernel_records: self.stats.kernel_lost,
+            kernel_bytes: self.stats.kernel_lost_bytes,
+            writer_records: self.stats.own_lost + self.unknown_types.values().sum::<u64>(),
+            notes,
+        }
+    }
+
+    fn process_index(&mut self, tgid: i32, start_ns: u64, info: ProcInfo) -> Result<Option<u32>> {
+        let info = self.enrich.process(tgid, start_ns, info);
+        let fp = fingerprint(&(&info.maps, &info.chain));
+        if let Some(&(i, f)) = self.processes.get(&(tgid, start_ns)) {
+            // Same process and nothing new: reuse. New mappings (dlopen) or
+            // a chain seen for the first time: write a newer version.
+            if f == fp || (info.maps.is_none() && info.chain.is_none()) {
+                return Ok(Some(i));
+            }
+        }
+        if info.maps.is_none() && info.chain.is_none() {
+            return Ok(None);
+        }
+        let (maps, maps_trunc) = info.maps.unwrap_or_default();
+        let mut mappings = Vec::with_capacity(maps.len());
+        for m in maps {
+            let m = self.enrich.binary(tgid, m);
+            mappings.push(vf::Mapping {
+                start: m.start,
+                end: m.end.max(m.start),
+                offset: m.pgoff,
+                path: self.w.intern_str(&m.path),
+                build_id: m.build_id,
+                dev: m.dev,
+                ino: m.ino,
+            });
+        }
+        for t in self.enrich.take_symbol_tables() {
+            let symbols = t
+                .symbols
+                .into_iter()
+                .map(|(addr, size, name)| vf::FuncSymbol {
+                    addr,
+                    size,
+                    name: self.w.intern_str(&name),
+                })
+                .collect();
+            let table = vf::SymbolTable {
+                path: self.w.intern_str(&t.path),
+                build_id: t.build_id,
+                symbols,
+            };
+            self.w
+                .add_symbol_table(&table)
+                .context("writing a symbol table")?;
+        }
+        let (chain, chain_trunc) = info.chain.unwrap_or_default();
+        let chain = chain
+            .into_iter()
+            .map(|a| vf::Ancestor {
+                pid: a.pid,
+                start_boottime_ns: a.start_ns,
+                comm: self.w.intern_str(&a.comm),
+                cmdline: a.args.iter().map(|s| self.w.intern_str(s)).collect(),
+                cmdline_truncated: a.truncated,
+            })
+            .collect();
+        let p = vf::Process {
+            tgid,
+            start_boottime_ns: start_ns,
+            mappings,
+            mappings_truncated: maps_trunc,
+            chain,
+            chain_truncated: chain_trunc,
+        };
+        let i = self.w.add_process(&p).context("writing a process")?;
+        self.processes.insert((tgid, start_ns), (i, fp));
+        Ok(Some(i))
+    }
+
+    /// Writes the pending event; `end` is None when its EVENT_END never came.
+    fn finish_event(&mut self, end: Option<records::EventEnd>) -> Result<()> {
+        let Some(mut e) = self.event.take() else {
+            return Ok(());
+        };
+        let watch = self.watch_index(&e.watch)?;
+        let mut flags = 0;
+        let (nr_candidates, collect_ns) = match end {
+            Some(end) => {
+                flags |= end.flags
+                    & (VMON_EVENT_TASKS_TRUNC | VMON_EVENT_TIME_BUDGET | VMON_EVENT_DROPPED);
+                (end.nr_candidates, end.duration_ns)
+            }
+            None => {
+                flags |= vf::breach_flags::INCOMPLETE;
+                (e.tasks.len() as u32, 0)
+            }
+        };
+        if e.dropped {
+            flags |= vf::breach_flags::DROPPED;
+        }
+        let breach = self
+            .w
+            .add_breach(&vf::Breach {
+                event_id: e.event_id,
+                time_ns: e.time_ns,
+                watch,
+                value: e.value,
+                nr_candidates,
+                collect_ns,
+                flags,
+            })
+            .context("writing a breach")?;
+        self.stats.breaches += 1;
+        self.completed += 1;
+        if self.verbose {
+            eprintln!(
+                "vmon-capture: breach of {} (value {}, threshold {}): {} tasks",
+                e.watch.name,
+                e.value,
+                e.watch.threshold,
+                e.tasks.len()
+            );
+        }
+
+        // The process's own start time comes from its chain (entry 0 is the
+        // process itself) or from its main thread's task record.
+        let mut starts: HashMap<i32, u64> = HashMap::new();
+        for t in &e.tasks {
+            if t.fixed.pid == t.fixed.tgid {
+                starts.insert(t.fixed.tgid, t.fixed.start_ns);
+            }
+        }
+        for (tgid, p) in &e.procs {
+            if let Some(a) = p.chain.as_ref().and_then(|c| c.0.first()) {
+                if a.pid == *tgid {
+                    starts.insert(*tgid, a.start_ns);
+                }
+            }
+        }
+        let mut tgids: Vec<i32> = e.tasks.iter().map(|t| t.fixed.tgid).collect();
+        tgids.extend(e.procs.keys());
+        tgids.sort_unstable();
+        tgids.dedup();
+        let mut proc_idx = HashMap::new();
+        for tgid in tgids {
+            let info = e.procs.remove(&tgid).unwrap_or_default();
+            let start = starts.get(&tgid).copied().unwrap_or(0);
+            if let Some(i) = self.process_index(tgid, start, info)? {
+                proc_idx.insert(tgid, i);
+            }
+        }
+
+        for t in e.tasks {
+            let kstack = self.w.intern_stack(&t.kstack);
+            let ustack = self.w.intern_stack(&t.ustack);
+            let raw_stack = if t.raw.is_empty() {
+                None
+            } else {
+                Some(
+                    self.w
+                        .add_raw_stack(&vf::RawStack {
+                            sp: t.fixed.sp,
+                            bytes: t.raw,
+                        })
+                        .context("writing a raw stack")?,
+                )
+            };
+            let f = &t.fixed;
+            let sample = vf::TaskSample {
+                breach,
+                pid: f.pid,
+                tgid: f.tgid,
+                comm: self.w.intern_str(&f.comm),
+                state: match f.state {
+                    VMON_STATE_RUNNING => vf::TaskState::Running,
+                    VMON_STATE_UNINTERRUPTIBLE => vf::TaskState::Uninterruptible,
+                    VMON_STATE_RTLOCK => vf::TaskState::RtLock,
+                    _ => vf::TaskState::Other,
+                },
+                cpu: f.cpu,
+                cgroup_id: f.cgroup_id,
+                kstack,
+                ustack,
+                regs: vf::UserRegs {
+                    ip: f.ip,
+                    sp: f.sp,
+                    bp: f.bp,
+                },
+                raw_stack,
+                process: proc_idx.get(&f.tgid).copied(),
+                // The format reserves the top two bits.
+                flags: f.flags & (u32::MAX >> 2),
+            };
+            self.w
+                .add_sample(&sample)
+                .context("writing a task sample")?;
+            self.stats.samples += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered so that a crash after this loses nothing.
+    pub fn flush(&mut self) -> Result<()> {
+        let l = self.losses();
+        if &l != self.w.losses() {
+            self.w.set_losses(&l);
+        }
+        self.w.flush().context("flushing the capture")
+    }
+
+    /// Ends the capture: a pending event is written as incomplete, then the
+    /// final metadata, losses, index and trailer.
+    pub fn finish(mut self) -> Result<(W, Stats, vf::Losses)> {
+        self.finish_event(None)?;
+        self.update_losses();
+        let l = self.losses();
+        self.w.set_losses(&l);
+        self.w
+            .write_meta(&self.meta)
+            .context("writing the final metadata")?;
+        let out = self.w.finish().context("finishing the capture")?;
+        Ok((out, self.stats, l))
+    }
+
+    pub fn hello_seen(&self) -> bool {
+        self.hello_seen
+    }
+}

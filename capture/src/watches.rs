@@ -1,0 +1,309 @@
+//! `--watch` and `--load-above`: watches vmon-capture registers itself.
+
+use anyhow::{bail, Context as _, Result};
+use std::time::Duration;
+use vmon_kabi::{Threshold, WatchSpec};
+
+/// `avenrun` is fixed point with 11 fractional bits (FIXED_1 = 1 << 11).
+pub const FIXED_1: f64 = 2048.0;
+/// Kernel watches poll less often by default: the load average only
+/// changes every 5 s.
+pub const KERNEL_DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchArg {
+    Addr {
+        pid: i32,
+        addr: u64,
+        size: u32,
+        unsigned: bool,
+        threshold: Threshold,
+    },
+    Symbol {
+        pid: i32,
+        symbol: String,
+        threshold: Threshold,
+    },
+}
+
+const USAGE: &str =
+    "expected PID:ADDR:SIZE:OP:THRESHOLD (e.g. 1234:0x7ffc1000:4:>:100, SIZE 1/2/4/8 \
+                     or u1/u2/u4/u8 for unsigned, OP > or <) or PID:SYMBOL>THRESHOLD \
+                     (e.g. 1234:queue_len>100)";
+
+fn parse_int(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (neg, s) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => i64::try_from(u64::from_str_radix(h, 16).ok()?).ok()?,
+        None => s.parse::<i64>().ok()?,
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn threshold(op: &str, t: &str) -> Result<Threshold> {
+    let Some(v) = parse_int(t) else {
+        bail!("threshold `{t}` is not an integer; {USAGE}");
+    };
+    Ok(match op {
+        ">" | "gt" | "above" => Threshold::Above(v),
+        "<" | "lt" | "below" => Threshold::Below(v),
+        _ => bail!("operator `{op}` is neither > nor <; {USAGE}"),
+    })
+}
+
+pub fn parse_watch(s: &str) -> Result<WatchArg> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let pid = |p: &str| -> Result<i32> {
+        match p.trim().parse::<i32>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => bail!("`{p}` is not a process id; {USAGE}"),
+        }
+    };
+    if parts.len() == 5 {
+        let addr = parse_int(parts[1])
+            .filter(|&a| a > 0)
+            .with_context(|| format!("`{}` is not an address; {USAGE}", parts[1]))?;
+        let (unsigned, sz) = match parts[2].strip_prefix('u') {
+            Some(r) => (true, r),
+            None => (false, parts[2].strip_prefix('i').unwrap_or(parts[2])),
+        };
+        let size = match sz.parse::<u32>() {
+            Ok(v @ (1 | 2 | 4 | 8)) => v,
+            _ => bail!("size `{}` is not 1, 2, 4 or 8; {USAGE}", parts[2]),
+        };
+        return Ok(WatchArg::Addr {
+            pid: pid(parts[0])?,
+            addr: addr as u64,
+            size,
+            unsigned,
+            threshold: threshold(parts[3], parts[4])?,
+        });
+    }
+    let Some((p, rest)) = s.split_once(':') else {
+        bail!("`{s}`: {USAGE}");
+    };
+    let Some(i) = rest.find(['>', '<']) else {
+        bail!("`{s}` has no > or <; {USAGE}");
+    };
+    let symbol = rest[..i].trim();
+    if symbol.is_empty() {
+        bail!("`{s}` names no symbol; {USAGE}");
+    }
+    Ok(WatchArg::Symbol {
+        pid: pid(p)?,
+        symbol: symbol.to_string(),
+        threshold: threshold(&rest[i..i + 1], &rest[i + 1..])?,
+    })
+}
+
+fn short_name(s: &str) -> String {
+    let mut n: String = s.chars().filter(|&c| c != '\0').collect();
+    while n.len() > 15 {
+        n.pop();
+    }
+    n
+}
+
+/// A data symbol of a live process: (address, size).
+pub fn resolve_symbol(pid: i32, symbol: &str) -> Result<(u64, u64)> {
+    use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+    let maps_text = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .with_context(|| format!("reading /proc/{pid}/maps (is process {pid} running?)"))?;
+    // Each file mapped with offset 0, in address order (the executable first).
+    let mut files: Vec<(String, u64)> = Vec::new();
+    for line in maps_text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 6 || !f[5].starts_with('/') || f[2] != "00000000" {
+            continue;
+        }
+        let path = f[5..].join(" ");
+        let Some(start) = f[0]
+            .split('-')
+            .next()
+            .and_then(|s| u64::from_str_radix(s, 16).ok())
+        else {
+            continue;
+        };
+        if !files.iter().any(|(p, _)| *p == path) {
+            files.push((path, start));
+        }
+    }
+    for (path, map_start) in &files {
+        let file_path = format!("/proc/{pid}/root{path}");
+        let Ok(data) = std::fs::read(&file_path) else {
+            continue;
+        };
+        let Ok(obj) = object::File::parse(&*data) else {
+            continue;
+        };
+        let hit = obj.symbols().chain(obj.dynamic_symbols()).find(|s| {
+            s.is_definition() && s.kind() == SymbolKind::Data && s.name().ok() == Some(symbol)
+        });
+        let Some(sym) = hit else { continue };
+        let min_vaddr = obj.segments().map(|s| s.address()).min().unwrap_or(0) & !0xfff;
+        let base = map_start.wrapping_sub(min_vaddr);
+        return Ok((base.wrapping_add(sym.address()), sym.size()));
+    }
+    bail!(
+        "symbol `{symbol}` is not a data symbol of process {pid}'s executable or libraries \
+         (stripped binary?); give its address instead: {pid}:ADDR:SIZE:OP:THRESHOLD"
+    )
+}
+
+pub fn to_spec(arg: &WatchArg, interval: Option<Duration>) -> Result<WatchSpec> {
+    Ok(match arg {
+        WatchArg::Addr {
+            pid,
+            addr,
+            size,
+            unsigned,
+            threshold,
+        } => WatchSpec {
+            pid: *pid,
+            addr: *addr,
+            length: *size,
+            unsigned: *unsigned,
+            threshold: *threshold,
+            interval,
+            name: short_name(&format!("{addr:x}")),
+            ksym: None,
+        },
+        WatchArg::Symbol {
+            pid,
+            symbol,
+            threshold,
+        } => {
+            let (addr, size) = resolve_symbol(*pid, symbol)?;
+            if !matches!(size, 1 | 2 | 4 | 8) {
+                bail!(
+                    "symbol `{symbol}` in process {pid} is {size} bytes, not 1, 2, 4 or 8: \
+                     watch one element with {pid}:{addr:#x}:SIZE:OP:THRESHOLD"
+                );
+            }
+            WatchSpec {
+                pid: *pid,
+                addr,
+                length: size as u32,
+                unsigned: false,
+                threshold: *threshold,
+                interval,
+                name: short_name(symbol),
+                ksym: None,
+            }
+        }
+    })
+}
+
+/// The load monitor: a kernel watch on `avenrun[0]`, the 1-minute load.
+pub fn load_spec(load: f64, interval: Option<Duration>) -> Result<WatchSpec> {
+    if !(load.is_finite() && load >= 0.0 && load < 1e12) {
+        bail!("--load-above {load}: give a load average such as 3.0");
+    }
+    Ok(WatchSpec {
+        pid: 0,
+        addr: 0,
+        length: 8,
+        unsigned: true,
+        threshold: Threshold::Above((load * FIXED_1).round() as i64),
+        interval: Some(interval.unwrap_or(KERNEL_DEFAULT_INTERVAL)),
+        name: short_name(&format!("load1>{load}")),
+        ksym: Some("avenrun".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_form() {
+        assert_eq!(
+            parse_watch("1234:0x7ffc1000:u4:>:100").unwrap(),
+            WatchArg::Addr {
+                pid: 1234,
+                addr: 0x7ffc1000,
+                size: 4,
+                unsigned: true,
+                threshold: Threshold::Above(100)
+            }
+        );
+        assert_eq!(
+            parse_watch("7:4096:8:<:-5").unwrap(),
+            WatchArg::Addr {
+                pid: 7,
+                addr: 4096,
+                size: 8,
+                unsigned: false,
+                threshold: Threshold::Below(-5)
+            }
+        );
+        for bad in [
+            "x:0x10:4:>:1",
+            "1:0x10:3:>:1",
+            "1:0x10:4:=:1",
+            "1:0x10:4:>:ten",
+            "1:zz:4:>:1",
+            "0:0x10:4:>:1",
+        ] {
+            let e = parse_watch(bad).unwrap_err().to_string();
+            assert!(e.contains("PID:ADDR:SIZE:OP:THRESHOLD"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn symbol_form() {
+        assert_eq!(
+            parse_watch("99:queue_len>100").unwrap(),
+            WatchArg::Symbol {
+                pid: 99,
+                symbol: "queue_len".into(),
+                threshold: Threshold::Above(100)
+            }
+        );
+        assert_eq!(
+            parse_watch("99:free<0x10").unwrap(),
+            WatchArg::Symbol {
+                pid: 99,
+                symbol: "free".into(),
+                threshold: Threshold::Below(16)
+            }
+        );
+        assert!(parse_watch("99:queue_len").is_err());
+        assert!(parse_watch("99:>5").is_err());
+    }
+
+    static WATCH_ME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7);
+
+    #[test]
+    fn symbols_resolve_in_a_live_process() {
+        // This test binary's own static: find it by its mangled name.
+        use object::{Object, ObjectSymbol};
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let obj = object::File::parse(&*exe).unwrap();
+        let name = obj
+            .symbols()
+            .filter_map(|s| s.name().ok().map(str::to_string))
+            .find(|n| n.contains("WATCH_ME"))
+            .expect("WATCH_ME in the symbol table");
+        let (addr, size) = resolve_symbol(std::process::id() as i32, &name).unwrap();
+        assert_eq!(addr, &WATCH_ME as *const _ as u64);
+        assert_eq!(size, 4);
+        let e = resolve_symbol(std::process::id() as i32, "no_such_symbol_xyz").unwrap_err();
+        assert!(e.to_string().contains("give its address"), "{e}");
+    }
+
+    #[test]
+    fn load_monitor_is_a_fixed_point_kernel_watch() {
+        let s = load_spec(3.0, None).unwrap();
+        assert_eq!(s.threshold, Threshold::Above(6144));
+        assert_eq!(
+            (s.ksym.as_deref(), s.length, s.unsigned, s.addr),
+            (Some("avenrun"), 8, true, 0)
+        );
+        let r = s.to_req().unwrap();
+        assert_ne!(r.flags & vmon_kabi::abi::VMON_WATCH_KERNEL, 0);
+        assert!(load_spec(f64::NAN, None).is_err());
+        assert!(load_spec(-1.0, None).is_err());
+    }
+}

@@ -1,0 +1,611 @@
+//! vmon-capture end to end on synthetic raw streams (`--from-raw`), checked
+//! by decoding the `.vmt` it writes with vmon-format's reader.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use vmon_format::{breach_flags, Capture, Comparison, TaskState, VmtFile, WatchKind};
+use vmon_kabi::abi::*;
+use vmon_kabi::records::{Breach, ChainEntry, EventEnd, Hello, Lost, MapEntry, TaskFixed};
+use vmon_kabi::Encoder;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vmon-capture");
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vmon-capture-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn hello(e: &mut Encoder) {
+    e.at(1_000).hello(&Hello {
+        abi_version: VMON_ABI_VERSION,
+        record_version: VMON_RECORD_VERSION,
+        def_interval_ns: 10_000,
+        min_interval_ns: 100_000,
+        dump_reset_sec: 5,
+        kstack_max: 64,
+        ustack_max: 128,
+        raw_stack_bytes: 64,
+        buffer_bytes: 4 << 20,
+        boot_realtime_ns: 1_700_000_000_000_000_000,
+        release: b"6.1.0-test",
+    });
+}
+
+const KSTACK: [u64; 3] = [0xffffffff81000010, 0xffffffff81000020, 0xffffffff81000030];
+const USTACK: [u64; 4] = [0x401010, 0x401120, 0x401230, 0x401340];
+
+fn task(pid: i32, tgid: i32, state: u32) -> TaskFixed<'static> {
+    TaskFixed {
+        pid,
+        tgid,
+        state,
+        cpu: 1,
+        flags: VMON_TASK_KSTACK_TRUNC,
+        cgroup_id: 4242,
+        start_boottime_ns: 500,
+        user_ip: USTACK[0],
+        user_sp: 0x7ffd_0000,
+        user_bp: 0x7ffd_0040,
+        comm: b"userstack",
+    }
+}
+
+fn breach(id: u64, value: i64) -> Breach<'static> {
+    Breach {
+        watch_id: id,
+        value,
+        threshold: 10,
+        addr: 0x5555_0000_1000,
+        interval_ns: 10_000,
+        owner_pid: 100,
+        target_pid: 100,
+        watch_flags: VMON_WATCH_GREATER,
+        length: 4,
+        name: b"depth",
+        ksym: b"",
+    }
+}
+
+/// One event: a breach of watch 7 with two tasks of process 100.
+fn event(e: &mut Encoder, event_id: u64, t: u64, value: i64) {
+    e.at(t).event(event_id).breach(&breach(7, value));
+    e.task(
+        &task(100, 100, VMON_STATE_RUNNING),
+        &KSTACK,
+        &USTACK,
+        &[0x11; 24],
+    );
+    e.task(
+        &task(101, 100, VMON_STATE_UNINTERRUPTIBLE),
+        &KSTACK[1..],
+        &USTACK[2..],
+        b"",
+    );
+    e.maps(
+        100,
+        0,
+        &[MapEntry {
+            start: 0x400000,
+            end: 0x402000,
+            pgoff: 0,
+            ino: 12,
+            dev: 0x801,
+            flags: 0,
+            path: b"/opt/test/userstack",
+            build_id: &[0xbe; 20],
+        }],
+    );
+    e.chain(
+        100,
+        0,
+        &[
+            ChainEntry {
+                pid: 100,
+                start_boottime_ns: 500,
+                flags: 0,
+                comm: b"userstack",
+                cmdline: b"./userstack\0-n\x003\0",
+            },
+            ChainEntry {
+                pid: 1,
+                start_boottime_ns: 0,
+                flags: 0,
+                comm: b"init",
+                cmdline: b"/init\0",
+            },
+        ],
+    );
+    e.event_end(&EventEnd {
+        nr_tasks: 2,
+        nr_candidates: 5,
+        flags: VMON_EVENT_TASKS_TRUNC,
+        duration_ns: 3_000,
+    });
+    e.event(0);
+}
+
+fn run(raw: &[u8], name: &str, extra: &[&str]) -> (std::process::Output, PathBuf) {
+    let input = tmp(&format!("{name}.raw"));
+    let out = tmp(&format!("{name}.vmt"));
+    std::fs::write(&input, raw).unwrap();
+    let o = Command::new(BIN)
+        .arg("--from-raw")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args(extra)
+        .output()
+        .unwrap();
+    (o, out)
+}
+
+fn decode(p: &Path) -> Capture {
+    VmtFile::open(p).unwrap().decode().unwrap()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn breaches_tasks_maps_and_chains_survive_conversion() {
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 10_000, 11);
+    event(&mut e, 2, 20_000, 12);
+    let (o, out) = run(e.bytes(), "full", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 breaches, 4 task samples"),
+        "{}",
+        stderr(&o)
+    );
+    let c = decode(&out);
+
+    assert_eq!(c.meta.kernel_release, "6.1.0-test");
+    assert_eq!(c.meta.module.min_interval_ns, 100_000);
+    assert_eq!(c.meta.realtime_offset_ns, 1_700_000_000_000_000_000);
+    assert_eq!((c.meta.start_ns, c.meta.end_ns), (1_000, 20_000));
+
+    assert_eq!(c.watches.len(), 1);
+    let w = &c.watches[0];
+    assert_eq!(
+        (w.id, w.owner_pid, w.target_pid, w.size, w.signed),
+        (7, 100, 100, 4, true)
+    );
+    assert_eq!(
+        (w.cmp, w.threshold, c.str(w.name)),
+        (Comparison::Greater, 10, "depth")
+    );
+    assert_eq!(w.kind, WatchKind::User);
+
+    assert_eq!(c.breaches.len(), 2);
+    assert_eq!(
+        (
+            c.breaches[0].event_id,
+            c.breaches[0].value,
+            c.breaches[0].time_ns
+        ),
+        (1, 11, 10_000)
+    );
+    assert_eq!((c.breaches[1].event_id, c.breaches[1].value), (2, 12));
+    assert_eq!(c.breaches[0].nr_candidates, 5);
+    assert_eq!(c.breaches[0].collect_ns, 3_000);
+    assert_eq!(c.breaches[0].flags, breach_flags::TASKS_TRUNCATED);
+
+    assert_eq!(c.samples.len(), 4);
+    let s = &c.samples[0];
+    assert_eq!(
+        (s.breach, s.pid, s.tgid, s.cpu, s.cgroup_id),
+        (0, 100, 100, 1, 4242)
+    );
+    assert_eq!((s.state, c.str(s.comm)), (TaskState::Running, "userstack"));
+    assert_eq!(c.stacks.frames(s.kstack).collect::<Vec<_>>(), KSTACK);
+    assert_eq!(c.stacks.frames(s.ustack).collect::<Vec<_>>(), USTACK);
+    assert_eq!(
+        (s.regs.ip, s.regs.sp, s.regs.bp),
+        (USTACK[0], 0x7ffd_0000, 0x7ffd_0040)
+    );
+    assert_eq!(s.flags, VMON_TASK_KSTACK_TRUNC);
+    let raw = &c.raw_stacks[s.raw_stack.unwrap() as usize];
+    assert_eq!((raw.sp, &raw.bytes[..]), (0x7ffd_0000, &[0x11; 24][..]));
+    let d = &c.samples[1];
+    assert_eq!(
+        (d.pid, d.state, d.raw_stack),
+        (101, TaskState::Uninterruptible, None)
+    );
+    assert_eq!(c.stacks.frames(d.ustack).collect::<Vec<_>>(), USTACK[2..]);
+    assert_eq!(c.samples[3].breach, 1);
+
+    // One process, written once and shared by both events.
+    assert_eq!(c.processes.len(), 1);
+    assert!(c.samples.iter().all(|s| s.process == Some(0)));
+    let p = &c.processes[0];
+    assert_eq!((p.tgid, p.start_boottime_ns), (100, 500));
+    assert_eq!(p.mappings.len(), 1);
+    assert_eq!(c.str(p.mappings[0].path), "/opt/test/userstack");
+    assert_eq!(p.mappings[0].build_id, vec![0xbe; 20]);
+    assert_eq!(
+        (
+            p.mappings[0].start,
+            p.mappings[0].end,
+            p.mappings[0].dev,
+            p.mappings[0].ino
+        ),
+        (0x400000, 0x402000, 0x801, 12)
+    );
+    assert_eq!(p.chain.len(), 2);
+    let args: Vec<&str> = p.chain[0].cmdline.iter().map(|&a| c.str(a)).collect();
+    assert_eq!(args, ["./userstack", "-n", "3"]);
+    assert_eq!((p.chain[1].pid, c.str(p.chain[1].comm)), (1, "init"));
+
+    assert_eq!(c.losses.kernel_records, 0);
+    assert_eq!(c.losses.writer_records, 0);
+}
+
+#[test]
+fn kernel_drops_are_counted_from_seq_gaps_and_lost_records() {
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 10_000, 11);
+    e.skip(3);
+    e.lost(&Lost {
+        lost_records: 3,
+        lost_bytes: 900,
+    });
+    // An event whose middle records were dropped.
+    e.at(30_000).event(2).breach(&breach(7, 13));
+    e.skip(2);
+    e.task(&task(100, 100, VMON_STATE_RUNNING), &KSTACK, &USTACK, b"");
+    e.event_end(&EventEnd {
+        nr_tasks: 3,
+        nr_candidates: 3,
+        flags: VMON_EVENT_DROPPED,
+        duration_ns: 1,
+    });
+    let (o, out) = run(e.bytes(), "lost", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = decode(&out);
+    assert_eq!(c.losses.kernel_records, 5, "{:?}", c.losses);
+    assert_eq!(c.losses.kernel_bytes, 900);
+    assert!(
+        c.losses.notes.iter().any(|n| n.contains("dropped")),
+        "{:?}",
+        c.losses.notes
+    );
+    assert_eq!(c.breaches.len(), 2);
+    assert_eq!(c.breaches[0].flags & breach_flags::DROPPED, 0);
+    assert_ne!(c.breaches[1].flags & breach_flags::DROPPED, 0);
+    assert!(
+        stderr(&o).contains("dropped 5 (kernel 5, capture 0)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn garbage_and_a_truncated_tail_lose_only_what_they_hit() {
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 10_000, 11);
+    e.raw(&[0xa5; 40]); // garbage between events
+    event(&mut e, 2, 20_000, 12);
+    e.unknown(42, b"from the future");
+    let mut raw = e.finish();
+    let mut tail = Encoder::new();
+    tail.skip(100);
+    event(&mut tail, 3, 30_000, 13);
+    raw.extend_from_slice(&tail.bytes()[..100]); // cut inside the BREACH of event 3
+    let (o, out) = run(&raw, "garbage", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = decode(&out);
+    assert_eq!(c.breaches.len(), 2, "events 1 and 2 intact");
+    assert_eq!(c.samples.len(), 4);
+    // 1 corrupt region + 1 truncated record + 1 unknown record.
+    assert_eq!(c.losses.writer_records, 3, "{:?}", c.losses);
+    let notes = c.losses.notes.join("\n");
+    assert!(notes.contains("corrupt bytes"), "{notes}");
+    assert!(notes.contains("truncated"), "{notes}");
+    assert!(notes.contains("unknown type 42"), "{notes}");
+}
+
+#[test]
+fn an_event_without_its_end_is_kept_and_flagged_incomplete() {
+    let mut e = Encoder::new();
+    hello(&mut e);
+    e.at(5_000).event(1).breach(&breach(7, 99));
+    e.task(&task(100, 100, VMON_STATE_RUNNING), &KSTACK, &USTACK, b"");
+    // The next event starts: the first one's EVENT_END was lost.
+    event(&mut e, 2, 6_000, 100);
+    let (o, out) = run(e.bytes(), "incomplete", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = decode(&out);
+    assert_eq!(c.breaches.len(), 2);
+    assert_ne!(c.breaches[0].flags & breach_flags::INCOMPLETE, 0);
+    assert_eq!(c.breaches[1].flags & breach_flags::INCOMPLETE, 0);
+    assert_eq!(c.samples.iter().filter(|s| s.breach == 0).count(), 1);
+    // Task of the first event had no MAPS/CHAIN of its own, but the process
+    // is known from the second event only after it: no process for it.
+    assert_eq!(c.samples[0].process, None);
+}
+
+#[test]
+fn breaches_limit_stops_early_and_dump_raw_copies_the_stream() {
+    let mut e = Encoder::new();
+    hello(&mut e);
+    for i in 0..5 {
+        event(&mut e, i + 1, 10_000 * (i + 1), 11);
+    }
+    let dump = tmp("dump.raw");
+    let (o, out) = run(
+        e.bytes(),
+        "limit",
+        &["--breaches", "5", "--dump-raw", dump.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(decode(&out).breaches.len(), 5);
+    assert_eq!(std::fs::read(&dump).unwrap(), e.bytes());
+}
+
+#[test]
+fn symbols_of_a_binary_are_embedded_with_its_build_id() {
+    // The capture tool itself is an unstripped ELF with a .symtab.
+    let bin = std::fs::canonicalize(BIN).unwrap();
+    let bin_s = bin.to_str().unwrap();
+    let mut e = Encoder::new();
+    hello(&mut e);
+    e.at(10).event(1).breach(&breach(7, 11));
+    e.task(&task(100, 100, VMON_STATE_RUNNING), &KSTACK, &USTACK, b"");
+    e.maps(
+        100,
+        0,
+        &[MapEntry {
+            start: 0x5555_0000_0000,
+            end: 0x5555_0010_0000,
+            path: bin_s.as_bytes(),
+            ..Default::default()
+        }],
+    );
+    e.event_end(&EventEnd {
+        nr_tasks: 1,
+        nr_candidates: 1,
+        ..Default::default()
+    });
+
+    let (o, out) = run(e.bytes(), "syms", &["--sysroot", "/"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = decode(&out);
+    assert_eq!(c.symbol_tables.len(), 1);
+    let t = &c.symbol_tables[0];
+    assert_eq!(c.str(t.path), bin_s);
+    assert!(!t.build_id.is_empty(), "build-id read from the file");
+    assert_eq!(c.processes[0].mappings[0].build_id, t.build_id);
+    assert!(t
+        .symbols
+        .iter()
+        .any(|s| c.str(s.name).contains("from_raw") || c.str(s.name) == "main"));
+    assert!(t.symbols.windows(2).all(|w| w[0].addr <= w[1].addr));
+
+    let (o, out) = run(
+        e.bytes(),
+        "nosyms",
+        &["--sysroot", "/", "--no-embed-symbols"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = decode(&out);
+    assert!(c.symbol_tables.is_empty());
+    assert!(
+        !c.processes[0].mappings[0].build_id.is_empty(),
+        "build-ids are still filled in"
+    );
+}
+
+#[test]
+fn missing_device_says_to_load_the_module_and_exits_3() {
+    let out = tmp("nodev.vmt");
+    let o = Command::new(BIN)
+        .args(["--device", "/nonexistent/variable_monitor", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not loaded") && stderr(&o).contains("insmod"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "no empty capture left behind");
+}
+
+#[test]
+fn bad_watch_spec_is_a_usage_error() {
+    let o = Command::new(BIN)
+        .args([
+            "--device",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "--watch",
+            "12:nope",
+        ])
+        .output()
+        .unwrap();
+    // /dev/null is refused first (not the vmon device) or the spec is.
+    assert_ne!(o.status.code(), Some(0));
+    let o = Command::new(BIN)
+        .args([
+            "--from-raw",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "--watch",
+            "1:x>3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn sigkill_leaves_a_file_with_everything_flushed() {
+    let fifo = tmp("kill.fifo");
+    let out = tmp("kill.vmt");
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = Command::new(BIN)
+        .arg("--from-raw")
+        .arg(&fifo)
+        .arg("-o")
+        .arg(&out)
+        .arg("-q")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 10_000, 11);
+    event(&mut e, 2, 20_000, 12);
+    // Keep the FIFO open so the capture waits for more instead of ending.
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    std::io::Write::write_all(&mut w, e.bytes()).unwrap();
+
+    // Wait (bounded) until the flush after the breaches reached the file.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = 0;
+    while Instant::now() < deadline {
+        if let Ok(f) = VmtFile::open(&out) {
+            if let Ok(cap) = f.decode() {
+                seen = cap.breaches.len();
+                if seen == 2 {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(w);
+    assert_eq!(seen, 2, "the flushed breaches were readable while running");
+    let f = VmtFile::open(&out).unwrap();
+    assert!(!f.is_finished(), "killed: no trailer");
+    let cap = f.decode().unwrap();
+    assert_eq!(cap.breaches.len(), 2);
+    assert_eq!(cap.samples.len(), 4);
+    assert_eq!(cap.processes.len(), 1);
+}
+
+#[test]
+fn sigterm_finishes_the_file_properly() {
+    let fifo = tmp("term.fifo");
+    let out = tmp("term.vmt");
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let child = Command::new(BIN)
+        .arg("--from-raw")
+        .arg(&fifo)
+        .arg("-o")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 10_000, 11);
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    std::io::Write::write_all(&mut w, e.bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if VmtFile::open(&out)
+            .and_then(|f| f.decode())
+            .is_ok_and(|c| c.breaches.len() == 1)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    drop(w);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(SIGTERM)"), "{}", stderr(&o));
+    let f = VmtFile::open(&out).unwrap();
+    assert!(f.is_finished(), "SIGTERM: index and trailer written");
+    assert_eq!(f.decode().unwrap().breaches.len(), 1);
+}
+
+/// A raw stream recorded by the kernel module in a booted Debian 6.1 kernel
+/// (tests/kernel, scenario userstack): `userstack 3 3` recursing through
+/// customFunction1 → 2 → 3 → 1 ... and sleeping at the bottom.
+#[test]
+fn real_stream_from_the_6_1_kernel_converts() {
+    let raw =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/userstack-6.1.raw"))
+            .unwrap();
+    let (o, out) = run(&raw, "real-userstack", &["-v"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = decode(&out);
+    assert!(
+        c.meta.kernel_release.starts_with("6.1."),
+        "{}",
+        c.meta.kernel_release
+    );
+    assert_eq!(
+        c.losses.kernel_records + c.losses.writer_records,
+        0,
+        "{:?}",
+        c.losses
+    );
+    assert_eq!(c.breaches.len(), 1);
+    assert_eq!(c.breaches[0].flags & breach_flags::INCOMPLETE, 0);
+    let s = c
+        .samples
+        .iter()
+        .find(|s| c.str(s.comm) == "userstack" && !s.ustack.is_empty())
+        .expect("a userstack sample with a user stack");
+    // Function ranges of the static test binary that ran (from `nm -S`).
+    let funcs = [
+        ("bottom_sleep", 0x401a80, 0x26),
+        ("customFunction1", 0x401ab0, 0xe),
+        ("customFunction3", 0x401ac0, 0x22),
+        ("customFunction2", 0x401af0, 0xe),
+        ("main", 0x401570, 0x3d4),
+        ("__libc_start_call_main", 0x401f00, 0x94),
+    ];
+    let names: Vec<&str> = c
+        .stacks
+        .frames(s.ustack)
+        .map(|a| {
+            // Return addresses point after the call; the innermost is the ip.
+            funcs
+                .iter()
+                .find(|(_, start, len)| a > *start && a <= start + len || a == *start)
+                .map_or("?", |f| f.0)
+        })
+        .collect();
+    let mut root_first = names.clone();
+    root_first.reverse();
+    assert_eq!(
+        root_first.join(";"),
+        "__libc_start_call_main;main;customFunction1;customFunction2;customFunction3;\
+         customFunction1;customFunction2;customFunction3;customFunction1;customFunction2;\
+         customFunction3;customFunction1;customFunction2;customFunction3;bottom_sleep"
+    );
+    assert!(
+        c.stacks.frames(s.kstack).count() >= 3,
+        "kernel frames present"
+    );
+    let raw_stack = &c.raw_stacks[s.raw_stack.expect("raw stack bytes") as usize];
+    assert_eq!(raw_stack.sp, s.regs.sp);
+    let p = &c.processes[s.process.expect("process") as usize];
+    assert_eq!(c.str(p.mappings[0].path), "/vmon/bin/userstack");
+    let chain: Vec<&str> = p.chain.iter().map(|a| c.str(a.comm)).collect();
+    assert_eq!(chain, ["userstack", "sh", "init"]);
+}
