@@ -92,6 +92,21 @@ fn main() {
             cap.samples.len(),
             floor.as_secs_f64() * 1e3
         );
+        // The same capture without its task samples: what the tables cost.
+        let tables_only = write_capture(
+            &Capture {
+                samples: Vec::new(),
+                ..cap.clone()
+            },
+            Vec::new(),
+        )
+        .expect("encode");
+        let tf = VmtFile::from_bytes(&tables_only).expect("open");
+        let ct = one.install(|| best_cpu(runs, || tf.decode().expect("decode")));
+        println!(
+            "decode of the tables alone (strings, kallsyms, stacks, breaches ...): {:.1} ms CPU",
+            ct.as_secs_f64() * 1e3
+        );
         let c1 = one.install(|| best_cpu(runs, || file.decode().expect("decode")));
         if std::env::var_os("VMT_BENCH_DECODE_ONLY").is_some() {
             println!(

@@ -3,6 +3,7 @@
 //! them into a validated [`Capture`].
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -272,9 +273,11 @@ impl<'a> VmtFile<'a> {
             process: None,
             flags: 0,
         };
-        let mut samples = vec![filler; total];
+        // Decoded straight into the vector's spare capacity: the output is
+        // written once (filling it first would double the memory traffic).
+        let mut samples: Vec<TaskSample> = Vec::with_capacity(total);
         let mut jobs = Vec::with_capacity(ok.len());
-        let mut rest: &mut [TaskSample] = &mut samples;
+        let mut rest: &mut [MaybeUninit<TaskSample>] = &mut samples.spare_capacity_mut()[..total];
         for (c, p, n) in ok {
             let (head, tail) = rest.split_at_mut(n);
             rest = tail;
@@ -285,7 +288,8 @@ impl<'a> VmtFile<'a> {
             .into_par_iter()
             .map(|(c, p, out)| {
                 let mut st = SampleStats::default();
-                match decode_samples(&p, out, &limits, frames, &mut st) {
+                let res = decode_samples(&p, out, &limits, frames, &mut st, &filler);
+                match res {
                     Ok(kept) => (kept, st, None),
                     Err(e) => (
                         0,
@@ -299,6 +303,10 @@ impl<'a> VmtFile<'a> {
                 }
             })
             .collect();
+        // SAFETY: `decode_samples` initialises every slot of the slice it is
+        // given, on success and on error alike, and the slices tile
+        // `0..total` of the spare capacity.
+        unsafe { samples.set_len(total) };
         // Compact only when some chunk kept fewer samples than it declared.
         let declared: Vec<usize> = results.iter().map(|r| r.1.declared).collect();
         let short = results.iter().zip(&declared).any(|(r, &n)| r.0 != n);
@@ -654,14 +662,35 @@ impl Col<'_> {
 
 /// Decodes one SAMPLES payload into `out` (exactly its declared length);
 /// returns how many samples were kept, packed at the front.
+/// Every slot of `out` is initialised when this returns, whatever it
+/// returns: kept samples first, then `filler`.
 fn decode_samples(
     p: &[u8],
-    out: &mut [TaskSample],
+    out: &mut [MaybeUninit<TaskSample>],
     lim: &Limits,
     frames: &[u64],
     st: &mut SampleStats,
+    filler: &TaskSample,
 ) -> DResult<usize> {
     st.declared = out.len();
+    let mut kept = 0usize;
+    let res = decode_samples_into(p, out, lim, frames, st, filler, &mut kept);
+    for slot in out.get_mut(kept..).unwrap_or(&mut []) {
+        slot.write(filler.clone());
+    }
+    res.map(|()| kept)
+}
+
+/// Decodes into `out[..*kept]`, advancing `*kept` as samples are written.
+fn decode_samples_into(
+    p: &[u8],
+    out: &mut [MaybeUninit<TaskSample>],
+    lim: &Limits,
+    frames: &[u64],
+    st: &mut SampleStats,
+    filler: &TaskSample,
+    kept: &mut usize,
+) -> DResult<()> {
     let mut hdr = Cursor::new(p);
     let n = hdr.count(SAMPLE_COLUMNS, "sample count")?;
     if n != out.len() {
@@ -684,10 +713,13 @@ fn decode_samples(
     // Column by column over blocks small enough to stay in L1/L2: each pass
     // is a tight loop with one cursor. `bad[i]` marks samples to drop.
     let mut bad = [false; BLOCK];
-    let mut any_bad = false;
-    let mut dropped = Vec::new();
-    for (bi, blk) in out.chunks_mut(BLOCK).enumerate() {
-        let bad = &mut bad[..blk.len()];
+    let mut buf: Vec<TaskSample> = vec![filler.clone(); BLOCK.min(n)];
+    let mut left = n;
+    while left > 0 {
+        let len = left.min(BLOCK);
+        left -= len;
+        let blk = &mut buf[..len];
+        let bad = &mut bad[..len];
         bad.fill(false);
         for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
             breach = breach.wrapping_add(c_breach.i().ok_or(eof)?);
@@ -777,32 +809,19 @@ fn decode_samples(
                 Some(proc_prev as u32)
             };
         }
-        if bad.iter().any(|&b| b) {
-            any_bad = true;
-            dropped.extend(
-                bad.iter()
-                    .enumerate()
-                    .filter(|(_, &b)| b)
-                    .map(|(i, _)| bi * BLOCK + i),
-            );
+        for (smp, &b) in blk.iter().zip(bad.iter()) {
+            if b {
+                st.bad_refs += 1;
+                continue;
+            }
+            let Some(slot) = out.get_mut(*kept) else {
+                break;
+            };
+            slot.write(smp.clone());
+            *kept += 1;
         }
     }
-    if !any_bad {
-        return Ok(n);
-    }
-    // Pack the kept samples at the front (rare: only damaged files).
-    st.bad_refs += dropped.len() as u64;
-    let mut kept = 0usize;
-    let mut d = dropped.iter().peekable();
-    for i in 0..n {
-        if d.peek() == Some(&&i) {
-            d.next();
-            continue;
-        }
-        out.swap(kept, i);
-        kept += 1;
-    }
-    Ok(kept)
+    Ok(())
 }
 
 /// Samples decoded per column pass.

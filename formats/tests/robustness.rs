@@ -414,3 +414,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn samples_of_a_lost_breach_chunk_are_dropped_and_counted() {
+    let full = common::small_file(60, plain(4));
+    let good = decode(&full).unwrap().capture;
+    let f = VmtFile::from_bytes(&full).unwrap();
+    let second = *f
+        .chunks()
+        .iter()
+        .filter(|c| c.header.ty == 5)
+        .nth(1)
+        .expect("two BREACHES chunks");
+    let mut bad = full.clone();
+    bad[second.offset as usize + CHUNK_HEADER_LEN + 1] ^= 0x40;
+    let d = decode(&bad).unwrap();
+    assert_valid(&d.capture);
+    let nb = d.capture.breaches.len();
+    assert!(nb > 0 && nb < good.breaches.len());
+    assert_eq!(d.capture.breaches[..], good.breaches[..nb]);
+    let expect: Vec<_> = good
+        .samples
+        .iter()
+        .filter(|s| (s.breach as usize) < nb)
+        .cloned()
+        .collect();
+    assert!(!expect.is_empty() && expect.len() < good.samples.len());
+    assert_eq!(d.capture.samples, expect);
+    let dropped = good.samples.len() - expect.len();
+    let msg = format!("dropped {dropped} task samples");
+    assert!(
+        d.warnings.iter().any(|w| w.message.contains(&msg)),
+        "{:?}",
+        d.warnings
+    );
+}
