@@ -4,7 +4,7 @@
 # same bytes (cat) and compressing them (zstd -3), measured in the same run.
 # Usage: capture/bench/run.sh [EVENTS] [TASKS_PER_EVENT]
 set -eu
-EVENTS=${1:-100000}
+EVENTS=${1:-20000}
 TASKS=${2:-10}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vmon-target}
 cd "$(dirname "$0")/../.."
@@ -34,6 +34,17 @@ if command -v zstd >/dev/null; then
 	ZSTD_WALL=$1
 fi
 OUT=$(stat -c %s "$DIR/out.vmt")
+
+# Operating point of the issue: 1,000 breaches per minute, paced through a
+# FIFO for PACED_SECONDS; CPU time of vmon-capture over that wall time.
+PACED_SECONDS=${PACED_SECONDS:-30}
+mkfifo "$DIR/fifo"
+/usr/bin/env time -f '%e %U %S' -o "$DIR/tp" "$BIN/vmon-capture" -q --from-raw "$DIR/fifo" -o "$DIR/paced.vmt" &
+CAP=$!
+python3 capture/bench/paced.py "$DIR/in.raw" "$DIR/fifo" 1000 "$PACED_SECONDS" >"$DIR/paced.txt"
+wait $CAP
+set -- $(cat "$DIR/tp")
+PACED_CPU_PCT=$(awk -v w="$1" -v u="$2" -v s="$3" 'BEGIN { printf "%.2f", (u + s) / w * 100 }')
 awk -v r="$RECORDS" -v b="$BYTES" -v w="$CAP_WALL" -v c="$CAP_CPU" -v o="$OUT" \
 	-v cat="$CAT_WALL" -v z="$ZSTD_WALL" -v ev="$EVENTS" -v t="$TASKS" 'BEGIN {
 	if (w <= 0) w = 0.001
@@ -43,3 +54,4 @@ awk -v r="$RECORDS" -v b="$BYTES" -v w="$CAP_WALL" -v c="$CAP_CPU" -v o="$OUT" \
 	if (z != "n/a" && z > 0) printf " (capture/zstd = %.2f)", w/z
 	printf "\n"
 }'
+echo "at 1,000 breaches/min x $TASKS tasks ($(cat "$DIR/paced.txt")): vmon-capture used $PACED_CPU_PCT% of one core (bar: < 2%)"

@@ -9,11 +9,14 @@ use std::path::{Path, PathBuf};
 /// Files larger than this are not read for build-ids and symbols.
 const MAX_BINARY_BYTES: u64 = 1 << 30;
 
-/// Function symbols of one binary: (ELF address, size, raw name).
+/// A function symbol: (ELF address, size, raw name).
+pub type Func = (u64, u64, String);
+
+/// Function symbols of one binary.
 pub struct SymTab {
     pub path: String,
     pub build_id: Vec<u8>,
-    pub symbols: Vec<(u64, u64, String)>,
+    pub symbols: Vec<Func>,
 }
 
 /// Fills in what the kernel's records lack.
@@ -68,10 +71,7 @@ impl Host {
 }
 
 /// Reads a file's GNU build-id and function symbols.
-pub fn inspect_binary(
-    path: &Path,
-    want_symbols: bool,
-) -> Option<(Vec<u8>, Vec<(u64, u64, String)>)> {
+pub fn inspect_binary(path: &Path, want_symbols: bool) -> Option<(Vec<u8>, Vec<Func>)> {
     use object::{Object, ObjectSymbol, SymbolKind};
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.len() > MAX_BINARY_BYTES {

@@ -197,7 +197,7 @@ pub fn to_spec(arg: &WatchArg, interval: Option<Duration>) -> Result<WatchSpec> 
 
 /// The load monitor: a kernel watch on `avenrun[0]`, the 1-minute load.
 pub fn load_spec(load: f64, interval: Option<Duration>) -> Result<WatchSpec> {
-    if !(load.is_finite() && load >= 0.0 && load < 1e12) {
+    if !(0.0..1e12).contains(&load) {
         bail!("--load-above {load}: give a load average such as 3.0");
     }
     Ok(WatchSpec {

@@ -364,20 +364,18 @@ fn random_bytes_never_panic() {
             buf[i] = (x >> 32) as u8;
         }
         let cut = (x >> 40) as usize % (buf.len() + 1);
-        for r in Records::new(&buf[..cut]) {
-            if let Ok(r) = r {
-                match r.body {
-                    Body::Maps(m) => assert!(m.entries().count() <= m.nr as usize),
-                    Body::Chain(c) => {
-                        for e in c.entries() {
-                            let _ = e.args().count();
-                        }
+        for r in Records::new(&buf[..cut]).flatten() {
+            match r.body {
+                Body::Maps(m) => assert!(m.entries().count() <= m.nr as usize),
+                Body::Chain(c) => {
+                    for e in c.entries() {
+                        let _ = e.args().count();
                     }
-                    Body::Task(t) => {
-                        let _ = t.kstack.iter().chain(t.ustack.iter()).count();
-                    }
-                    _ => {}
                 }
+                Body::Task(t) => {
+                    let _ = t.kstack.iter().chain(t.ustack.iter()).count();
+                }
+                _ => {}
             }
         }
         let _ = find_next_record(&buf[..cut], 0);
