@@ -213,6 +213,13 @@ fn main() {
     match run(&args) {
         Ok(()) => {}
         Err(Fail(code, e)) => {
+            let e = if code == 5 && !format!("{e:#}").contains("disk full") {
+                e.context(
+                    "disk full: capture stopped; the file holds everything up to the last flush",
+                )
+            } else {
+                e
+            };
             eprintln!("vmon-capture: error: {e:#}");
             std::process::exit(code);
         }

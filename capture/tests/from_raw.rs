@@ -609,3 +609,21 @@ fn real_stream_from_the_6_1_kernel_converts() {
     let chain: Vec<&str> = p.chain.iter().map(|a| c.str(a.comm)).collect();
     assert_eq!(chain, ["userstack", "sh", "init"]);
 }
+
+#[test]
+fn a_full_disk_stops_with_exit_5_and_says_so() {
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 10_000, 11);
+    let input = tmp("full.raw");
+    std::fs::write(&input, e.bytes()).unwrap();
+    // Every write to /dev/full fails with ENOSPC.
+    let o = Command::new(BIN)
+        .arg("--from-raw")
+        .arg(&input)
+        .args(["-o", "/dev/full"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("disk full"), "{}", stderr(&o));
+}
