@@ -45,8 +45,9 @@ struct Args {
     /// Embed the function symbol tables of the workload binaries.
     #[arg(long)]
     embed_symbols: bool,
-    /// kallsyms source: a file in /proc/kallsyms format. Default:
-    /// /proc/kallsyms if readable with addresses, else the shipped snapshot.
+    /// kallsyms source: a file in /proc/kallsyms format, or `shipped` for the
+    /// snapshot in gen/fixtures. Default: /proc/kallsyms if readable with
+    /// addresses (root), else the shipped snapshot.
     #[arg(long)]
     kallsyms: Option<PathBuf>,
     /// Embed every kallsyms symbol, not just functions (t/T/w/W).
@@ -74,11 +75,20 @@ struct Binary {
     funcs: Vec<(u64, u64, String)>,
 }
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+/// Fixture sources and the kallsyms snapshot, embedded so that the binary
+/// works outside the source tree.
+const SOURCES: [(&str, &str); 3] = [
+    ("workload.c", include_str!("../fixtures/workload.c")),
+    (
+        "workload_cpp.cc",
+        include_str!("../fixtures/workload_cpp.cc"),
+    ),
+    ("workload_rs.rs", include_str!("../fixtures/workload_rs.rs")),
+];
+const KALLSYMS_SNAPSHOT: &[u8] = include_bytes!("../fixtures/kallsyms.txt.zst");
 
 fn build_binaries(dir: &Path) -> Result<Vec<Binary>> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let fx = Path::new(FIXTURES);
     let jobs: [(&str, &str, &[&str]); 3] = [
         (
             "gcc",
@@ -98,7 +108,16 @@ fn build_binaries(dir: &Path) -> Result<Vec<Binary>> {
     ];
     let mut out = Vec::new();
     for (cc, src, flags) in jobs {
-        let srcp = fx.join(src);
+        let srcp = dir.join(src);
+        let text = SOURCES
+            .iter()
+            .find(|s| s.0 == src)
+            .map(|s| s.1)
+            .unwrap_or_default();
+        // Rewrite the source only when it changed, so the build stays cached.
+        if fs::read_to_string(&srcp).ok().as_deref() != Some(text) {
+            fs::write(&srcp, text).with_context(|| format!("writing {}", srcp.display()))?;
+        }
         let stem = src.split('.').next().unwrap_or(src);
         let bin = dir.join(stem);
         let fresh = match (fs::metadata(&bin), fs::metadata(&srcp)) {
@@ -192,23 +211,25 @@ fn parse_kallsyms(text: &str) -> Vec<Ksym> {
 }
 
 fn load_kallsyms(arg: &Option<PathBuf>) -> Result<(Vec<Ksym>, String)> {
-    if let Some(p) = arg {
+    if let Some(p) = arg.as_ref().filter(|p| p.as_os_str() != "shipped") {
         let t = fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         return Ok((parse_kallsyms(&t), p.display().to_string()));
     }
-    if let Ok(t) = fs::read_to_string("/proc/kallsyms") {
+    let proc_ok = arg.is_none();
+    if let Some(t) = proc_ok
+        .then(|| fs::read_to_string("/proc/kallsyms").ok())
+        .flatten()
+    {
         let syms = parse_kallsyms(&t);
         // Without privilege every address reads as zero.
         if syms.iter().filter(|s| s.addr != 0).count() > 1000 {
             return Ok((syms, "/proc/kallsyms".into()));
         }
     }
-    let z = fs::read(Path::new(FIXTURES).join("kallsyms.txt.zst"))
-        .context("reading the shipped kallsyms snapshot")?;
-    let t = zstd::decode_all(&*z).context("decompressing the kallsyms snapshot")?;
+    let t = zstd::decode_all(KALLSYMS_SNAPSHOT).context("decompressing the kallsyms snapshot")?;
     Ok((
         parse_kallsyms(&String::from_utf8_lossy(&t)),
-        "gen/fixtures/kallsyms.txt.zst".into(),
+        "gen/fixtures/kallsyms.txt.zst (embedded)".into(),
     ))
 }
 

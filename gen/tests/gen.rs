@@ -120,3 +120,30 @@ fn generated_capture_is_realistic_and_deterministic() {
     assert!(build_ids.len() >= 2, "only {:?}", build_ids.keys());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn shipped_kallsyms_snapshot_works_anywhere() {
+    let dir = std::env::temp_dir().join(format!("vmon-gen-test-ks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = generate(
+        &dir,
+        "b.vmt",
+        &["--kallsyms", "shipped", "--raw-stack-bytes", "64"],
+    );
+    let cap = VmtFile::from_bytes(&bytes).unwrap().decode().unwrap();
+    assert!(cap.kernel_symbols.len() > 5000 && cap.kernel_symbols.len() < 10000);
+    assert!(cap
+        .meta
+        .extra
+        .iter()
+        .any(|(k, v)| k == "kallsyms_source" && v.contains("fixtures")));
+    let names: std::collections::HashSet<&str> =
+        cap.kernel_symbols.iter().map(|k| cap.str(k.name)).collect();
+    assert!(names.contains("__schedule") && names.contains("do_syscall_64"));
+    assert_eq!(cap.raw_stacks.len(), 3000);
+    assert!(cap
+        .samples
+        .iter()
+        .all(|s| cap.raw_stacks[s.raw_stack.unwrap() as usize].bytes.len() == 64));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
