@@ -516,6 +516,19 @@ impl AsFd for Watcher {
 }
 
 /// A watch on a variable borrowed for `'a`; cancelled when dropped.
+///
+/// The borrow is what makes a watch on a dead variable impossible:
+///
+/// ```compile_fail
+/// use std::sync::atomic::AtomicI32;
+/// use vmon_kabi::{Threshold, Watcher};
+/// let w = Watcher::open().unwrap();
+/// let watch = {
+///     let v = AtomicI32::new(0);
+///     w.watch(&v, "v", Threshold::Above(1), None).unwrap()
+/// }; // error[E0597]: `v` does not live long enough
+/// drop(watch);
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping a Watch cancels it"]
 pub struct Watch<'a> {
