@@ -943,7 +943,7 @@ impl TableDecoder {
             }
             ChunkType::Watches => {
                 let first = r.u("first watch")?;
-                let n = r.count(10, "watch count")?;
+                let n = r.count(9, "watch count")?;
                 if !self.gap(c, "WATCHES", first, self.cap.watches.len())? {
                     return Ok(());
                 }

@@ -131,3 +131,78 @@ fn interning_dedups() {
     assert_eq!(w.stack_node_count(), 4);
     assert_eq!(w.intern_stack(&[]), StackId::EMPTY);
 }
+
+#[test]
+fn minimal_records_round_trip() {
+    // Every field at its smallest encoding: counts must not over-estimate
+    // record sizes and refuse valid chunks.
+    let mut w = Writer::with_options(
+        Vec::new(),
+        WriterOptions {
+            samples_per_chunk: 1,
+            sample_compression: Compression::None,
+            table_compression: Compression::None,
+        },
+    )
+    .unwrap();
+    let watch = Watch {
+        id: 0,
+        owner_pid: 0,
+        target_pid: 0,
+        name: StrId(0),
+        addr: 0,
+        size: 1,
+        signed: false,
+        cmp: Comparison::Greater,
+        threshold: 0,
+        interval_ns: 0,
+        kind: WatchKind::User,
+    };
+    w.add_watch(&watch).unwrap();
+    let breach = Breach {
+        event_id: 0,
+        time_ns: 0,
+        watch: 0,
+        value: 0,
+        nr_candidates: 0,
+        collect_ns: 0,
+        flags: 0,
+    };
+    w.add_breach(&breach).unwrap();
+    let process = Process {
+        tgid: 0,
+        start_boottime_ns: 0,
+        mappings: vec![],
+        mappings_truncated: false,
+        chain: vec![],
+        chain_truncated: false,
+    };
+    w.add_process(&process).unwrap();
+    w.add_raw_stack(&RawStack {
+        sp: 0,
+        bytes: vec![],
+    })
+    .unwrap();
+    let bytes = w.finish().unwrap();
+    let d = VmtFile::from_bytes(&bytes)
+        .unwrap()
+        .decode_with_warnings()
+        .unwrap();
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    assert_eq!(d.capture.watches, vec![watch]);
+    assert_eq!(d.capture.breaches, vec![breach]);
+    assert_eq!(d.capture.processes, vec![process]);
+    assert_eq!(d.capture.raw_stacks.len(), 1);
+}
+
+#[test]
+fn empty_file_on_disk_is_a_clear_error() {
+    let path = std::env::temp_dir().join(format!("vmon-format-empty-{}.vmt", std::process::id()));
+    std::fs::write(&path, b"").unwrap();
+    let err = VmtFile::open(&path).err().unwrap().to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        err.contains("0 bytes") && err.contains("capture again"),
+        "{err}"
+    );
+}
