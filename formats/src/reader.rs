@@ -433,7 +433,8 @@ fn read_index(data: &[u8]) -> std::result::Result<Vec<ChunkInfo>, String> {
     off8.copy_from_slice(&t[..8]);
     let index_off = u64::from_le_bytes(off8);
     let end = (len - TRAILER_LEN) as u64;
-    if index_off < FILE_HEADER_LEN as u64 || index_off + (CHUNK_HEADER_LEN as u64) > end {
+    if index_off < FILE_HEADER_LEN as u64 || index_off.saturating_add(CHUNK_HEADER_LEN as u64) > end
+    {
         return Err(format!(
             "trailer points to byte {index_off}, outside the file"
         ));

@@ -449,3 +449,23 @@ fn samples_of_a_lost_breach_chunk_are_dropped_and_counted() {
         d.warnings
     );
 }
+
+#[test]
+fn hostile_trailer_offsets_fall_back_to_the_scan() {
+    let full = common::small_file(10, WriterOptions::default());
+    let good = decode(&full).unwrap().capture;
+    let t = full.len() - 16;
+    for off in [u64::MAX, u64::MAX - 3, 0, 15, t as u64, 17] {
+        let mut bad = full.clone();
+        bad[t..t + 8].copy_from_slice(&off.to_le_bytes());
+        let f = VmtFile::from_bytes(&bad).unwrap();
+        assert!(!f.is_finished());
+        assert!(
+            f.warnings()[0].message.contains("no valid footer index"),
+            "{}",
+            f.warnings()[0]
+        );
+        assert_eq!(f.bytes_lost(), 0, "offset {off}");
+        assert!(f.decode_with_warnings().unwrap().capture == good, "offset {off}");
+    }
+}
