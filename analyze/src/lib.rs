@@ -8,9 +8,13 @@
 
 pub mod aggregate;
 pub mod analysis;
+pub mod artifacts;
 pub mod ingest;
 pub mod load;
 pub mod output;
+pub mod report;
 pub mod summary;
 pub mod symbolize;
+pub mod symbolize_addrs;
+pub mod tables;
 pub mod unwind;

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use vmon_analyze::aggregate::Aggregates;
 use vmon_analyze::analysis::Analysis;
+use vmon_analyze::artifacts::ArtifactArgs;
 use vmon_analyze::ingest::{self, Filters, Options};
 use vmon_analyze::{load, output, summary};
 use vmon_format::TaskState;
@@ -20,12 +21,12 @@ use vmon_format::TaskState;
     long_about = "Symbolize, aggregate and render vmon captures (.vmt).\n\n\
 Without an output option, prints a summary per watch: breaches, tasks sampled and the top \
 stacks, fully symbolized. Exit status: 0 on success, 1 on an error (unreadable input), \
-2 on a usage error."
+2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed."
 )]
 struct Cli {
     /// Capture files; several are merged (watches with the same name,
     /// comparison and threshold are one watch).
-    #[arg(required = true, value_name = "FILE.vmt")]
+    #[arg(required_unless_present = "symbolize_addrs", value_name = "FILE.vmt")]
     inputs: Vec<PathBuf>,
 
     /// Write flamegraph SVGs: one per watch (OUT-<watch>.svg when there are
@@ -92,6 +93,9 @@ struct Cli {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+
+    #[command(flatten)]
+    artifacts: ArtifactArgs,
 }
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
@@ -146,6 +150,9 @@ fn main() -> Result<()> {
             .num_threads(n.max(1))
             .build_global()
             .context("starting the worker threads")?;
+    }
+    if cli.artifacts.run_symbolize_addrs(!cli.no_inlines)? {
+        return Ok(());
     }
     let opts = Options {
         filters: Filters {
@@ -248,19 +255,29 @@ fn main() -> Result<()> {
         }
     }
 
+    let exit_code = cli.artifacts.run(&a, &agg)?;
+
     let sopts = summary::SummaryOptions { top_stacks: cli.top, ..Default::default() };
     if cli.json {
         let v = summary::json(&a, &agg, &sopts);
         let mut s = serde_json::to_string_pretty(&v)?;
         s.push('\n');
         std::io::stdout().write_all(s.as_bytes())?;
-    } else if !stdout_used && cli.flamegraph.is_none() && cli.diff.is_none() && cli.folded.is_none() {
+    } else if !stdout_used
+        && cli.flamegraph.is_none()
+        && cli.diff.is_none()
+        && cli.folded.is_none()
+        && !cli.artifacts.any_output()
+    {
         std::io::stdout().write_all(summary::text(&a, &agg, &sopts).as_bytes())?;
     } else {
         for w in &a.warnings {
             eprintln!("vmon-analyze: warning: {w}");
         }
         eprintln!("vmon-analyze: {}", a.quality.line());
+    }
+    if exit_code != 0 {
+        std::process::exit(exit_code);
     }
     Ok(())
 }

@@ -1,0 +1,143 @@
+//! `--symbolize-addrs ADDRS --binary FILE`: the analyzer's symbolizer on a
+//! plain list of addresses, printing what `addr2line -a -f -i -C` prints.
+//! It exists for the benchmark against binutils, llvm-symbolizer and
+//! gimli's `addr2line` (analyze/bench/run.sh) and for checking a frame by
+//! hand; captures never go through it.
+//!
+//! Input: one address per line, hex with or without `0x`, as ELF virtual
+//! addresses of FILE (what `nm` and `addr2line` use). Output, per address:
+//! `0x<addr as 16 hex digits>`, then for each frame, innermost (inlined)
+//! first, the function name and `file:line` (`??` and `??:0` when unknown).
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::analysis::{ModuleId, ModuleInfo, ModuleKind, SymbolSource};
+use crate::symbolize::elf::ElfFile;
+use crate::symbolize::{symbolize, AddrKey, SymbolizeOptions};
+
+/// Parses the address list; an unparsable line is an error naming it.
+pub fn parse_addrs(input: impl BufRead) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.context("reading the address list")?;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let hex = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+        match u64::from_str_radix(hex, 16) {
+            Ok(a) => out.push(a),
+            Err(e) => bail!("line {}: {t:?} is not a hex address ({e}); give one address per line, like 0x4a2f10", n + 1),
+        }
+    }
+    Ok(out)
+}
+
+/// ELF virtual address -> file offset, through the loadable segments.
+fn svma_to_offset(segments: &[(u64, u64, u64)], svma: u64) -> u64 {
+    segments
+        .iter()
+        .find(|&&(_, size, vaddr)| svma >= vaddr && svma - vaddr < size)
+        .map_or(svma, |&(off, _, vaddr)| svma - vaddr + off)
+}
+
+/// Symbolizes `addrs` in `binary` and writes them in addr2line's format.
+pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> Result<()> {
+    let elf = ElfFile::open(binary).with_context(|| format!("{}: not a readable ELF file", binary.display()))?;
+    let segments = elf.load_segments();
+    let name = binary.file_name().map_or_else(|| binary.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut modules = vec![ModuleInfo {
+        kind: ModuleKind::User,
+        path: binary.display().to_string(),
+        name,
+        build_id: elf.build_id().unwrap_or_default(),
+        source: SymbolSource::default(),
+        build_id_mismatch: false,
+    }];
+    let keys: Vec<AddrKey> = addrs
+        .iter()
+        .map(|&a| AddrKey::User { module: ModuleId(0), offset: svma_to_offset(&segments, a) })
+        .collect();
+    let mut warnings = Vec::new();
+    let frames = symbolize(
+        &keys,
+        &[],
+        &mut |_| ModuleId(0),
+        &mut modules,
+        &HashMap::new(),
+        &SymbolizeOptions { debug_dirs: Vec::new(), inlines },
+        &mut warnings,
+    );
+    for w in &warnings {
+        eprintln!("vmon-analyze: warning: {w}");
+    }
+    let mut buf = Vec::with_capacity(1 << 20);
+    for (addr, fr) in addrs.iter().zip(&frames) {
+        writeln!(buf, "0x{addr:016x}")?;
+        // Ours are outermost first; addr2line prints the innermost first.
+        for f in fr.iter().rev() {
+            if f.resolved {
+                buf.extend_from_slice(f.name.as_bytes());
+            } else {
+                buf.extend_from_slice(b"??");
+            }
+            match (&f.file, f.line) {
+                (Some(file), l) => writeln!(buf, "\n{file}:{l}")?,
+                (None, _) => buf.extend_from_slice(b"\n??:0\n"),
+            }
+        }
+        if buf.len() > 1 << 20 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hex_with_and_without_prefix_and_rejects_junk() {
+        let a = parse_addrs("0x10\n  ff \n\n# c\n0XaB\n".as_bytes()).unwrap();
+        assert_eq!(a, [0x10, 0xff, 0xab]);
+        let e = parse_addrs("0x10\nzz\n".as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn virtual_addresses_map_to_file_offsets() {
+        let segs = [(0, 0x1000, 0), (0x1000, 0x5000, 0x2000)];
+        assert_eq!(svma_to_offset(&segs, 0x10), 0x10);
+        assert_eq!(svma_to_offset(&segs, 0x2010), 0x1010);
+        assert_eq!(svma_to_offset(&segs, 0x9_0000), 0x9_0000);
+    }
+
+    /// Symbolizes this test binary's own function and checks the name.
+    #[test]
+    fn symbolizes_a_function_of_this_test_binary() {
+        let exe = std::env::current_exe().unwrap();
+        let elf = ElfFile::open(&exe).unwrap();
+        let obj = elf.object().unwrap();
+        use object::{Object, ObjectSymbol};
+        let sym = obj
+            .symbols()
+            .find(|s| s.name().is_ok_and(|n| n.contains("parse_addrs") && !n.contains("closure")))
+            .expect("parse_addrs is in the symbol table");
+        let mut out = Vec::new();
+        run(&exe, &[sym.address()], true, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), format!("0x{:016x}", sym.address()));
+        // line-tables-only DWARF names the function without its path.
+        assert!(lines.next().unwrap().starts_with("parse_addrs"), "{text}");
+        assert!(text.contains("symbolize_addrs.rs:"), "{text}");
+    }
+}
