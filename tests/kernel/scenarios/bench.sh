@@ -14,6 +14,7 @@ echo "# watches ticks ns_per_tick ns_per_check tick_ratio_to_1_watch marginal_ns
 base=
 for n in 1 4 16 64 256 1024 2048 4096; do
 	bo=/tmp/bench.$n.out
+	rm -f $bo
 	"$VMON_BIN/vmtest" hold $n 100 1000000 > $bo 2>&1 &
 	h=$!
 	w=0

@@ -10,6 +10,8 @@ while [ $n -lt $cycles ]; do
 	n=$((n+1))
 	insmod "$VMON_KO" || fail "insmod"
 	echo 0 > /proc/variable_monitor/dump_reset_sec
+	# the old file would satisfy the wait before the new job truncates it
+	rm -f /tmp/c.out
 	# threshold -1: every watch breaches at once, so dump work is queued
 	"$VMON_BIN/vmtest" hold 32 100 1000000 -1 > /tmp/c.out 2>&1 &
 	h=$!
