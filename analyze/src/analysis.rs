@@ -210,7 +210,9 @@ pub struct Quality {
     /// Samples whose kernel/user stack was cut by a capture limit or fault.
     pub truncated_kernel_stacks: u64,
     pub truncated_user_stacks: u64,
-    /// Raw user stacks unwound with CFI, and those that ended early.
+    /// Samples whose user stack came from unwinding raw stack bytes with
+    /// CFI (rather than the frame-pointer chain), and those of them where
+    /// the unwind stopped before the stack's recognised end.
     pub unwound_stacks: u64,
     pub unwind_truncated: u64,
     /// Records the kernel dropped, summed over the inputs.
@@ -248,7 +250,7 @@ impl Quality {
         ));
         if self.unwound_stacks > 0 {
             s.push_str(&format!(
-                "; unwound {} raw stacks ({} ended early)",
+                "; {} user stacks unwound from raw bytes ({} ended early)",
                 self.unwound_stacks, self.unwind_truncated
             ));
         }

@@ -314,13 +314,11 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         } else {
             HashMap::default()
         };
-        an.quality.unwound_stacks += unwound.len() as u64;
-        an.quality.unwind_truncated += unwound.values().filter(|u| u.truncated).count() as u64;
 
         // Samples: intern their stacks through a cache keyed by what
         // determines them, so 10^6 samples cost 10^6 hash lookups.
         let mut comm_ids: Vec<Option<NameId>> = vec![None; c.strings.len()];
-        let mut cache: HashMap<SampleStackKey, u32> = HashMap::default();
+        let mut cache: HashMap<SampleStackKey, (u32, Option<bool>)> = HashMap::default();
         for (s, b) in c.samples.iter().zip(&pass) {
             let Some(b) = *b else { continue };
             let Some(breach) = an.breaches.get_mut(b.idx()) else {
@@ -336,7 +334,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                 raw_key,
                 if raw_key.is_some() { s.regs.ip } else { 0 },
             );
-            let raw_id = match cache.get(&key) {
+            let (raw_id, how) = match cache.get(&key) {
                 Some(r) => *r,
                 None => {
                     let r = build_stack(c, s, &maps, ktable, &unwound, f, &mut it);
@@ -344,6 +342,10 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                     r
                 }
             };
+            if let Some(truncated) = how {
+                an.quality.unwound_stacks += 1;
+                an.quality.unwind_truncated += u64::from(truncated);
+            }
             if s.flags & task_flags::KSTACK_TRUNC != 0 {
                 an.quality.truncated_kernel_stacks += 1;
             }
@@ -552,7 +554,9 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
     an
 }
 
-/// The unsymbolized stack of one sample, interned.
+/// The unsymbolized stack of one sample, interned, and whether the CFI
+/// unwind gave its user part (`Some(ended early)`) rather than the
+/// frame-pointer chain.
 fn build_stack(
     c: &Capture,
     s: &vmon_format::TaskSample,
@@ -561,8 +565,9 @@ fn build_stack(
     unwound: &HashMap<(u32, u32), Unwound>,
     f: &Filters,
     it: &mut Interner,
-) -> u32 {
+) -> (u32, Option<bool>) {
     let mut frames: Vec<u32> = Vec::new();
+    let mut how = None;
     if !f.kernel_only {
         let fp: Vec<u64> = if s.ustack.is_empty() {
             Vec::new()
@@ -575,7 +580,10 @@ fn build_stack(
         };
         // Prefer the CFI unwind unless the frame-pointer chain saw more.
         let lookups: Vec<u64> = match uw {
-            Some(u) if u.frames.len() >= fp.len() => u.frames.clone(),
+            Some(u) if u.frames.len() >= fp.len() => {
+                how = Some(u.truncated);
+                u.frames.clone()
+            }
             _ => fp
                 .iter()
                 .enumerate()
@@ -612,7 +620,7 @@ fn build_stack(
             nk += 1;
         }
     }
-    it.raw_stack(frames, nk)
+    (it.raw_stack(frames, nk), how)
 }
 
 /// Unwinds the unique (process, raw stack) pairs of the samples that pass.
