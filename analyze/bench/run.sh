@@ -52,8 +52,11 @@ for t in addr2line llvm-symbolizer nm python3; do
 done
 
 log "building vmon-analyze, vmon-gen and the perf-script converter"
-(cd "$ROOT" && cargo build --release -q -p vmon-analyze -p vmon-gen \
-    && cargo build --release -q -p vmon-analyze --example perf_script)
+# VMON_BENCH_FEATURES=--no-default-features measures the build without
+# polars (CSV through the built-in writer).
+# shellcheck disable=SC2086
+(cd "$ROOT" && cargo build --release -q -p vmon-analyze -p vmon-gen ${VMON_BENCH_FEATURES:-} \
+    && cargo build --release -q -p vmon-analyze --example perf_script ${VMON_BENCH_FEATURES:-})
 BIN=$CARGO_TARGET_DIR/release
 ANALYZE=$BIN/vmon-analyze
 GEN=$BIN/vmon-gen
@@ -103,7 +106,7 @@ log "end to end, 10^6 samples"
 rm -rf "$WORK/csv"
 timed vmon_1e6 "$ANALYZE" "$F6" --flamegraph "$WORK/vmon.svg" --csv "$WORK/csv"
 RAYON_NUM_THREADS=1 timed vmon_1e6_t1 "$ANALYZE" "$F6" --flamegraph "$WORK/vmon.svg" --csv "$WORK/csv"
-timed vmon_1e6_noinline "$ANALYZE" "$F6" --flamegraph "$WORK/vmon.svg" --csv "$WORK/csv" --no-inline
+timed vmon_1e6_noinline "$ANALYZE" "$F6" --flamegraph "$WORK/vmon.svg" --csv "$WORK/csv" --no-inlines
 timed vmon_1e5 "$ANALYZE" "$F5" --flamegraph "$WORK/vmon5.svg" --csv "$WORK/csv5"
 if [ "$BIG" = 1 ]; then
     REPEAT_SAVED=$REPEAT; REPEAT=1
@@ -160,6 +163,7 @@ echo "$SYM_CMP" >&2
 # ---------------------------------------------------------------- report
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
+    echo "Build: vmon-analyze ${VMON_BENCH_FEATURES:-with default features (polars)}."
     echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); median of $REPEAT runs for vmon, one run for the peers. Rerun: \`analyze/bench/run.sh\`."
     echo
     echo "### End to end: capture to flamegraph + CSV tables"
@@ -168,7 +172,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
     echo "| --- | ---: | ---: | ---: | ---: | ---: |"
     echo "| vmon-analyze --flamegraph --csv (2 threads) | 10^6 | ${T_vmon_1e6} s | $(per_us "$T_vmon_1e6" 1000000) | ${M_vmon_1e6} MiB | **$(ratio "$T_inferno_1e6" "$T_vmon_1e6")x faster** |"
     echo "| same, RAYON_NUM_THREADS=1 | 10^6 | ${T_vmon_1e6_t1} s | $(per_us "$T_vmon_1e6_t1" 1000000) | ${M_vmon_1e6_t1} MiB | $(ratio "$T_inferno_1e6" "$T_vmon_1e6_t1")x |"
-    echo "| same, --no-inline | 10^6 | ${T_vmon_1e6_noinline} s | $(per_us "$T_vmon_1e6_noinline" 1000000) | ${M_vmon_1e6_noinline} MiB | $(ratio "$T_inferno_1e6" "$T_vmon_1e6_noinline")x |"
+    echo "| same, --no-inlines | 10^6 | ${T_vmon_1e6_noinline} s | $(per_us "$T_vmon_1e6_noinline" 1000000) | ${M_vmon_1e6_noinline} MiB | $(ratio "$T_inferno_1e6" "$T_vmon_1e6_noinline")x |"
     echo "| inferno-collapse-perf \\| inferno-flamegraph on perf script text (${PERF_MB} MB) | 10^6 | ${T_inferno_1e6} s | $(per_us "$T_inferno_1e6" 1000000) | ${M_inferno_1e6} MiB (largest stage) | 1x |"
     echo "| inferno-collapse-perf alone | 10^6 | ${T_inferno_collapse_1e6} s | $(per_us "$T_inferno_collapse_1e6" 1000000) | ${M_inferno_collapse_1e6} MiB | |"
     echo

@@ -20,7 +20,11 @@ fn main() -> Result<()> {
         bail!("usage: perf_script FILE.vmt... > perf-script.txt");
     }
     let inputs = paths.iter().map(|p| load(p)).collect::<Result<Vec<_>>>()?;
-    let opts = Options { inlines: true, unwind: true, ..Default::default() };
+    let opts = Options {
+        inlines: true,
+        unwind: true,
+        ..Default::default()
+    };
     let a = analyze(inputs, &opts, &|_| {});
     let stdout = std::io::stdout();
     let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());

@@ -56,7 +56,10 @@ impl ArtifactArgs {
     /// Whether an option here writes something, so the summary is not
     /// printed on its own account.
     pub fn any_output(&self) -> bool {
-        self.csv.is_some() || self.parquet.is_some() || self.query.is_some() || self.report.is_some()
+        self.csv.is_some()
+            || self.parquet.is_some()
+            || self.query.is_some()
+            || self.report.is_some()
     }
 
     /// `--query` owns stdout.
@@ -66,12 +69,16 @@ impl ArtifactArgs {
 
     /// Runs `--symbolize-addrs` when given; returns whether it ran.
     pub fn run_symbolize_addrs(&self, inlines: bool) -> Result<bool> {
-        let (Some(list), Some(binary)) = (&self.symbolize_addrs, &self.binary) else { return Ok(false) };
+        let (Some(list), Some(binary)) = (&self.symbolize_addrs, &self.binary) else {
+            return Ok(false);
+        };
         let addrs = if list.as_os_str() == "-" {
             symbolize_addrs::parse_addrs(std::io::stdin().lock())?
         } else {
-            let f = std::fs::File::open(list).with_context(|| format!("opening the address list {}", list.display()))?;
-            symbolize_addrs::parse_addrs(std::io::BufReader::new(f)).with_context(|| list.display().to_string())?
+            let f = std::fs::File::open(list)
+                .with_context(|| format!("opening the address list {}", list.display()))?;
+            symbolize_addrs::parse_addrs(std::io::BufReader::new(f))
+                .with_context(|| list.display().to_string())?
         };
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -82,15 +89,30 @@ impl ArtifactArgs {
     /// Writes the tables, the query result and the report. Returns the exit
     /// status the gate asks for: 0, or [`report::GATE_FAILED_EXIT`].
     pub fn run(&self, a: &Analysis, agg: &Aggregates) -> Result<i32> {
-        let need_tables = self.csv.is_some() || self.parquet.is_some() || self.query.is_some() || self.report.is_some();
-        let set = if need_tables { Some(tables::build(a, agg).context("building the tables")?) } else { None };
+        let need_tables = self.csv.is_some()
+            || self.parquet.is_some()
+            || self.query.is_some()
+            || self.report.is_some();
+        let set = if need_tables {
+            Some(tables::build(a, agg).context("building the tables")?)
+        } else {
+            None
+        };
         if let (Some(dir), Some(set)) = (&self.csv, &set) {
             let files = tables::write_csv_dir(set, dir)?;
-            eprintln!("vmon-analyze: wrote {} tables to {}", files.len(), dir.display());
+            eprintln!(
+                "vmon-analyze: wrote {} tables to {}",
+                files.len(),
+                dir.display()
+            );
         }
         if let (Some(dir), Some(set)) = (&self.parquet, &set) {
             let files = tables::write_parquet_dir(set, dir)?;
-            eprintln!("vmon-analyze: wrote {} Parquet tables to {}", files.len(), dir.display());
+            eprintln!(
+                "vmon-analyze: wrote {} Parquet tables to {}",
+                files.len(),
+                dir.display()
+            );
         }
         if let (Some(sql), Some(set)) = (&self.query, &set) {
             let stdout = std::io::stdout();
@@ -100,7 +122,10 @@ impl ArtifactArgs {
         }
         if let Some(dir) = &self.report {
             let flames = report_flamegraphs(a, agg)?;
-            let opts = ReportOptions { fail_if_breaches: self.fail_if_breaches, top: 20 };
+            let opts = ReportOptions {
+                fail_if_breaches: self.fail_if_breaches,
+                top: 20,
+            };
             report::write_report(dir, a, agg, set.as_ref(), &flames, &opts)?;
             eprintln!("vmon-analyze: wrote {}", dir.join("index.html").display());
         }
@@ -128,7 +153,10 @@ fn report_flamegraphs(a: &Analysis, agg: &Aggregates) -> Result<Vec<Flamegraph>>
         }
         let mut svg = Vec::new();
         output::flamegraph(&mut svg, a, agg, g).context("rendering a flamegraph for the report")?;
-        let watch = g.watch.and_then(|w| a.watches.get(w.idx())).map(|w| w.name.clone());
+        let watch = g
+            .watch
+            .and_then(|w| a.watches.get(w.idx()))
+            .map(|w| w.name.clone());
         out.push(Flamegraph { watch, svg });
     }
     Ok(out)

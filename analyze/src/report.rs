@@ -22,9 +22,15 @@ use crate::tables::TableSet;
 #[derive(Debug, Error)]
 pub enum ReportError {
     #[error("cannot create report directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot encode summary.json: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -112,7 +118,11 @@ pub const GATE_FAILED_EXIT: i32 = 3;
 /// filters number more than `max`. `--fail-if-breaches 0` fails on any.
 pub fn gate(a: &Analysis, max: u64) -> Gate {
     let breaches = a.breaches.len() as u64;
-    Gate { max_breaches: max, breaches, failed: breaches > max }
+    Gate {
+        max_breaches: max,
+        breaches,
+        failed: breaches > max,
+    }
 }
 
 fn cmp_text(c: vmon_format::Comparison) -> &'static str {
@@ -124,7 +134,11 @@ fn cmp_text(c: vmon_format::Comparison) -> &'static str {
 
 fn watch_summary(a: &Analysis, agg: &Aggregates, g: &Group, top: usize) -> WatchSummary {
     let w = g.watch.and_then(|w| a.watches.get(w.idx()));
-    let values = g.breaches.iter().filter_map(|b| a.breaches.get(b.idx())).map(|b| b.value);
+    let values = g
+        .breaches
+        .iter()
+        .filter_map(|b| a.breaches.get(b.idx()))
+        .map(|b| b.value);
     let worst = match w.map(|w| w.cmp) {
         Some(vmon_format::Comparison::Less) => values.min(),
         _ => values.max(),
@@ -141,13 +155,21 @@ fn watch_summary(a: &Analysis, agg: &Aggregates, g: &Group, top: usize) -> Watch
             .stacks
             .iter()
             .take(top)
-            .map(|(s, n)| StackCount { samples: *n, folded: agg.stack_names.get(s.idx()).cloned().unwrap_or_default() })
+            .map(|(s, n)| StackCount {
+                samples: *n,
+                folded: agg.stack_names.get(s.idx()).cloned().unwrap_or_default(),
+            })
             .collect(),
     }
 }
 
 fn top_functions(a: &Analysis, g: &Group, top: usize) -> Vec<FunctionCount> {
-    let self_of = |f: crate::analysis::FuncId| g.top_self.iter().find(|(x, _)| *x == f).map_or(0, |(_, n)| *n);
+    let self_of = |f: crate::analysis::FuncId| {
+        g.top_self
+            .iter()
+            .find(|(x, _)| *x == f)
+            .map_or(0, |(_, n)| *n)
+    };
     g.top_total
         .iter()
         .take(top)
@@ -155,7 +177,10 @@ fn top_functions(a: &Analysis, g: &Group, top: usize) -> Vec<FunctionCount> {
             let fi = a.funcs.get(f.idx())?;
             Some(FunctionCount {
                 function: fi.name.clone(),
-                module: a.modules.get(fi.module.idx()).map_or_else(String::new, |m| m.name.clone()),
+                module: a
+                    .modules
+                    .get(fi.module.idx())
+                    .map_or_else(String::new, |m| m.name.clone()),
                 self_samples: self_of(*f),
                 total_samples: *n,
             })
@@ -182,7 +207,11 @@ pub fn summary(a: &Analysis, agg: &Aggregates, opts: &ReportOptions) -> Summary 
         breaches: a.breaches.len() as u64,
         task_samples: a.samples.len() as u64,
         distinct_stacks: agg.total.stacks.len() as u64,
-        watches: agg.per_watch.iter().map(|g| watch_summary(a, agg, g, top)).collect(),
+        watches: agg
+            .per_watch
+            .iter()
+            .map(|g| watch_summary(a, agg, g, top))
+            .collect(),
         quality: a.quality.clone(),
         warnings: a.warnings.clone(),
         gate: opts.fail_if_breaches.map(|n| gate(a, n)),
@@ -209,7 +238,11 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
@@ -275,7 +308,12 @@ nav a { color:#c5cbd6; margin-right:14px; text-decoration:none; font-size:13px; 
 fn html_table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
     out.push_str("<table><thead><tr>");
     for (h, num) in head {
-        let _ = write!(out, "<th{}>{}</th>", if *num { " class=\"num\"" } else { "" }, esc(h));
+        let _ = write!(
+            out,
+            "<th{}>{}</th>",
+            if *num { " class=\"num\"" } else { "" },
+            esc(h)
+        );
     }
     out.push_str("</tr></thead><tbody>");
     for r in rows {
@@ -299,7 +337,15 @@ fn bar(n: u64, max: u64) -> String {
     format!("<span class=\"bar\" style=\"width:{w}px\"></span>{n}")
 }
 
-fn watch_section(out: &mut String, a: &Analysis, ws: &WatchSummary, g: &Group, flame: Option<&Flamegraph>, id: usize, top: usize) {
+fn watch_section(
+    out: &mut String,
+    a: &Analysis,
+    ws: &WatchSummary,
+    g: &Group,
+    flame: Option<&Flamegraph>,
+    id: usize,
+    top: usize,
+) {
     let _ = write!(
         out,
         "<section id=\"w{id}\"><h2>Watch <code>{}</code> {} {}</h2><p class=\"muted\">{} breaches, {} task samples{}</p>",
@@ -334,26 +380,62 @@ fn watch_section(out: &mut String, a: &Analysis, ws: &WatchSummary, g: &Group, f
             ]
         })
         .collect();
-    html_table(out, &[("function", false), ("module", false), ("self", true), ("total", true), ("of samples", true)], &rows);
+    html_table(
+        out,
+        &[
+            ("function", false),
+            ("module", false),
+            ("self", true),
+            ("total", true),
+            ("of samples", true),
+        ],
+        &rows,
+    );
     out.push_str("</div><div><h3>Who was sampled</h3>");
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (st, n) in g.states.iter().take(4) {
-        rows.push(vec![format!("state {}", Analysis::state_letter(*st)), n.to_string(), pct(*n, g.samples)]);
+        rows.push(vec![
+            format!("state {}", Analysis::state_letter(*st)),
+            n.to_string(),
+            pct(*n, g.samples),
+        ]);
     }
     for (c, n) in g.comms.iter().take(top.min(8)) {
-        rows.push(vec![format!("comm {}", esc(a.name(*c))), n.to_string(), pct(*n, g.samples)]);
+        rows.push(vec![
+            format!("comm {}", esc(a.name(*c))),
+            n.to_string(),
+            pct(*n, g.samples),
+        ]);
     }
     for (p, n) in g.processes.iter().take(top.min(5)) {
         rows.push(vec![format!("tgid {p}"), n.to_string(), pct(*n, g.samples)]);
     }
-    html_table(out, &[("group", false), ("samples", true), ("share", true)], &rows);
+    html_table(
+        out,
+        &[("group", false), ("samples", true), ("share", true)],
+        &rows,
+    );
     out.push_str("</div></div><h3>Top stacks</h3>");
     let rows: Vec<Vec<String>> = ws
         .top_stacks
         .iter()
-        .map(|s| vec![s.samples.to_string(), pct(s.samples, ws.task_samples), esc(&s.folded.replace(';', " ; "))])
+        .map(|s| {
+            vec![
+                s.samples.to_string(),
+                pct(s.samples, ws.task_samples),
+                esc(&s.folded.replace(';', " ; ")),
+            ]
+        })
         .collect();
-    html_table(out, &[("samples", true), ("share", true), ("stack, outermost first", false)], &rows);
+    html_table(
+        out,
+        &[
+            ("samples", true),
+            ("share", true),
+            ("stack, outermost first", false),
+        ],
+        &rows,
+    );
 
     out.push_str("<h3>Breaches</h3>");
     let rows: Vec<Vec<String>> = g
@@ -382,15 +464,35 @@ fn watch_section(out: &mut String, a: &Analysis, ws: &WatchSummary, g: &Group, f
             ]
         })
         .collect();
-    html_table(out, &[("time (s)", true), ("value", true), ("R/D tasks", true), ("sampled", true), ("flags", false)], &rows);
+    html_table(
+        out,
+        &[
+            ("time (s)", true),
+            ("value", true),
+            ("R/D tasks", true),
+            ("sampled", true),
+            ("flags", false),
+        ],
+        &rows,
+    );
     if g.breaches.len() > top {
-        let _ = write!(out, "<p class=\"muted\">{} more in breaches.csv (<code>--csv</code>).</p>", g.breaches.len() - top);
+        let _ = write!(
+            out,
+            "<p class=\"muted\">{} more in breaches.csv (<code>--csv</code>).</p>",
+            g.breaches.len() - top
+        );
     }
     out.push_str("</section>");
 }
 
 /// Renders `index.html`.
-pub fn render_html(a: &Analysis, agg: &Aggregates, tables: Option<&TableSet>, flames: &[Flamegraph], opts: &ReportOptions) -> String {
+pub fn render_html(
+    a: &Analysis,
+    agg: &Aggregates,
+    tables: Option<&TableSet>,
+    flames: &[Flamegraph],
+    opts: &ReportOptions,
+) -> String {
     let top = if opts.top == 0 { 20 } else { opts.top };
     let sum = summary(a, agg, opts);
     let mut out = String::with_capacity(1 << 20);
@@ -406,16 +508,39 @@ pub fn render_html(a: &Analysis, agg: &Aggregates, tables: Option<&TableSet>, fl
     let hosts: Vec<String> = a
         .inputs
         .iter()
-        .map(|i| format!("{} ({}{})", i.path, i.meta.hostname, if i.meta.kernel_release.is_empty() { String::new() } else { format!(", {}", i.meta.kernel_release) }))
+        .map(|i| {
+            format!(
+                "{} ({}{})",
+                i.path,
+                i.meta.hostname,
+                if i.meta.kernel_release.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", i.meta.kernel_release)
+                }
+            )
+        })
         .collect();
-    let _ = write!(out, "<header><h1>{}</h1><div class=\"sub\">{} · {}</div><nav>", esc(&title), esc(&hosts.join("; ")), esc(&sum.tool));
+    let _ = write!(
+        out,
+        "<header><h1>{}</h1><div class=\"sub\">{} · {}</div><nav>",
+        esc(&title),
+        esc(&hosts.join("; ")),
+        esc(&sum.tool)
+    );
     for (i, w) in sum.watches.iter().enumerate() {
         let _ = write!(out, "<a href=\"#w{i}\">{}</a>", esc(&w.name));
     }
-    out.push_str("<a href=\"#quality\">quality</a><a href=\"#tables\">tables</a></nav></header><main>");
+    out.push_str(
+        "<a href=\"#quality\">quality</a><a href=\"#tables\">tables</a></nav></header><main>",
+    );
 
     if let Some(g) = sum.gate {
-        let (class, word) = if g.failed { ("fail", "FAILED") } else { ("pass", "PASSED") };
+        let (class, word) = if g.failed {
+            ("fail", "FAILED")
+        } else {
+            ("pass", "PASSED")
+        };
         let _ = write!(
             out,
             "<div class=\"gate {class}\" id=\"gate\">CI gate {word}: {} breaches, at most {} allowed (--fail-if-breaches {})</div>",
@@ -431,7 +556,11 @@ pub fn render_html(a: &Analysis, agg: &Aggregates, tables: Option<&TableSet>, fl
         (sum.distinct_stacks.to_string(), "distinct stacks"),
         (pct(q.frames_resolved, q.frames_total), "frames resolved"),
     ] {
-        let _ = write!(out, "<div class=\"card\"><div class=\"n\">{}</div><div class=\"l\">{l}</div></div>", esc(&n));
+        let _ = write!(
+            out,
+            "<div class=\"card\"><div class=\"n\">{}</div><div class=\"l\">{l}</div></div>",
+            esc(&n)
+        );
     }
     out.push_str("</div>");
 
@@ -441,15 +570,31 @@ pub fn render_html(a: &Analysis, agg: &Aggregates, tables: Option<&TableSet>, fl
         rows.push(vec![esc(m), "unresolved frames".into(), n.to_string()]);
     }
     for m in &q.missing_debug_info {
-        rows.push(vec![esc(m), "no DWARF (names from symbols or nothing)".into(), String::new()]);
+        rows.push(vec![
+            esc(m),
+            "no DWARF (names from symbols or nothing)".into(),
+            String::new(),
+        ]);
     }
     for m in &q.build_id_mismatches {
-        rows.push(vec![esc(m), "build-id mismatch: local file not used".into(), String::new()]);
+        rows.push(vec![
+            esc(m),
+            "build-id mismatch: local file not used".into(),
+            String::new(),
+        ]);
     }
     if !rows.is_empty() {
-        html_table(&mut out, &[("module", false), ("problem", false), ("frames", true)], &rows);
+        html_table(
+            &mut out,
+            &[("module", false), ("problem", false), ("frames", true)],
+            &rows,
+        );
     }
-    let warnings: Vec<&String> = a.warnings.iter().chain(a.inputs.iter().flat_map(|i| &i.warnings)).collect();
+    let warnings: Vec<&String> = a
+        .warnings
+        .iter()
+        .chain(a.inputs.iter().flat_map(|i| &i.warnings))
+        .collect();
     if !warnings.is_empty() {
         out.push_str("<h3>Warnings</h3><ul>");
         for w in warnings {
@@ -460,11 +605,19 @@ pub fn render_html(a: &Analysis, agg: &Aggregates, tables: Option<&TableSet>, fl
     out.push_str("</section>");
 
     for (i, (ws, g)) in sum.watches.iter().zip(&agg.per_watch).enumerate() {
-        let name = g.watch.and_then(|w| a.watches.get(w.idx())).map(|w| w.name.as_str());
-        let flame = flames.iter().find(|f| f.watch.as_deref() == name).or_else(|| {
-            // A single combined graph goes with the first watch.
-            (i == 0).then(|| flames.iter().find(|f| f.watch.is_none())).flatten()
-        });
+        let name = g
+            .watch
+            .and_then(|w| a.watches.get(w.idx()))
+            .map(|w| w.name.as_str());
+        let flame = flames
+            .iter()
+            .find(|f| f.watch.as_deref() == name)
+            .or_else(|| {
+                // A single combined graph goes with the first watch.
+                (i == 0)
+                    .then(|| flames.iter().find(|f| f.watch.is_none()))
+                    .flatten()
+            });
         watch_section(&mut out, a, ws, g, flame, i, top);
     }
 
@@ -475,9 +628,19 @@ pub fn render_html(a: &Analysis, agg: &Aggregates, tables: Option<&TableSet>, fl
             .columns
             .iter()
             .zip(&t.columns)
-            .map(|(c, d)| (c.name, matches!(d, crate::tables::ColumnData::U64(_) | crate::tables::ColumnData::U32(_))))
+            .map(|(c, d)| {
+                (
+                    c.name,
+                    matches!(
+                        d,
+                        crate::tables::ColumnData::U64(_) | crate::tables::ColumnData::U32(_)
+                    ),
+                )
+            })
             .collect();
-        let rows: Vec<Vec<String>> = (0..t.rows().min(200)).map(|r| t.columns.iter().map(|c| esc(&c.cell(r))).collect()).collect();
+        let rows: Vec<Vec<String>> = (0..t.rows().min(200))
+            .map(|r| t.columns.iter().map(|c| esc(&c.cell(r))).collect())
+            .collect();
         html_table(&mut out, &head, &rows);
     }
     out.push_str("<p class=\"muted\">All tables, with every row: <code>vmon-analyze FILE --csv DIR</code> (columns in TABLES.md).</p></section>");
@@ -494,10 +657,16 @@ pub fn write_report(
     flames: &[Flamegraph],
     opts: &ReportOptions,
 ) -> Result<Summary, ReportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })?;
     let html = render_html(a, agg, tables, flames, opts);
     let index = dir.join("index.html");
-    std::fs::write(&index, html).map_err(|source| ReportError::Write { path: index, source })?;
+    std::fs::write(&index, html).map_err(|source| ReportError::Write {
+        path: index,
+        source,
+    })?;
     let sum = summary(a, agg, opts);
     let json = serde_json::to_vec_pretty(&sum)?;
     let path = dir.join("summary.json");
@@ -511,19 +680,33 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
     }
 
     #[test]
     fn html_escaping_covers_markup_and_quotes() {
-        assert_eq!(esc("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            esc("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]
     fn svg_height_reads_the_root_element() {
-        assert_eq!(svg_height(b"<?xml?><svg version=\"1.1\" width=\"1200\" height=\"134\" onload=\"x\">"), Some(134));
+        assert_eq!(
+            svg_height(b"<?xml?><svg version=\"1.1\" width=\"1200\" height=\"134\" onload=\"x\">"),
+            Some(134)
+        );
         assert_eq!(svg_height(b"<svg width=\"1\">"), None);
         assert_eq!(svg_height(b"garbage"), None);
     }

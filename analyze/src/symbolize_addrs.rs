@@ -28,7 +28,10 @@ pub fn parse_addrs(input: impl BufRead) -> Result<Vec<u64>> {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        let hex = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+        let hex = t
+            .strip_prefix("0x")
+            .or_else(|| t.strip_prefix("0X"))
+            .unwrap_or(t);
         match u64::from_str_radix(hex, 16) {
             Ok(a) => out.push(a),
             Err(e) => bail!("line {}: {t:?} is not a hex address ({e}); give one address per line, like 0x4a2f10", n + 1),
@@ -47,9 +50,13 @@ fn svma_to_offset(segments: &[(u64, u64, u64)], svma: u64) -> u64 {
 
 /// Symbolizes `addrs` in `binary` and writes them in addr2line's format.
 pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> Result<()> {
-    let elf = ElfFile::open(binary).with_context(|| format!("{}: not a readable ELF file", binary.display()))?;
+    let elf = ElfFile::open(binary)
+        .with_context(|| format!("{}: not a readable ELF file", binary.display()))?;
     let segments = elf.load_segments();
-    let name = binary.file_name().map_or_else(|| binary.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = binary.file_name().map_or_else(
+        || binary.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let mut modules = vec![ModuleInfo {
         kind: ModuleKind::User,
         path: binary.display().to_string(),
@@ -60,7 +67,10 @@ pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> 
     }];
     let keys: Vec<AddrKey> = addrs
         .iter()
-        .map(|&a| AddrKey::User { module: ModuleId(0), offset: svma_to_offset(&segments, a) })
+        .map(|&a| AddrKey::User {
+            module: ModuleId(0),
+            offset: svma_to_offset(&segments, a),
+        })
         .collect();
     let mut warnings = Vec::new();
     let frames = symbolize(
@@ -69,7 +79,10 @@ pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> 
         &mut |_| ModuleId(0),
         &mut modules,
         &HashMap::new(),
-        &SymbolizeOptions { debug_dirs: Vec::new(), inlines },
+        &SymbolizeOptions {
+            debug_dirs: Vec::new(),
+            inlines,
+        },
         &mut warnings,
     );
     for w in &warnings {
@@ -108,7 +121,9 @@ mod tests {
     fn parses_hex_with_and_without_prefix_and_rejects_junk() {
         let a = parse_addrs("0x10\n  ff \n\n# c\n0XaB\n".as_bytes()).unwrap();
         assert_eq!(a, [0x10, 0xff, 0xab]);
-        let e = parse_addrs("0x10\nzz\n".as_bytes()).unwrap_err().to_string();
+        let e = parse_addrs("0x10\nzz\n".as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
     }
 
@@ -129,7 +144,10 @@ mod tests {
         use object::{Object, ObjectSymbol};
         let sym = obj
             .symbols()
-            .find(|s| s.name().is_ok_and(|n| n.contains("parse_addrs") && !n.contains("closure")))
+            .find(|s| {
+                s.name()
+                    .is_ok_and(|n| n.contains("parse_addrs") && !n.contains("closure"))
+            })
             .expect("parse_addrs is in the symbol table");
         let mut out = Vec::new();
         run(&exe, &[sym.address()], true, &mut out).unwrap();

@@ -23,14 +23,23 @@ use crate::analysis::{Analysis, BreachRow, FuncId, ModuleKind, SampleRow, StackI
 #[derive(Debug, Error)]
 pub enum TablesError {
     #[error("cannot create table directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("table input is inconsistent: {0}")]
     Input(String),
     #[cfg(feature = "polars")]
     #[error("polars: {context}: {source}")]
-    Polars { context: String, source: polars::error::PolarsError },
+    Polars {
+        context: String,
+        source: polars::error::PolarsError,
+    },
     #[error("{what} needs the `polars` cargo feature, which this build of vmon-analyze lacks; rebuild with default features (`cargo build --release -p vmon-analyze`)")]
     FeatureOff { what: &'static str },
 }
@@ -49,7 +58,10 @@ pub enum ColumnData {
     I32(Vec<i32>),
     Bool(Vec<bool>),
     Str(Vec<String>),
-    Dict { values: Vec<String>, codes: Vec<u32> },
+    Dict {
+        values: Vec<String>,
+        codes: Vec<u32>,
+    },
 }
 
 impl ColumnData {
@@ -78,9 +90,10 @@ impl ColumnData {
             ColumnData::I32(v) => v.get(row).map(i32::to_string),
             ColumnData::Bool(v) => v.get(row).map(bool::to_string),
             ColumnData::Str(v) => v.get(row).cloned(),
-            ColumnData::Dict { values, codes } => {
-                codes.get(row).and_then(|&c| values.get(c as usize)).cloned()
-            }
+            ColumnData::Dict { values, codes } => codes
+                .get(row)
+                .and_then(|&c| values.get(c as usize))
+                .cloned(),
         }
         .unwrap_or_default()
     }
@@ -339,22 +352,47 @@ fn hex(bytes: &[u8]) -> String {
 pub fn build(a: &Analysis, agg: &Aggregates) -> Result<TableSet> {
     let bad = |what: String| TablesError::Input(what);
     if agg.stack_names.len() != a.stacks.len() {
-        return Err(bad(format!("{} stack names for {} stacks", agg.stack_names.len(), a.stacks.len())));
+        return Err(bad(format!(
+            "{} stack names for {} stacks",
+            agg.stack_names.len(),
+            a.stacks.len()
+        )));
     }
     // Every id the tables dereference is checked once here, so the
     // builders below can index freely.
     for (i, s) in a.stacks.iter().enumerate() {
         for f in &s.frames {
-            let fr = a.frames.get(f.idx()).ok_or_else(|| bad(format!("stack {i} names frame {}, but there are {}", f.0, a.frames.len())))?;
-            let func = a.funcs.get(fr.func.idx()).ok_or_else(|| bad(format!("frame {} names function {}, but there are {}", f.0, fr.func.0, a.funcs.len())))?;
+            let fr = a.frames.get(f.idx()).ok_or_else(|| {
+                bad(format!(
+                    "stack {i} names frame {}, but there are {}",
+                    f.0,
+                    a.frames.len()
+                ))
+            })?;
+            let func = a.funcs.get(fr.func.idx()).ok_or_else(|| {
+                bad(format!(
+                    "frame {} names function {}, but there are {}",
+                    f.0,
+                    fr.func.0,
+                    a.funcs.len()
+                ))
+            })?;
             if func.module.idx() >= a.modules.len() {
-                return Err(bad(format!("function {} names module {}, but there are {}", fr.func.0, func.module.0, a.modules.len())));
+                return Err(bad(format!(
+                    "function {} names module {}, but there are {}",
+                    fr.func.0,
+                    func.module.0,
+                    a.modules.len()
+                )));
             }
         }
     }
     for (i, b) in a.breaches.iter().enumerate() {
         if b.input.idx() >= a.inputs.len() || b.watch.idx() >= a.watches.len() {
-            return Err(bad(format!("breach {i} names input {} / watch {} out of range", b.input.0, b.watch.0)));
+            return Err(bad(format!(
+                "breach {i} names input {} / watch {} out of range",
+                b.input.0, b.watch.0
+            )));
         }
     }
     for (i, s) in a.samples.iter().enumerate() {
@@ -364,18 +402,28 @@ pub fn build(a: &Analysis, agg: &Aggregates) -> Result<TableSet> {
             || s.stack.idx() >= a.stacks.len()
             || s.comm.idx() >= a.names.len()
         {
-            return Err(bad(format!("task sample {i} names an input, watch, breach, stack or comm out of range")));
+            return Err(bad(format!(
+                "task sample {i} names an input, watch, breach, stack or comm out of range"
+            )));
         }
     }
     let group = &agg.total;
     for (s, _) in &group.stacks {
         if s.idx() >= a.stacks.len() {
-            return Err(bad(format!("aggregate names stack {}, but there are {}", s.0, a.stacks.len())));
+            return Err(bad(format!(
+                "aggregate names stack {}, but there are {}",
+                s.0,
+                a.stacks.len()
+            )));
         }
     }
     for (f, _) in group.top_total.iter().chain(&group.top_self) {
         if f.idx() >= a.funcs.len() {
-            return Err(bad(format!("aggregate names function {}, but there are {}", f.0, a.funcs.len())));
+            return Err(bad(format!(
+                "aggregate names function {}, but there are {}",
+                f.0,
+                a.funcs.len()
+            )));
         }
     }
 
@@ -392,7 +440,11 @@ pub fn build(a: &Analysis, agg: &Aggregates) -> Result<TableSet> {
     for t in &set.tables {
         let rows = t.rows();
         let kinds_match = t.columns.len() == t.schema.columns.len()
-            && t.schema.columns.iter().zip(&t.columns).all(|(s, c)| s.kind == c.kind() && c.len() == rows);
+            && t.schema
+                .columns
+                .iter()
+                .zip(&t.columns)
+                .all(|(s, c)| s.kind == c.kind() && c.len() == rows);
         if !kinds_match {
             // A bug here, not bad input: a builder disagrees with SCHEMA.
             return Err(bad(format!("table {} does not match its schema", t.name())));
@@ -414,7 +466,11 @@ fn breaches(a: &Analysis) -> Table {
     let flag = |bit: u32| ColumnData::Bool(b.iter().map(|r| r.flags & bit != 0).collect());
     // The capture's own watch id, for the breach's input.
     let watch_id = |r: &BreachRow| {
-        a.watches[r.watch.idx()].sources.iter().find(|(i, _)| *i == r.input).map_or(0, |(_, id)| *id)
+        a.watches[r.watch.idx()]
+            .sources
+            .iter()
+            .find(|(i, _)| *i == r.input)
+            .map_or(0, |(_, id)| *id)
     };
     Table {
         schema: schema("breaches"),
@@ -426,8 +482,16 @@ fn breaches(a: &Analysis) -> Table {
             dict(watch_names(a), b.iter().map(|r| r.watch.0).collect()),
             ColumnData::U64(b.iter().map(|r| r.time_ns).collect()),
             ColumnData::I64(b.iter().map(|r| r.value).collect()),
-            ColumnData::Str(b.iter().map(|r| cmp_text(a.watches[r.watch.idx()].cmp).to_owned()).collect()),
-            ColumnData::I64(b.iter().map(|r| a.watches[r.watch.idx()].threshold).collect()),
+            ColumnData::Str(
+                b.iter()
+                    .map(|r| cmp_text(a.watches[r.watch.idx()].cmp).to_owned())
+                    .collect(),
+            ),
+            ColumnData::I64(
+                b.iter()
+                    .map(|r| a.watches[r.watch.idx()].threshold)
+                    .collect(),
+            ),
             ColumnData::U32(b.iter().map(|r| r.nr_candidates).collect()),
             ColumnData::U32(b.iter().map(|r| r.samples).collect()),
             ColumnData::U64(b.iter().map(|r| r.collect_ns).collect()),
@@ -442,14 +506,23 @@ fn breaches(a: &Analysis) -> Table {
 fn task_samples(a: &Analysis) -> Table {
     let s = &a.samples;
     let flag = |bits: u32| ColumnData::Bool(s.iter().map(|r| r.flags & bits != 0).collect());
-    let states = [TaskState::Running, TaskState::Uninterruptible, TaskState::RtLock, TaskState::Other];
+    let states = [
+        TaskState::Running,
+        TaskState::Uninterruptible,
+        TaskState::RtLock,
+        TaskState::Other,
+    ];
     let state_code = |st: TaskState| match st {
         TaskState::Running => 0,
         TaskState::Uninterruptible => 1,
         TaskState::RtLock => 2,
         TaskState::Other => 3,
     };
-    let kframes = |r: &SampleRow| a.stacks[r.stack.idx()].kernel_frames.min(a.stacks[r.stack.idx()].frames.len() as u32);
+    let kframes = |r: &SampleRow| {
+        a.stacks[r.stack.idx()]
+            .kernel_frames
+            .min(a.stacks[r.stack.idx()].frames.len() as u32)
+    };
     Table {
         schema: schema("task_samples"),
         columns: vec![
@@ -460,22 +533,42 @@ fn task_samples(a: &Analysis) -> Table {
             ColumnData::I32(s.iter().map(|r| r.pid).collect()),
             ColumnData::I32(s.iter().map(|r| r.tgid).collect()),
             dict(a.names.clone(), s.iter().map(|r| r.comm.0).collect()),
-            dict(states.iter().map(|&st| Analysis::state_letter(st).to_owned()).collect(), s.iter().map(|r| state_code(r.state)).collect()),
+            dict(
+                states
+                    .iter()
+                    .map(|&st| Analysis::state_letter(st).to_owned())
+                    .collect(),
+                s.iter().map(|r| state_code(r.state)).collect(),
+            ),
             ColumnData::I32(s.iter().map(|r| r.cpu).collect()),
             ColumnData::U64(s.iter().map(|r| r.cgroup_id).collect()),
             ColumnData::U32(s.iter().map(|r| r.stack.0).collect()),
             ColumnData::U32(s.iter().map(kframes).collect()),
-            ColumnData::U32(s.iter().map(|r| a.stacks[r.stack.idx()].frames.len() as u32 - kframes(r)).collect()),
+            ColumnData::U32(
+                s.iter()
+                    .map(|r| a.stacks[r.stack.idx()].frames.len() as u32 - kframes(r))
+                    .collect(),
+            ),
             flag(task_flags::ON_CPU),
             flag(task_flags::KTHREAD),
-            flag(task_flags::KSTACK_TRUNC | task_flags::USTACK_TRUNC | task_flags::USTACK_FAULT | task_flags::RAW_TRUNC),
+            flag(
+                task_flags::KSTACK_TRUNC
+                    | task_flags::USTACK_TRUNC
+                    | task_flags::USTACK_FAULT
+                    | task_flags::RAW_TRUNC,
+            ),
         ],
     }
 }
 
 fn stacks(a: &Analysis, agg: &Aggregates) -> Table {
     let st = &agg.total.stacks;
-    let leaf = |s: StackIdx| a.stacks[s.idx()].frames.last().map(|f| &a.funcs[a.frames[f.idx()].func.idx()]);
+    let leaf = |s: StackIdx| {
+        a.stacks[s.idx()]
+            .frames
+            .last()
+            .map(|f| &a.funcs[a.frames[f.idx()].func.idx()])
+    };
     let mut leaf_fn = Dict::default();
     let mut leaf_mod = Dict::default();
     for (s, _) in st {
@@ -488,11 +581,23 @@ fn stacks(a: &Analysis, agg: &Aggregates) -> Table {
         columns: vec![
             ColumnData::U32(st.iter().map(|(s, _)| s.0).collect()),
             ColumnData::U64(st.iter().map(|(_, n)| *n).collect()),
-            ColumnData::U32(st.iter().map(|(s, _)| a.stacks[s.idx()].frames.len() as u32).collect()),
-            ColumnData::U32(st.iter().map(|(s, _)| a.stacks[s.idx()].kernel_frames).collect()),
+            ColumnData::U32(
+                st.iter()
+                    .map(|(s, _)| a.stacks[s.idx()].frames.len() as u32)
+                    .collect(),
+            ),
+            ColumnData::U32(
+                st.iter()
+                    .map(|(s, _)| a.stacks[s.idx()].kernel_frames)
+                    .collect(),
+            ),
             leaf_fn.into_column(),
             leaf_mod.into_column(),
-            ColumnData::Str(st.iter().map(|(s, _)| agg.stack_names[s.idx()].clone()).collect()),
+            ColumnData::Str(
+                st.iter()
+                    .map(|(s, _)| agg.stack_names[s.idx()].clone())
+                    .collect(),
+            ),
         ],
     }
 }
@@ -541,8 +646,17 @@ fn functions(a: &Analysis, agg: &Aggregates) -> Table {
     Table {
         schema: schema("functions"),
         columns: vec![
-            ColumnData::Str(rows.iter().map(|(f, _)| a.funcs[f.idx()].name.clone()).collect()),
-            dict(a.modules.iter().map(|m| m.name.clone()).collect(), rows.iter().map(|(f, _)| a.funcs[f.idx()].module.0).collect()),
+            ColumnData::Str(
+                rows.iter()
+                    .map(|(f, _)| a.funcs[f.idx()].name.clone())
+                    .collect(),
+            ),
+            dict(
+                a.modules.iter().map(|m| m.name.clone()).collect(),
+                rows.iter()
+                    .map(|(f, _)| a.funcs[f.idx()].module.0)
+                    .collect(),
+            ),
             ColumnData::Bool(rows.iter().map(|(f, _)| a.funcs[f.idx()].kernel).collect()),
             ColumnData::U64(rows.iter().map(|(f, _)| self_of[f.idx()]).collect()),
             ColumnData::U64(rows.iter().map(|(_, n)| *n).collect()),
@@ -600,7 +714,11 @@ fn modules(a: &Analysis, agg: &Aggregates) -> Table {
                     .map(str::to_owned)
                     .collect(),
             ),
-            ColumnData::Str(m.iter().map(|m| debug_info_text(&m.source).to_owned()).collect()),
+            ColumnData::Str(
+                m.iter()
+                    .map(|m| debug_info_text(&m.source).to_owned())
+                    .collect(),
+            ),
             ColumnData::Str(m.iter().map(|m| debug_file(&m.source)).collect()),
             ColumnData::Bool(m.iter().map(|m| m.build_id_mismatch).collect()),
             ColumnData::U64(functions),
@@ -649,7 +767,13 @@ fn push_cell(buf: &mut Vec<u8>, col: &ColumnData, row: usize) {
             Ok(())
         }
         ColumnData::Dict { values, codes } => {
-            push_csv_str(buf, codes.get(row).and_then(|&c| values.get(c as usize)).map_or("", String::as_str));
+            push_csv_str(
+                buf,
+                codes
+                    .get(row)
+                    .and_then(|&c| values.get(c as usize))
+                    .map_or("", String::as_str),
+            );
             Ok(())
         }
     };
@@ -683,13 +807,19 @@ pub fn write_csv_plain(table: &Table, out: &mut impl Write) -> std::io::Result<(
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| TablesError::CreateDir { path: dir.to_owned(), source })
+    std::fs::create_dir_all(dir).map_err(|source| TablesError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn create_file(path: &Path) -> Result<BufWriter<File>> {
     File::create(path)
         .map(|f| BufWriter::with_capacity(1 << 20, f))
-        .map_err(|source| TablesError::Write { path: path.to_owned(), source })
+        .map_err(|source| TablesError::Write {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Writes `DIR/<table>.csv` for every table; returns the paths written.
@@ -710,7 +840,10 @@ pub fn write_csv_dir(set: &TableSet, dir: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(not(feature = "polars"))]
 fn write_table_csv(t: &Table, path: &Path) -> Result<()> {
     let mut w = create_file(path)?;
-    write_csv_plain(t, &mut w).map_err(|source| TablesError::Write { path: path.to_owned(), source })
+    write_csv_plain(t, &mut w).map_err(|source| TablesError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(feature = "polars")]
@@ -718,8 +851,16 @@ fn write_table_csv(t: &Table, path: &Path) -> Result<()> {
     use polars::prelude::{CsvWriter, SerWriter};
     let mut df = polars_frame::to_dataframe(t)?;
     let mut w = create_file(path)?;
-    CsvWriter::new(&mut w).finish(&mut df).map_err(|source| TablesError::Polars { context: format!("writing {}", path.display()), source })?;
-    w.flush().map_err(|source| TablesError::Write { path: path.to_owned(), source })
+    CsvWriter::new(&mut w)
+        .finish(&mut df)
+        .map_err(|source| TablesError::Polars {
+            context: format!("writing {}", path.display()),
+            source,
+        })?;
+    w.flush().map_err(|source| TablesError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Writes `DIR/<table>.parquet` for every table (zstd-compressed).
@@ -736,8 +877,14 @@ pub fn write_parquet_dir(set: &TableSet, dir: &Path) -> Result<Vec<PathBuf>> {
             let mut w = create_file(&path)?;
             ParquetWriter::new(&mut w)
                 .finish(&mut df)
-                .map_err(|source| TablesError::Polars { context: format!("writing {}", path.display()), source })?;
-            w.flush().map_err(|source| TablesError::Write { path: path.clone(), source })?;
+                .map_err(|source| TablesError::Polars {
+                    context: format!("writing {}", path.display()),
+                    source,
+                })?;
+            w.flush().map_err(|source| TablesError::Write {
+                path: path.clone(),
+                source,
+            })?;
             Ok(path)
         })
         .collect()
@@ -761,11 +908,20 @@ pub fn query(set: &TableSet, sql: &str, out: &mut impl Write) -> Result<usize> {
     let mut df = ctx
         .execute(sql)
         .and_then(|lf| lf.collect())
-        .map_err(|source| TablesError::Polars { context: format!("query failed (tables: {})", names.join(", ")), source })?;
+        .map_err(|source| TablesError::Polars {
+            context: format!("query failed (tables: {})", names.join(", ")),
+            source,
+        })?;
     CsvWriter::new(&mut *out)
         .finish(&mut df)
-        .map_err(|source| TablesError::Polars { context: "writing the query result".into(), source })?;
-    out.flush().map_err(|source| TablesError::Write { path: "<stdout>".into(), source })?;
+        .map_err(|source| TablesError::Polars {
+            context: "writing the query result".into(),
+            source,
+        })?;
+    out.flush().map_err(|source| TablesError::Write {
+        path: "<stdout>".into(),
+        source,
+    })?;
     Ok(df.height())
 }
 
@@ -779,9 +935,17 @@ pub fn query(_set: &TableSet, _sql: &str, _out: &mut impl Write) -> Result<usize
 pub fn schema_markdown() -> String {
     let mut s = String::new();
     for t in SCHEMA {
-        s.push_str(&format!("### `{}`\n\n{}\n\n| column | type | meaning |\n| --- | --- | --- |\n", t.name, t.doc));
+        s.push_str(&format!(
+            "### `{}`\n\n{}\n\n| column | type | meaning |\n| --- | --- | --- |\n",
+            t.name, t.doc
+        ));
         for c in t.columns {
-            s.push_str(&format!("| `{}` | {} | {} |\n", c.name, c.kind.sql_name(), c.doc));
+            s.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                c.name,
+                c.kind.sql_name(),
+                c.doc
+            ));
         }
         s.push('\n');
     }
@@ -802,18 +966,31 @@ pub mod polars_frame {
             ColumnData::U32(v) => Column::new(name, v.as_slice()),
             ColumnData::I32(v) => Column::new(name, v.as_slice()),
             ColumnData::Bool(v) => Column::new(name, v.as_slice()),
-            ColumnData::Str(v) => StringChunked::from_iter_values(name, v.iter().map(String::as_str)).into_column(),
+            ColumnData::Str(v) => {
+                StringChunked::from_iter_values(name, v.iter().map(String::as_str)).into_column()
+            }
             ColumnData::Dict { values, codes } => StringChunked::from_iter_values(
                 name,
-                codes.iter().map(|&c| values.get(c as usize).map_or("", String::as_str)),
+                codes
+                    .iter()
+                    .map(|&c| values.get(c as usize).map_or("", String::as_str)),
             )
             .into_column(),
         }
     }
 
     pub fn to_dataframe(t: &Table) -> Result<DataFrame, TablesError> {
-        let cols: Vec<Column> = t.schema.columns.iter().zip(&t.columns).map(|(s, d)| column(s.name, d)).collect();
-        DataFrame::new(t.rows(), cols).map_err(|source| TablesError::Polars { context: format!("building table {}", t.name()), source })
+        let cols: Vec<Column> = t
+            .schema
+            .columns
+            .iter()
+            .zip(&t.columns)
+            .map(|(s, d)| column(s.name, d))
+            .collect();
+        DataFrame::new(t.rows(), cols).map_err(|source| TablesError::Polars {
+            context: format!("building table {}", t.name()),
+            source,
+        })
     }
 }
 

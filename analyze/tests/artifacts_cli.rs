@@ -14,7 +14,10 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn analyze(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vmon-analyze")).args(args).output().expect("run vmon-analyze")
+    Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
+        .args(args)
+        .output()
+        .expect("run vmon-analyze")
 }
 
 #[test]
@@ -36,7 +39,10 @@ fn csv_report_and_gate() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     // 12 + 6 breaches > 10: the gate fails with its own status.
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("18 breaches, more than the 10 allowed"), "{stderr}");
+    assert!(
+        stderr.contains("18 breaches, more than the 10 allowed"),
+        "{stderr}"
+    );
 
     let read = |t: &str| std::fs::read_to_string(csv.join(format!("{t}.csv"))).unwrap();
     assert_eq!(read("breaches").lines().count(), 1 + 18);
@@ -45,12 +51,19 @@ fn csv_report_and_gate() {
     let functions = read("functions");
     let first = functions.lines().nth(1).unwrap();
     // Every sample of the first watch and most of the second run under main.
-    assert!(first.starts_with("main,vmon-demo-app,false,"), "{functions}");
+    assert!(
+        first.starts_with("main,vmon-demo-app,false,"),
+        "{functions}"
+    );
     assert!(functions.contains("io_schedule,"), "{functions}");
     let modules = read("modules");
-    assert!(modules.contains("vmon-demo-app,/usr/bin/vmon-demo-app,deadbeef,user,embedded,"), "{modules}");
+    assert!(
+        modules.contains("vmon-demo-app,/usr/bin/vmon-demo-app,deadbeef,user,embedded,"),
+        "{modules}"
+    );
 
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["breaches"], 18);
     assert_eq!(json["task_samples"], 84);
     assert_eq!(json["gate"]["failed"], true);
@@ -60,11 +73,25 @@ fn csv_report_and_gate() {
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("CI gate FAILED"));
     assert!(html.contains("data:image/svg+xml;base64,"));
-    assert!(!html.contains("src=\"http"), "the report must not load anything");
+    assert!(
+        !html.contains("src=\"http"),
+        "the report must not load anything"
+    );
 
     // A gate with room passes.
-    let out = analyze(&[vmt.as_os_str(), "--fail-if-breaches".as_ref(), "18".as_ref(), "--csv".as_ref(), csv.as_os_str()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = analyze(&[
+        vmt.as_os_str(),
+        "--fail-if-breaches".as_ref(),
+        "18".as_ref(),
+        "--csv".as_ref(),
+        csv.as_os_str(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -79,16 +106,36 @@ fn query_and_parquet() {
         "--query".as_ref(),
         "SELECT state, COUNT(*) AS n FROM task_samples GROUP BY state ORDER BY state".as_ref(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // 4 breaches x (3 R + 2 D) + 2 x (1 R + 3 D).
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "state,n\nD,14\nR,14\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "state,n\nD,14\nR,14\n"
+    );
 
     let pq = d.join("pq");
     let out = analyze(&[vmt.as_os_str(), "--parquet".as_ref(), pq.as_os_str()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::metadata(pq.join("task_samples.parquet")).unwrap().len() > 100);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(pq.join("task_samples.parquet"))
+            .unwrap()
+            .len()
+            > 100
+    );
 
-    let out = analyze(&[vmt.as_os_str(), "--query".as_ref(), "SELECT nope FROM task_samples".as_ref()]);
+    let out = analyze(&[
+        vmt.as_os_str(),
+        "--query".as_ref(),
+        "SELECT nope FROM task_samples".as_ref(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("query failed"));
     std::fs::remove_dir_all(&d).unwrap();
@@ -102,8 +149,18 @@ fn without_polars_csv_works_and_query_explains() {
     fixture::write(&vmt, 4);
     let csv = d.join("csv");
     let out = analyze(&[vmt.as_os_str(), "--csv".as_ref(), csv.as_os_str()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read_to_string(csv.join("task_samples.csv")).unwrap().lines().count(), 1 + 28);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(csv.join("task_samples.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1 + 28
+    );
     let out = analyze(&[vmt.as_os_str(), "--query".as_ref(), "SELECT 1".as_ref()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`polars` cargo feature"));

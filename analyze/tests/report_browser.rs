@@ -13,10 +13,14 @@ fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("VMON_CHROMIUM") {
         return Some(PathBuf::from(p));
     }
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn chrome(bin: &Path, profile: &Path, extra: &[String], page: &Path) -> std::process::Output {
@@ -69,7 +73,9 @@ fn decode_png(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
         p += 12 + len;
     }
     let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(idat.as_slice()).read_to_end(&mut raw).unwrap();
+    flate2::read::ZlibDecoder::new(idat.as_slice())
+        .read_to_end(&mut raw)
+        .unwrap();
     let stride = w * channels;
     let mut prev = vec![0u8; stride];
     let mut px = Vec::with_capacity(w * h);
@@ -105,7 +111,11 @@ fn decode_png(bytes: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
             cur[i] = cur[i].wrapping_add(pred);
         }
         for x in 0..w {
-            px.push([cur[x * channels], cur[x * channels + 1], cur[x * channels + 2]]);
+            px.push([
+                cur[x * channels],
+                cur[x * channels + 1],
+                cur[x * channels + 2],
+            ]);
         }
         prev = cur;
     }
@@ -142,7 +152,11 @@ fn report_renders_in_headless_chromium() {
         .args(["--fail-if-breaches", "100"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let index = report.join("index.html");
 
     // The DOM as the browser built it.
@@ -159,9 +173,17 @@ fn report_renders_in_headless_chromium() {
         "ci-runner-7",
         "vmon-demo-app",
     ] {
-        assert!(html.contains(want), "rendered DOM lacks {want:?}; stderr: {}", String::from_utf8_lossy(&dom.stderr));
+        assert!(
+            html.contains(want),
+            "rendered DOM lacks {want:?}; stderr: {}",
+            String::from_utf8_lossy(&dom.stderr)
+        );
     }
-    assert_eq!(html.matches("<object class=\"flame\"").count(), 2, "one flamegraph per watch");
+    assert_eq!(
+        html.matches("<object class=\"flame\"").count(),
+        2,
+        "one flamegraph per watch"
+    );
 
     // The screenshot: not blank, and the flamegraphs drawn. The same page
     // with the graphs' data removed is the baseline for "drawn".
@@ -169,25 +191,43 @@ fn report_renders_in_headless_chromium() {
         let o = chrome(
             &bin,
             &d.join(profile),
-            &[format!("--screenshot={}", png.display()), "--window-size=1400,2600".into()],
+            &[
+                format!("--screenshot={}", png.display()),
+                "--window-size=1400,2600".into(),
+            ],
             page,
         );
-        assert!(png.exists(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            png.exists(),
+            "no screenshot: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         decode_png(&std::fs::read(png).unwrap())
     };
-    let png = std::env::var_os("VMON_REPORT_SCREENSHOT").map_or_else(|| d.join("report.png"), PathBuf::from);
+    let png = std::env::var_os("VMON_REPORT_SCREENSHOT")
+        .map_or_else(|| d.join("report.png"), PathBuf::from);
     let (w, h, px) = shot(&index, "profile2", &png);
     assert_eq!((w, h), (1400, 2600));
     let mut colours: Vec<[u8; 3]> = px.clone();
     colours.sort_unstable();
     colours.dedup();
-    assert!(colours.len() > 200, "screenshot looks blank: {} colours", colours.len());
+    assert!(
+        colours.len() > 200,
+        "screenshot looks blank: {} colours",
+        colours.len()
+    );
 
     let bare = std::fs::read_to_string(&index).unwrap();
     let bare = bare
         .split("data=\"data:image/svg+xml;base64,")
         .enumerate()
-        .map(|(i, part)| if i == 0 { part.to_owned() } else { format!("data=\"{}", &part[part.find('"').unwrap() + 1..]) })
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_owned()
+            } else {
+                format!("data=\"{}", &part[part.find('"').unwrap() + 1..])
+            }
+        })
         .collect::<String>();
     let bare_page = report.join("bare.html");
     std::fs::write(&bare_page, bare).unwrap();
@@ -198,5 +238,8 @@ fn report_renders_in_headless_chromium() {
         "flamegraphs not drawn: {with} flame-coloured pixels with them, {without} without (screenshot {})",
         png.display()
     );
-    eprintln!("report screenshot: {} ({with} flame-coloured pixels, {without} without graphs)", png.display());
+    eprintln!(
+        "report screenshot: {} ({with} flame-coloured pixels, {without} without graphs)",
+        png.display()
+    );
 }

@@ -48,12 +48,31 @@ pub(crate) fn analysis() -> Analysis {
         source,
         build_id_mismatch: false,
     };
-    let func = |name: &str, module, kernel, resolved| FuncInfo { name: name.into(), module: ModuleId(module), kernel, resolved };
-    let frame = |f, inlined| FrameInfo { func: FuncId(f), file: None, line: 0, inlined };
-    let stack = |frames: &[u32], kernel_frames| StackInfo { frames: frames.iter().map(|&f| FrameId(f)).collect(), kernel_frames };
+    let func = |name: &str, module, kernel, resolved| FuncInfo {
+        name: name.into(),
+        module: ModuleId(module),
+        kernel,
+        resolved,
+    };
+    let frame = |f, inlined| FrameInfo {
+        func: FuncId(f),
+        file: None,
+        line: 0,
+        inlined,
+    };
+    let stack = |frames: &[u32], kernel_frames| StackInfo {
+        frames: frames.iter().map(|&f| FrameId(f)).collect(),
+        kernel_frames,
+    };
     Analysis {
-        inputs: vec![InputInfo { path: "a.vmt".into(), ..Default::default() }],
-        watches: vec![watch("load", Comparison::Greater, 5, 1), watch("queue,len", Comparison::Less, -3, 2)],
+        inputs: vec![InputInfo {
+            path: "a.vmt".into(),
+            ..Default::default()
+        }],
+        watches: vec![
+            watch("load", Comparison::Greater, 5, 1),
+            watch("queue,len", Comparison::Less, -3, 2),
+        ],
         breaches: vec![
             breach(100, 1_000, 0, 9, 0),
             breach(101, 2_000, 1, -7, breach_flags::DROPPED),
@@ -68,7 +87,11 @@ pub(crate) fn analysis() -> Analysis {
             sample(2, 12, 2, TaskState::RtLock, 3, 0),
         ],
         modules: vec![
-            module("app", ModuleKind::User, SymbolSource::Dwarf("/bin/app".into())),
+            module(
+                "app",
+                ModuleKind::User,
+                SymbolSource::Dwarf("/bin/app".into()),
+            ),
             module("[kernel]", ModuleKind::Kernel, SymbolSource::Kallsyms),
             module("unused", ModuleKind::User, SymbolSource::Missing),
         ],
@@ -80,7 +103,14 @@ pub(crate) fn analysis() -> Analysis {
             func("worker_thread", 1, true, true),
             func("app+0x10", 0, false, false),
         ],
-        frames: vec![frame(0, false), frame(1, false), frame(2, true), frame(3, false), frame(4, false), frame(5, false)],
+        frames: vec![
+            frame(0, false),
+            frame(1, false),
+            frame(2, true),
+            frame(3, false),
+            frame(4, false),
+            frame(5, false),
+        ],
         stacks: vec![
             stack(&[0, 1, 1], 0),
             stack(&[0, 2, 3], 1),
@@ -98,7 +128,9 @@ fn tables(a: &Analysis) -> TableSet {
 }
 
 fn col_cells(t: &Table, name: &str) -> Vec<String> {
-    let c = t.column(name).unwrap_or_else(|| panic!("no column {name} in {}", t.name()));
+    let c = t
+        .column(name)
+        .unwrap_or_else(|| panic!("no column {name} in {}", t.name()));
     (0..t.rows()).map(|r| c.cell(r)).collect()
 }
 
@@ -107,7 +139,17 @@ fn tables_hold_breaches_samples_stacks_functions_modules() {
     let a = analysis();
     let set = tables(&a);
     let names: Vec<_> = set.tables.iter().map(Table::name).collect();
-    assert_eq!(names, ["breaches", "task_samples", "stacks", "stack_frames", "functions", "modules"]);
+    assert_eq!(
+        names,
+        [
+            "breaches",
+            "task_samples",
+            "stacks",
+            "stack_frames",
+            "functions",
+            "modules"
+        ]
+    );
 
     let b = set.get("breaches").unwrap();
     assert_eq!(col_cells(b, "watch"), ["load", "queue,len", "load"]);
@@ -120,11 +162,30 @@ fn tables_hold_breaches_samples_stacks_functions_modules() {
     let s = set.get("task_samples").unwrap();
     assert_eq!(s.rows(), 6);
     assert_eq!(col_cells(s, "state"), ["R", "D", "R", "D", "R", "L"]);
-    assert_eq!(col_cells(s, "comm"), ["app", "db \"main\"", "app", "kworker/0:1", "app", "db \"main\""]);
-    assert_eq!(col_cells(s, "watch"), ["load", "load", "queue,len", "queue,len", "load", "load"]);
-    assert_eq!(col_cells(s, "kernel_frames"), ["0", "1", "0", "2", "0", "0"]);
+    assert_eq!(
+        col_cells(s, "comm"),
+        [
+            "app",
+            "db \"main\"",
+            "app",
+            "kworker/0:1",
+            "app",
+            "db \"main\""
+        ]
+    );
+    assert_eq!(
+        col_cells(s, "watch"),
+        ["load", "load", "queue,len", "queue,len", "load", "load"]
+    );
+    assert_eq!(
+        col_cells(s, "kernel_frames"),
+        ["0", "1", "0", "2", "0", "0"]
+    );
     assert_eq!(col_cells(s, "user_frames"), ["3", "2", "3", "0", "2", "0"]);
-    assert_eq!(col_cells(s, "truncated"), ["false", "false", "true", "false", "false", "false"]);
+    assert_eq!(
+        col_cells(s, "truncated"),
+        ["false", "false", "true", "false", "false", "false"]
+    );
 
     let st = set.get("stacks").unwrap();
     // By count, then folded text.
@@ -140,19 +201,47 @@ fn tables_hold_breaches_samples_stacks_functions_modules() {
             "main;read:line_[i];do_syscall_64_[k]"
         ]
     );
-    assert_eq!(col_cells(st, "leaf"), ["work", "", "worker_thread", "app+0x10", "do_syscall_64"]);
-    assert_eq!(col_cells(st, "leaf_module"), ["app", "", "[kernel]", "app", "[kernel]"]);
+    assert_eq!(
+        col_cells(st, "leaf"),
+        ["work", "", "worker_thread", "app+0x10", "do_syscall_64"]
+    );
+    assert_eq!(
+        col_cells(st, "leaf_module"),
+        ["app", "", "[kernel]", "app", "[kernel]"]
+    );
 
     let fr = set.get("stack_frames").unwrap();
     assert_eq!(fr.rows(), 3 + 0 + 2 + 2 + 3);
-    assert_eq!(col_cells(fr, "inlined").iter().filter(|c| *c == "true").count(), 1);
+    assert_eq!(
+        col_cells(fr, "inlined")
+            .iter()
+            .filter(|c| *c == "true")
+            .count(),
+        1
+    );
 
     let f = set.get("functions").unwrap();
     // work: 2 self, 2 total (the recursion counts once); main: 4 total.
-    assert_eq!(col_cells(f, "function"), ["main", "do_syscall_64", "work", "app+0x10", "read;line", "worker_thread"]);
-    assert_eq!(col_cells(f, "total_samples"), ["4", "2", "2", "1", "1", "1"]);
+    assert_eq!(
+        col_cells(f, "function"),
+        [
+            "main",
+            "do_syscall_64",
+            "work",
+            "app+0x10",
+            "read;line",
+            "worker_thread"
+        ]
+    );
+    assert_eq!(
+        col_cells(f, "total_samples"),
+        ["4", "2", "2", "1", "1", "1"]
+    );
     assert_eq!(col_cells(f, "self_samples"), ["0", "1", "2", "1", "0", "1"]);
-    assert_eq!(col_cells(f, "module"), ["app", "[kernel]", "app", "app", "app", "[kernel]"]);
+    assert_eq!(
+        col_cells(f, "module"),
+        ["app", "[kernel]", "app", "app", "app", "[kernel]"]
+    );
 
     let m = set.get("modules").unwrap();
     assert_eq!(col_cells(m, "kind"), ["user", "kernel", "user"]);
@@ -169,18 +258,33 @@ fn tables_hold_breaches_samples_stacks_functions_modules() {
 fn inconsistent_input_is_an_error_not_a_panic() {
     let mut a = analysis();
     a.samples[1].stack = StackIdx(99);
-    let agg = Aggregates { stack_names: vec![String::new(); a.stacks.len()], ..Default::default() };
-    let err = build(&a, &agg).err().expect("bad stack id must fail").to_string();
+    let agg = Aggregates {
+        stack_names: vec![String::new(); a.stacks.len()],
+        ..Default::default()
+    };
+    let err = build(&a, &agg)
+        .err()
+        .expect("bad stack id must fail")
+        .to_string();
     assert!(err.contains("task sample 1"), "{err}");
 
     let mut a = analysis();
     a.stacks[0].frames.push(FrameId(42));
-    let agg = Aggregates { stack_names: vec![String::new(); a.stacks.len()], ..Default::default() };
-    let err = build(&a, &agg).err().expect("bad frame id must fail").to_string();
+    let agg = Aggregates {
+        stack_names: vec![String::new(); a.stacks.len()],
+        ..Default::default()
+    };
+    let err = build(&a, &agg)
+        .err()
+        .expect("bad frame id must fail")
+        .to_string();
     assert!(err.contains("frame 42"), "{err}");
 
     let a = analysis();
-    let err = build(&a, &Aggregates::default()).err().expect("missing stack names must fail").to_string();
+    let err = build(&a, &Aggregates::default())
+        .err()
+        .expect("missing stack names must fail")
+        .to_string();
     assert!(err.contains("stack names"), "{err}");
 }
 
@@ -196,9 +300,15 @@ fn plain_csv_quotes_like_polars() {
         lines.next().unwrap(),
         "file,breach,watch,time_ns,pid,tgid,comm,state,cpu,cgroup_id,stack_id,kernel_frames,user_frames,on_cpu,kthread,truncated"
     );
-    assert_eq!(lines.next().unwrap(), "a.vmt,0,load,1000,11,10,app,R,1,77,0,0,3,true,false,false");
+    assert_eq!(
+        lines.next().unwrap(),
+        "a.vmt,0,load,1000,11,10,app,R,1,77,0,0,3,true,false,false"
+    );
     // A quote inside is doubled, which forces quoting; a comma forces quoting.
-    assert_eq!(lines.next().unwrap(), "a.vmt,0,load,1000,12,10,\"db \"\"main\"\"\",D,1,77,1,1,2,false,false,false");
+    assert_eq!(
+        lines.next().unwrap(),
+        "a.vmt,0,load,1000,12,10,\"db \"\"main\"\"\",D,1,77,1,1,2,false,false,false"
+    );
     assert!(text.contains(",\"queue,len\","));
     assert_eq!(text.lines().count(), 7);
     // The empty stack.
@@ -206,7 +316,9 @@ fn plain_csv_quotes_like_polars() {
     let mut modules = Vec::new();
     write_csv_plain(set.get("modules").unwrap(), &mut modules).unwrap();
     // Empty strings are quoted, as polars does.
-    assert!(String::from_utf8(modules).unwrap().contains(",kallsyms,\"\",false,"));
+    assert!(String::from_utf8(modules)
+        .unwrap()
+        .contains(",kallsyms,\"\",false,"));
 }
 
 #[test]
@@ -234,14 +346,25 @@ fn tables_md_documents_every_column() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/TABLES.md");
     let doc = std::fs::read_to_string(path).unwrap();
     if std::env::var_os("VMON_BLESS").is_some() {
-        let (head, rest) = doc.split_once("<!-- schema:begin -->").expect("TABLES.md lacks the schema:begin marker");
-        let (_, tail) = rest.split_once("<!-- schema:end -->").expect("TABLES.md lacks the schema:end marker");
-        let new = format!("{head}<!-- schema:begin -->\n\n{}<!-- schema:end -->{tail}", schema_markdown());
+        let (head, rest) = doc
+            .split_once("<!-- schema:begin -->")
+            .expect("TABLES.md lacks the schema:begin marker");
+        let (_, tail) = rest
+            .split_once("<!-- schema:end -->")
+            .expect("TABLES.md lacks the schema:end marker");
+        let new = format!(
+            "{head}<!-- schema:begin -->\n\n{}<!-- schema:end -->{tail}",
+            schema_markdown()
+        );
         std::fs::write(path, new).unwrap();
         return;
     }
-    let start = doc.find("<!-- schema:begin -->").expect("TABLES.md lacks the schema:begin marker");
-    let end = doc.find("<!-- schema:end -->").expect("TABLES.md lacks the schema:end marker");
+    let start = doc
+        .find("<!-- schema:begin -->")
+        .expect("TABLES.md lacks the schema:begin marker");
+    let end = doc
+        .find("<!-- schema:end -->")
+        .expect("TABLES.md lacks the schema:end marker");
     let body = doc[start + "<!-- schema:begin -->".len()..end].trim();
     assert_eq!(
         body,
@@ -265,9 +388,14 @@ fn sql_query_joins_tables() {
     .unwrap();
     assert_eq!(rows, 3);
     let text = String::from_utf8(out).unwrap();
-    assert_eq!(text, "comm,n,frames\napp,3,8\n\"db \"\"main\"\"\",2,3\nkworker/0:1,1,2\n");
+    assert_eq!(
+        text,
+        "comm,n,frames\napp,3,8\n\"db \"\"main\"\"\",2,3\nkworker/0:1,1,2\n"
+    );
 
-    let err = query(&set, "SELECT nope FROM nowhere", &mut Vec::new()).unwrap_err().to_string();
+    let err = query(&set, "SELECT nope FROM nowhere", &mut Vec::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("tables: breaches"), "{err}");
 }
 
@@ -292,9 +420,13 @@ fn parquet_round_trips() {
 fn without_polars_parquet_and_query_say_so() {
     let a = analysis();
     let set = tables(&a);
-    let err = query(&set, "SELECT 1", &mut Vec::new()).unwrap_err().to_string();
+    let err = query(&set, "SELECT 1", &mut Vec::new())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`polars` cargo feature"), "{err}");
-    let err = write_parquet_dir(&set, Path::new("/nonexistent")).unwrap_err().to_string();
+    let err = write_parquet_dir(&set, Path::new("/nonexistent"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--parquet"), "{err}");
 }
 
@@ -303,11 +435,18 @@ fn without_polars_parquet_and_query_say_so() {
 #[test]
 fn tables_md_example_queries_run() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/TABLES.md")).unwrap();
-    let (_, rest) = doc.split_once("```sql").expect("TABLES.md has an sql block");
+    let (_, rest) = doc
+        .split_once("```sql")
+        .expect("TABLES.md has an sql block");
     let (block, _) = rest.split_once("```").unwrap();
     let queries: Vec<String> = block
         .split(';')
-        .map(|q| q.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
+        .map(|q| {
+            q.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .filter(|q| !q.trim().is_empty())
         .collect();
     assert!(queries.len() >= 4);
