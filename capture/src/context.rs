@@ -63,6 +63,9 @@ impl Host {
                 m.start, m.end
             )));
             v.push(Path::new(&format!("/proc/{tgid}/root")).join(rel));
+            // The process may have exited before its records were drained:
+            // the same path on this machine (build-id checked when known).
+            v.push(PathBuf::from(&m.path));
         } else if let Some(root) = &self.sysroot {
             v.push(root.join(rel));
         }

@@ -627,3 +627,62 @@ fn a_full_disk_stops_with_exit_5_and_says_so() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("disk full"), "{}", stderr(&o));
 }
+
+/// A capture written by vmon-capture itself, reading the device in a booted
+/// 6.1 kernel (capture/tests/kernel/capture_userstack.sh): symbolized with
+/// the symbol table it embedded, the user chain is the expected recursion.
+#[test]
+fn capture_made_in_the_6_1_kernel_symbolizes_with_its_embedded_symbols() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/userstack-6.1.vmt");
+    let c = decode(&p);
+    assert!(c.meta.tool.starts_with("vmon-capture"));
+    assert!(c.meta.kernel_release.starts_with("6.1."));
+    assert!(!c.kernel_symbols.is_empty(), "kallsyms recorded as root");
+    assert_eq!(c.breaches.len(), 1);
+    let s = c
+        .samples
+        .iter()
+        .find(|s| c.str(s.comm) == "userstack" && s.pid == s.tgid && !s.ustack.is_empty())
+        .expect("the sleeping main thread");
+    let proc_ = &c.processes[s.process.expect("process") as usize];
+    let map = &proc_.mappings[0];
+    let table = c
+        .symbol_tables
+        .iter()
+        .find(|t| c.str(t.path) == c.str(map.path))
+        .expect("embedded symbol table of the binary");
+    let name = |a: u64| {
+        table
+            .symbols
+            .iter()
+            .find(|f| (a > f.addr && a <= f.addr + f.size) || a == f.addr)
+            .map_or("?", |f| c.str(f.name))
+    };
+    let mut chain: Vec<&str> = c.stacks.frames(s.ustack).map(name).collect();
+    chain.reverse();
+    let chain = chain.join(";");
+    assert!(
+        chain.contains(
+            "main;customFunction1;customFunction2;customFunction3;customFunction1;\
+             customFunction2;customFunction3;customFunction1;customFunction2;customFunction3;\
+             customFunction1;customFunction2;customFunction3;bottom_sleep"
+        ),
+        "{chain}"
+    );
+    // Kernel frames resolve against the recorded kallsyms.
+    let mut ks: Vec<(u64, &str)> = c
+        .kernel_symbols
+        .iter()
+        .map(|k| (k.addr, c.str(k.name)))
+        .collect();
+    ks.sort();
+    let ksym = |a: u64| {
+        let i = ks.partition_point(|k| k.0 <= a);
+        i.checked_sub(1).map_or("?", |i| ks[i].1)
+    };
+    let kframes: Vec<&str> = c.stacks.frames(s.kstack).map(ksym).collect();
+    assert!(
+        kframes.iter().any(|f| f.contains("nanosleep")),
+        "{kframes:?}"
+    );
+}
