@@ -729,3 +729,50 @@ fn framehop_unwinds_a_real_stack_without_frame_pointers() {
     let (_, agg) = run(c, &o);
     assert_eq!(output::folded_lines(&agg, &agg.total), vec!["grab 1"]);
 }
+
+#[test]
+fn gnu_debuglink_supplies_dwarf_of_a_stripped_binary() {
+    let dir = tmpdir("debuglink");
+    let full = dir.join("full");
+    compile("gcc", &data("unwindme.c"), &full, &["-g", "-O2"]);
+    let bin = dir.join("app");
+    let dbg = dir.join(".debug");
+    std::fs::create_dir_all(&dbg).unwrap();
+    let objcopy = |args: &[&std::ffi::OsStr]| {
+        assert!(Command::new("objcopy")
+            .args(args)
+            .status()
+            .unwrap()
+            .success());
+    };
+    objcopy(&[
+        "--only-keep-debug".as_ref(),
+        full.as_os_str(),
+        dbg.join("app.debug").as_os_str(),
+    ]);
+    objcopy(&[
+        "--strip-debug".as_ref(),
+        "--add-gnu-debuglink".as_ref(),
+        dbg.join("app.debug").as_os_str(),
+        full.as_os_str(),
+        bin.as_os_str(),
+    ]);
+    let bytes = std::fs::read(&bin).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let bid = file.build_id().unwrap().unwrap().to_vec();
+    let (l2, _) = symbol(&file, "level2");
+    let off = vaddr_to_offset(&file, l2);
+    let (a, _) = run(capture_for(&bin, bid, &[off]), &opts());
+    let st = &a.stacks[0];
+    let f = st.frames[0];
+    assert_eq!(a.func(a.frame(f).func).name, "level2");
+    let loc = a
+        .frame_location(f)
+        .expect("file:line from the debuglinked file");
+    assert!(loc.contains("unwindme.c:"), "{loc}");
+    assert!(
+        a.quality.missing_debug_info.is_empty(),
+        "{:?}",
+        a.quality.missing_debug_info
+    );
+}
