@@ -102,30 +102,52 @@ fn parse_state(s: &str) -> Result<TaskState, String> {
     match s {
         "R" | "r" => Ok(TaskState::Running),
         "D" | "d" => Ok(TaskState::Uninterruptible),
-        _ => Err(format!("unknown state {s:?}: use R (running) or D (uninterruptible)")),
+        _ => Err(format!(
+            "unknown state {s:?}: use R (running) or D (uninterruptible)"
+        )),
     }
 }
 
-struct Progress(Option<indicatif::ProgressBar>);
+/// A spinner with the current phase on a terminal; with VMON_TIMING set,
+/// the time of each phase on stderr instead.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    timing: Option<std::cell::RefCell<(std::time::Instant, String)>>,
+}
 
 impl Progress {
     fn new() -> Progress {
-        if !std::io::stderr().is_terminal() {
-            return Progress(None);
+        let timing = std::env::var_os("VMON_TIMING")
+            .map(|_| std::cell::RefCell::new((std::time::Instant::now(), "start".to_string())));
+        if timing.is_some() || !std::io::stderr().is_terminal() {
+            return Progress { bar: None, timing };
         }
         let pb = indicatif::ProgressBar::new_spinner();
         pb.enable_steady_tick(std::time::Duration::from_millis(100));
-        Progress(Some(pb))
+        Progress {
+            bar: Some(pb),
+            timing,
+        }
     }
     fn set(&self, msg: &str) {
-        if let Some(pb) = &self.0 {
+        if let Some(pb) = &self.bar {
             pb.set_message(msg.to_string());
+        }
+        if let Some(t) = &self.timing {
+            let mut t = t.borrow_mut();
+            eprintln!(
+                "vmon-analyze: {:>8.3} s  {}",
+                t.0.elapsed().as_secs_f64(),
+                t.1
+            );
+            *t = (std::time::Instant::now(), msg.to_string());
         }
     }
     fn done(&self) {
-        if let Some(pb) = &self.0 {
+        if let Some(pb) = &self.bar {
             pb.finish_and_clear();
         }
+        self.set("done");
     }
 }
 
@@ -143,7 +165,25 @@ fn create(path: &str) -> Result<BufWriter<File>> {
     Ok(BufWriter::new(f))
 }
 
-fn main() -> Result<()> {
+fn main() {
+    match run() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // `vmon-analyze x.vmt | head` is not an error.
+            let pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if pipe {
+                std::process::exit(0);
+            }
+            eprintln!("vmon-analyze: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run() -> Result<i32> {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         rayon::ThreadPoolBuilder::new()
@@ -152,7 +192,7 @@ fn main() -> Result<()> {
             .context("starting the worker threads")?;
     }
     if cli.artifacts.run_symbolize_addrs(!cli.no_inlines)? {
-        return Ok(());
+        return Ok(0);
     }
     let opts = Options {
         filters: Filters {
@@ -212,7 +252,11 @@ fn main() -> Result<()> {
         };
         let title = format!(
             "vmon diff: {} vs base {}",
-            cli.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            cli.inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             base.display()
         );
         let sub = format!(
@@ -236,18 +280,30 @@ fn main() -> Result<()> {
             out.clone()
         };
         let groups: Vec<&vmon_analyze::aggregate::Group> =
-            if cli.combined || agg.per_watch.len() <= 1 { vec![&agg.total] } else { agg.per_watch.iter().collect() };
+            if cli.combined || agg.per_watch.len() <= 1 {
+                vec![&agg.total]
+            } else {
+                agg.per_watch.iter().collect()
+            };
         let single = groups.len() == 1;
         for g in groups {
             let path = if single {
                 base.clone()
             } else {
-                let w = g.watch.and_then(|w| a.watches.get(w.idx())).map(|w| w.name.as_str()).unwrap_or("all");
+                let w = g
+                    .watch
+                    .and_then(|w| a.watches.get(w.idx()))
+                    .map(|w| w.name.as_str())
+                    .unwrap_or("all");
                 let stem = base.strip_suffix(".svg").unwrap_or(&base);
                 format!("{stem}-{}.svg", output::file_stem(w))
             };
             // A lone watch keeps its own title.
-            let g = if single && agg.per_watch.len() == 1 && !cli.combined { &agg.per_watch[0] } else { g };
+            let g = if single && agg.per_watch.len() == 1 && !cli.combined {
+                &agg.per_watch[0]
+            } else {
+                g
+            };
             let mut w = create(&path)?;
             output::flamegraph(&mut w, &a, &agg, g)?;
             w.flush()?;
@@ -257,7 +313,10 @@ fn main() -> Result<()> {
 
     let exit_code = cli.artifacts.run(&a, &agg)?;
 
-    let sopts = summary::SummaryOptions { top_stacks: cli.top, ..Default::default() };
+    let sopts = summary::SummaryOptions {
+        top_stacks: cli.top,
+        ..Default::default()
+    };
     if cli.json {
         let v = summary::json(&a, &agg, &sopts);
         let mut s = serde_json::to_string_pretty(&v)?;
@@ -276,8 +335,5 @@ fn main() -> Result<()> {
         }
         eprintln!("vmon-analyze: {}", a.quality.line());
     }
-    if exit_code != 0 {
-        std::process::exit(exit_code);
-    }
-    Ok(())
+    Ok(exit_code)
 }
