@@ -2,10 +2,13 @@
 # Installs what building and testing vmon needs on a bare Debian bookworm
 # machine (as root), skipping what is already there. The kernel test
 # harness (tests/kernel/run.sh) installs QEMU and the kernels itself.
+# --build-only: just what building needs (no browser for the report test).
 set -euo pipefail
 
+pkgs="gcc g++ make pkg-config libc6-dev chromium"
+[ "${1:-}" = --build-only ] && pkgs="gcc g++ make pkg-config libc6-dev"
 need_apt=()
-for pkg in gcc make pkg-config libc6-dev chromium; do
+for pkg in $pkgs; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
