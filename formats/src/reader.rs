@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::chunk::*;
 use crate::error::{Error, Result, Warning};
 use crate::model::*;
-use crate::varint::{unzigzag, Cursor, DResult, DecodeError};
+use crate::varint::{self, unzigzag, Cursor, DResult, DecodeError};
 use crate::writer::SAMPLE_COLUMNS;
 
 /// Where a chunk is and what its header says.
@@ -622,27 +622,9 @@ impl Col<'_> {
     #[inline(always)]
     fn u_multi(&mut self) -> Option<u64> {
         let p = self.0;
-        if let Some(w8) = p.first_chunk::<8>() {
-            let w = u64::from_le_bytes(*w8);
-            let stops = !w & 0x8080_8080_8080_8080;
-            if stops != 0 {
-                let n = stops.trailing_zeros() / 8 + 1;
-                let x = if n == 8 {
-                    w
-                } else {
-                    w & ((1u64 << (8 * n)) - 1)
-                };
-                let v = (x & 0x7f)
-                    | ((x >> 1) & (0x7f << 7))
-                    | ((x >> 2) & (0x7f << 14))
-                    | ((x >> 3) & (0x7f << 21))
-                    | ((x >> 4) & (0x7f << 28))
-                    | ((x >> 5) & (0x7f << 35))
-                    | ((x >> 6) & (0x7f << 42))
-                    | ((x >> 7) & (0x7f << 49));
-                self.0 = p.get(n as usize..)?;
-                return Some(v);
-            }
+        if let Some((v, n)) = p.first_chunk::<8>().and_then(varint::decode8) {
+            self.0 = p.get(n..)?;
+            return Some(v);
         }
         self.u_slow()
     }
