@@ -168,6 +168,33 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Decodes a varint of at most 8 bytes from one 8-byte little-endian load,
+/// without a loop: `(value, bytes used)`, or `None` when no byte of the 8
+/// ends the varint (the caller falls back to the byte-wise decoder).
+#[inline(always)]
+pub(crate) fn decode8(w8: &[u8; 8]) -> Option<(u64, usize)> {
+    let w = u64::from_le_bytes(*w8);
+    let stops = !w & 0x8080_8080_8080_8080;
+    if stops == 0 {
+        return None;
+    }
+    let n = stops.trailing_zeros() / 8 + 1;
+    let x = if n == 8 {
+        w
+    } else {
+        w & ((1u64 << (8 * n)) - 1)
+    };
+    let v = (x & 0x7f)
+        | ((x >> 1) & (0x7f << 7))
+        | ((x >> 2) & (0x7f << 14))
+        | ((x >> 3) & (0x7f << 21))
+        | ((x >> 4) & (0x7f << 28))
+        | ((x >> 5) & (0x7f << 35))
+        | ((x >> 6) & (0x7f << 42))
+        | ((x >> 7) & (0x7f << 49));
+    Some((v, n as usize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,31 +271,4 @@ mod tests {
         buf.extend_from_slice(&[0; 8]);
         assert_eq!(Cursor::new(&buf).count(2, "n"), Ok(4));
     }
-}
-
-/// Decodes a varint of at most 8 bytes from one 8-byte little-endian load,
-/// without a loop: `(value, bytes used)`, or `None` when no byte of the 8
-/// ends the varint (the caller falls back to the byte-wise decoder).
-#[inline(always)]
-pub(crate) fn decode8(w8: &[u8; 8]) -> Option<(u64, usize)> {
-    let w = u64::from_le_bytes(*w8);
-    let stops = !w & 0x8080_8080_8080_8080;
-    if stops == 0 {
-        return None;
-    }
-    let n = stops.trailing_zeros() / 8 + 1;
-    let x = if n == 8 {
-        w
-    } else {
-        w & ((1u64 << (8 * n)) - 1)
-    };
-    let v = (x & 0x7f)
-        | ((x >> 1) & (0x7f << 7))
-        | ((x >> 2) & (0x7f << 14))
-        | ((x >> 3) & (0x7f << 21))
-        | ((x >> 4) & (0x7f << 28))
-        | ((x >> 5) & (0x7f << 35))
-        | ((x >> 6) & (0x7f << 42))
-        | ((x >> 7) & (0x7f << 49));
-    Some((v, n as usize))
 }
