@@ -776,3 +776,24 @@ fn gnu_debuglink_supplies_dwarf_of_a_stripped_binary() {
         a.quality.missing_debug_info
     );
 }
+
+#[test]
+fn names_only_mode_drops_inlined_frames() {
+    let dir = tmpdir("noinline");
+    let bin = dir.join("unwindme");
+    compile("gcc", &data("unwindme.c"), &bin, &["-g", "-O2"]);
+    let bytes = std::fs::read(&bin).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let (l3, l3size) = symbol(&file, "level3");
+    let offsets: Vec<u64> = (l3..l3 + l3size)
+        .map(|v| vaddr_to_offset(&file, v))
+        .collect();
+    let mut o = opts();
+    o.inlines = false;
+    let (a, _) = run(capture_for(&bin, vec![], &offsets), &o);
+    for st in user_stacks(&a) {
+        assert_eq!(st.len(), 1, "{st:?}");
+        assert_eq!(st[0].0, "level3");
+        assert!(!st[0].1);
+    }
+}
