@@ -466,6 +466,9 @@ fn hostile_trailer_offsets_fall_back_to_the_scan() {
             f.warnings()[0]
         );
         assert_eq!(f.bytes_lost(), 0, "offset {off}");
-        assert!(f.decode_with_warnings().unwrap().capture == good, "offset {off}");
+        assert!(
+            f.decode_with_warnings().unwrap().capture == good,
+            "offset {off}"
+        );
     }
 }
