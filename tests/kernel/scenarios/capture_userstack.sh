@@ -1,8 +1,9 @@
 #!/bin/sh
 # vmon-capture in the booted kernel: userstack breaches once, vmon-capture
 # drains the device into a .vmt (plus the raw stream and kallsyms, so the host
-# can check and re-convert them). Run from the repo root with:
-#   tests/kernel/run.sh --scenario-dir capture/tests/kernel
+# can check and re-convert them). The breach count the program caused (one:
+# userstack flips its watch once) goes to expected.txt for tests/e2e/check.sh.
+#   tests/kernel/run.sh --scenario 'capture_*'
 # vmon-rust: vmon-capture
 # vmon-timeout: 180
 fail() { echo "FAIL: $*"; rmmod variable_monitor 2>/dev/null; exit 1; }
@@ -20,6 +21,8 @@ cat /tmp/c.err
 grep -q '1 breaches' /tmp/c.err || fail "summary does not report the breach"
 grep -q 'dropped 0 ' /tmp/c.err || fail "drops reported"
 cp /proc/kallsyms "$VMON_OUT/kallsyms.txt"
+cp /tmp/c.err "$VMON_OUT/capture.log"
+echo "breaches 1" > "$VMON_OUT/expected.txt"
 [ -s "$VMON_OUT/userstack.vmt" ] || fail "no capture file"
 rmmod variable_monitor || fail "rmmod"
 "$VMON_BIN/vmon-capture" -o /tmp/x.vmt 2> /tmp/c2.err

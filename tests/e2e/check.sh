@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Host side of the end-to-end test: analyze the .vmt files that the capture_*
+# kernel scenarios wrote (tests/kernel/scenarios/capture_*.sh) and check them
+# against what the programs did in the guest (each scenario's expected.txt).
+#
+#   tests/e2e/check.sh [OUTDIR]
+#
+# OUTDIR: a kernel's output directory of tests/kernel/run.sh; default: the
+# newest tests/kernel/out/6.1* holding results.txt (the harness writes to
+# out/6.1-2, -3, ... when another run holds out/6.1). vmon-analyze is
+# $VMON_ANALYZE, or built with cargo into $CARGO_TARGET_DIR.
+# Exit status: 0 when every check passed, 1 when one failed, 2 on a setup error.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+out=${1:-}
+if [ -z "$out" ]; then
+	out=$(ls -td tests/kernel/out/6.1 tests/kernel/out/6.1-* 2>/dev/null |
+		while read -r d; do [ -f "$d/results.txt" ] && { echo "$d"; break; }; done)
+	[ -n "$out" ] || { echo "check.sh: no tests/kernel/out/6.1*/results.txt; run tests/kernel/run.sh first" >&2; exit 2; }
+fi
+[ -d "$out" ] || { echo "check.sh: $out is not a directory" >&2; exit 2; }
+echo "checking captures in $out"
+
+if [ -z "${VMON_ANALYZE:-}" ]; then
+	export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vmon-target}"
+	cargo build --release -p vmon-analyze --locked -q || { echo "check.sh: cannot build vmon-analyze" >&2; exit 2; }
+	VMON_ANALYZE=$CARGO_TARGET_DIR/release/vmon-analyze
+fi
+
+passed=0 failed=0
+ok() { echo "PASS $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+check() { # NAME COMMAND...: PASS when the command succeeds
+	local name=$1; shift
+	if "$@"; then ok "$name"; else bad "$name"; fi
+}
+analyze() { "$VMON_ANALYZE" "$@" 2>/dev/null; }
+# expected.txt: "key value" lines written by the scenario
+expect() { awk -v k="$1" '$1==k{print $2}' "$2/expected.txt" 2>/dev/null; }
+# total_breaches from the JSON summary
+json_breaches() { analyze "$@" --json | sed -n 's/^  "total_breaches": \([0-9]*\),*$/\1/p'; }
+# sum of the counts of folded lines matching an extended regex
+folded_count() { # REGEX FILE ARGS...
+	local re=$1; shift
+	analyze "$@" --folded | grep -E -- "$re" | awk '{n+=$NF} END{print n+0}'
+}
+scenario_ok() { grep -q "^$1 PASS" "$out/results.txt" 2>/dev/null; }
+
+# --- userstack: one breach; the main thread sleeps at the bottom of the recursion
+d=$out/capture_userstack f=$d/userstack.vmt
+if scenario_ok capture_userstack && [ -s "$f" ]; then
+	want=$(expect breaches "$d")
+	got=$(json_breaches "$f")
+	check "userstack: breaches in the .vmt ($got) = breaches the program caused (${want:-?})" \
+		test -n "$want" -a "$got" = "$want"
+	chain='main;customFunction1;customFunction2;customFunction3;customFunction1;customFunction2;customFunction3;customFunction1;customFunction2;customFunction3;customFunction1;customFunction2;customFunction3;bottom_sleep'
+	n=$(folded_count "$chain" "$f" --watch userstack)
+	check "userstack: folded (watch userstack) has the user chain main;customFunction1;2;3;... once per breach ($n)" \
+		test "$n" = "${want:-x}"
+	n=$(folded_count "$chain;.*__x64_sys_nanosleep_\[k\];hrtimer_nanosleep_\[k\];do_nanosleep_\[k\];schedule_\[k\]" "$f" --watch userstack)
+	check "userstack: the chain ends in the kernel nanosleep path ($n)" test "$n" = "${want:-x}"
+	n=$(folded_count "$chain" "$f" --watch no-such-watch)
+	check "userstack: the chain belongs to watch userstack only ($n under another watch)" test "$n" = 0
+	check "userstack: summary names watch 'userstack > 0' with $want breaches" \
+		bash -c "'$VMON_ANALYZE' '$f' 2>/dev/null | grep -q '^== watch userstack > 0 (user): $want breaches'"
+else
+	bad "userstack: scenario capture_userstack did not pass or left no $f"
+fi
+
+# --- helloworld: 2049 watches, each breaches once; the timer dumps at most
+# once per dump_reset_sec, so the .vmt holds the module's dump count
+d=$out/capture_helloworld f=$d/helloworld.vmt
+if scenario_ok capture_helloworld && [ -s "$f" ]; then
+	want=$(expect breaches "$d")
+	got=$(json_breaches "$f")
+	check "helloworld: breaches in the .vmt ($got) = the module's dumps (${want:-?})" \
+		test -n "$want" -a "$got" = "$want"
+	check "helloworld: every watch breached once ($(expect edges "$d") edges, per-watch sum $(expect watch_breaches_sum "$d"), 2049 watches)" \
+		test "$(expect edges "$d")" = 2049 -a "$(expect watch_breaches_sum "$d")" = 2049
+	# one summary header per captured watch: "== watch hwN > 100 (user): K breaches, ..."
+	heads=$(analyze "$f" | grep '^== watch ')
+	echo "$heads" | sed 's/^/  /'
+	nw=$(echo "$heads" | grep -c '^== watch hw[0-9]* > 100 (user): 1 breaches')
+	check "helloworld: each captured watch is an hwN > 100 with exactly 1 breach ($nw of $got)" \
+		test "$nw" = "$got" -a "$(echo "$heads" | grep -c .)" = "$got"
+	idx_ok=$(echo "$heads" | sed -n 's/^== watch hw\([0-9]*\) .*/\1/p' | awk '$1>=2049{bad=1} END{print bad?0:1}')
+	check "helloworld: captured watch names are hw0..hw2048" test "$idx_ok" = 1
+	n=$(folded_count '^(__libc_start_call_main;)?main;.*do_nanosleep_\[k\]' "$f" --comm helloworld)
+	check "helloworld: helloworld sampled asleep between batches, from main down to the kernel nanosleep path ($n)" test "$n" -ge 1
+else
+	bad "helloworld: scenario capture_helloworld did not pass or left no $f"
+fi
+
+# --- loadmon: vmon-capture --load-above under loadgen's R and D tasks
+d=$out/capture_loadmon f=$d/loadmon.vmt
+if scenario_ok capture_loadmon && [ -s "$f" ]; then
+	want=$(expect breaches "$d")
+	got=$(json_breaches "$f")
+	check "loadmon: breaches in the .vmt ($got) = ${want:-?}" test -n "$want" -a "$got" = "$want"
+	check "loadmon: the breach is the kernel watch load1" \
+		bash -c "'$VMON_ANALYZE' '$f' 2>/dev/null | grep -q '^== watch load1.* (kernel:avenrun): $want breaches'"
+	n=$(folded_count . "$f" --state R --comm vmon_busy)
+	check "loadmon: running (R) loadgen tasks (comm vmon_busy) sampled ($n)" test "$n" -ge 1
+	n=$(folded_count . "$f" --state D --comm vmon_dwait)
+	check "loadmon: uninterruptible (D) loadgen tasks (comm vmon_dwait) sampled ($n)" test "$n" -ge 1
+	n=$(folded_count '_\[k\]' "$f" --state D --comm vmon_dwait)
+	check "loadmon: the D tasks have kernel stacks ($n)" test "$n" -ge 1
+else
+	bad "loadmon: scenario capture_loadmon did not pass or left no $f"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
