@@ -41,4 +41,10 @@ cargo test --release -p vmon-analyze --no-default-features --locked
 if [ "$kernel" = 1 ]; then
 	step "kernel module in booted kernels: $kernels"
 	tests/kernel/run.sh --kernels "$kernels"
+	# The end-to-end check of the captures made there (capture_* scenarios):
+	# check.sh picks the newest out/6.1* (out/6.1-N when another run held out/6.1).
+	if [[ ",$kernels," == *",6.1,"* || "$kernels" == all ]]; then
+		step "end to end: vmon-analyze on the captures made in the booted 6.1 kernel"
+		tests/e2e/check.sh
+	fi
 fi

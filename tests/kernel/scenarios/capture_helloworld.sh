@@ -45,5 +45,6 @@ grep -q '^cancelled' /tmp/hw.out || fail "helloworld did not cancel"
 sum=$(sed -n 's/^breached [0-9]* sum \([0-9]*\).*/\1/p' /tmp/hw.out)
 printf 'watches 2049\nedges %s\nbreaches %s\nwatch_breaches_sum %s\n' "$b" "$d" "$sum" > "$VMON_OUT/expected.txt"
 cat "$VMON_OUT/expected.txt"
+cp "$VMON_BIN/helloworld" "$VMON_OUT/"   # the binary the capture references (samples/regen.sh)
 rmmod variable_monitor || fail "rmmod"
 echo PASS

@@ -25,5 +25,6 @@ cat "$VMON_OUT/capture.log"
 grep -q 'vmon-capture: 1 breaches' "$VMON_OUT/capture.log" || fail "summary does not report the breach"
 grep -q 'dropped 0 ' "$VMON_OUT/capture.log" || fail "drops reported"
 echo "breaches 1" > "$VMON_OUT/expected.txt"
+cp "$VMON_BIN/loadgen" "$VMON_OUT/"   # the binary the capture references (samples/regen.sh)
 rmmod variable_monitor || fail "rmmod"
 echo PASS

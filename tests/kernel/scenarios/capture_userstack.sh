@@ -24,6 +24,7 @@ cp /proc/kallsyms "$VMON_OUT/kallsyms.txt"
 cp /tmp/c.err "$VMON_OUT/capture.log"
 echo "breaches 1" > "$VMON_OUT/expected.txt"
 [ -s "$VMON_OUT/userstack.vmt" ] || fail "no capture file"
+cp "$VMON_BIN/userstack" "$VMON_OUT/"   # the binary the capture references (samples/regen.sh)
 rmmod variable_monitor || fail "rmmod"
 "$VMON_BIN/vmon-capture" -o /tmp/x.vmt 2> /tmp/c2.err
 rc=$?
