@@ -629,11 +629,12 @@ fn a_full_disk_stops_with_exit_5_and_says_so() {
 }
 
 /// A capture written by vmon-capture itself, reading the device in a booted
-/// 6.1 kernel (capture/tests/kernel/capture_userstack.sh): symbolized with
+/// 6.1 kernel (tests/kernel/scenarios/capture_userstack.sh, committed as
+/// samples/userstack-6.1.vmt by samples/regen.sh): symbolized with
 /// the symbol table it embedded, the user chain is the expected recursion.
 #[test]
 fn capture_made_in_the_6_1_kernel_symbolizes_with_its_embedded_symbols() {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/userstack-6.1.vmt");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/userstack-6.1.vmt");
     let c = decode(&p);
     assert!(c.meta.tool.starts_with("vmon-capture"));
     assert!(c.meta.kernel_release.starts_with("6.1."));
