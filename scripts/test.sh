@@ -2,11 +2,16 @@
 # The whole vmon test suite: formatting, lints, the Rust tests with and
 # without polars, and the kernel module in booted kernels under QEMU.
 # Installs what is missing. Usage: scripts/test.sh [--no-kernel] [--kernels LIST]
+#
+# Kernels: 6.1 on every run. 6.1 PREEMPT_RT and 6.12 as well whenever the
+# module or its tests changed since the last run that passed on all three on
+# this machine (a content hash of kmod/ and tests/kernel/, kept in
+# ~/.cache/vmon-kernels), so a new machine always runs all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 kernel=1
-kernels="6.1"
+kernels=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--no-kernel) kernel=0 ;;
@@ -38,9 +43,20 @@ cargo test --release --workspace --locked
 step "Rust tests of vmon-analyze without polars"
 cargo test --release -p vmon-analyze --no-default-features --locked
 
+kernel_hash() {
+	git ls-files -s kmod tests/kernel | sha256sum | cut -d' ' -f1
+}
+stamp="$HOME/.cache/vmon-kernels/all-kernels-passed"
 if [ "$kernel" = 1 ]; then
+	if [ -z "$kernels" ]; then
+		kernels="6.1"
+		[ "$(cat "$stamp" 2>/dev/null)" = "$(kernel_hash)" ] || kernels="6.1,rt,6.12"
+	fi
 	step "kernel module in booted kernels: $kernels"
 	tests/kernel/run.sh --kernels "$kernels"
+	if [ "$kernels" = "6.1,rt,6.12" ] || [ "$kernels" = all ]; then
+		mkdir -p "$(dirname "$stamp")" && kernel_hash >"$stamp"
+	fi
 	# The end-to-end check of the captures made there (capture_* scenarios):
 	# check.sh picks the newest out/6.1* (out/6.1-N when another run held out/6.1).
 	if [[ ",$kernels," == *",6.1,"* || "$kernels" == all ]]; then
