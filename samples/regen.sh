@@ -13,7 +13,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 tests/kernel/run.sh --kernels "$kernel" --scenario 'capture_*' | tee "$log"
 # the harness writes to out/<kernel>-N when another run holds out/<kernel>
-out=$(ls -td "tests/kernel/out/$kernel" "tests/kernel/out/$kernel"-* 2>/dev/null | head -1)
+out=$(ls -td "tests/kernel/out/$kernel" "tests/kernel/out/$kernel"-* 2>/dev/null | head -1 || true)
+[ -f "$out/results.txt" ] || { echo "regen.sh: no results in tests/kernel/out/$kernel*" >&2; exit 1; }
 tests/e2e/check.sh "$out"
 
 mkdir -p samples/bin
