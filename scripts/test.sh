@@ -58,9 +58,10 @@ if [ "$kernel" = 1 ]; then
 		mkdir -p "$(dirname "$stamp")" && kernel_hash >"$stamp"
 	fi
 	# The end-to-end check of the captures made there (capture_* scenarios):
-	# check.sh picks the newest out/6.1* (out/6.1-N when another run held out/6.1).
-	if [[ ",$kernels," == *",6.1,"* || "$kernels" == all ]]; then
-		step "end to end: vmon-analyze on the captures made in the booted 6.1 kernel"
-		tests/e2e/check.sh
-	fi
+	# check.sh K picks the newest out/K* (out/K-N when another run held out/K).
+	[ "$kernels" = all ] && kernels="6.1,rt,6.12"
+	for k in ${kernels//,/ }; do
+		step "end to end: vmon-analyze on the captures made in the booted $k kernel"
+		tests/e2e/check.sh "$k"
+	done
 fi

@@ -3,21 +3,23 @@
 # kernel scenarios wrote (tests/kernel/scenarios/capture_*.sh) and check them
 # against what the programs did in the guest (each scenario's expected.txt).
 #
-#   tests/e2e/check.sh [OUTDIR]
+#   tests/e2e/check.sh [OUTDIR | KERNEL]
 #
-# OUTDIR: a kernel's output directory of tests/kernel/run.sh; default: the
-# newest tests/kernel/out/6.1* holding results.txt (the harness writes to
-# out/6.1-2, -3, ... when another run holds out/6.1). vmon-analyze is
+# OUTDIR: a kernel's output directory of tests/kernel/run.sh; KERNEL (6.1,
+# rt, 6.12; default 6.1): the newest tests/kernel/out/KERNEL* holding
+# results.txt (the harness writes to out/6.1-2, -3, ... when another run
+# holds out/6.1). The checks pass on 6.1, 6.1 PREEMPT_RT and 6.12. vmon-analyze is
 # $VMON_ANALYZE, or built with cargo into $CARGO_TARGET_DIR.
 # Exit status: 0 when every check passed, 1 when one failed, 2 on a setup error.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-out=${1:-}
-if [ -z "$out" ]; then
-	out=$(ls -td tests/kernel/out/6.1 tests/kernel/out/6.1-* 2>/dev/null |
+out=${1:-6.1}
+if [ ! -d "$out" ]; then
+	k=$out
+	out=$(ls -td "tests/kernel/out/$k" "tests/kernel/out/$k"-* 2>/dev/null |
 		while read -r d; do [ -f "$d/results.txt" ] && { echo "$d"; break; }; done)
-	[ -n "$out" ] || { echo "check.sh: no tests/kernel/out/6.1*/results.txt; run tests/kernel/run.sh first" >&2; exit 2; }
+	[ -n "$out" ] || { echo "check.sh: no tests/kernel/out/$k*/results.txt; run tests/kernel/run.sh --kernels $k first" >&2; exit 2; }
 fi
 [ -d "$out" ] || { echo "check.sh: $out is not a directory" >&2; exit 2; }
 echo "checking captures in $out"
