@@ -15,8 +15,8 @@ cargo build --release --locked -q -p vmon-analyze --no-default-features
 analyze="$CARGO_TARGET_DIR/release/vmon-analyze"
 
 mkdir -p "$out"
-"$analyze" "$capture"
-"$analyze" "$capture" --folded "$out/stacks.folded" --flamegraph "$out/flamegraph.svg" \
+"$analyze" "$capture" --debug-dir samples/bin
+"$analyze" "$capture" --debug-dir samples/bin --folded "$out/stacks.folded" --flamegraph "$out/flamegraph.svg" \
 	--csv "$out/tables" --report "$out/report"
 echo
 echo "demo: wrote $out/flamegraph.svg (open it in a browser), $out/stacks.folded,"
