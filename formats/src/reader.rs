@@ -834,6 +834,32 @@ impl TableDecoder {
         Ok(false)
     }
 
+    /// Appends the records of an indexed table chunk: the index of its
+    /// first record, which must continue the table (else the chunk is
+    /// skipped, see `gap`), a count, then the records. Nothing is appended
+    /// unless the whole chunk decodes.
+    fn append_indexed<T>(
+        &mut self,
+        c: &ChunkInfo,
+        r: &mut Cursor<'_>,
+        table: IndexedTable<T>,
+        mut decode: impl FnMut(&mut Cursor<'_>) -> DResult<T>,
+    ) -> DResult<()> {
+        let first = r.u("first record index")?;
+        let n = r.count(table.min_record_len, "record count")?;
+        let have = (table.get)(&mut self.cap).len();
+        if !self.gap(c, table.chunk, first, have)? {
+            return Ok(());
+        }
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(decode(r)?);
+        }
+        check_u32_len(have + v.len(), table.chunk)?;
+        (table.get)(&mut self.cap).extend(v);
+        Ok(())
+    }
+
     fn table_chunk(&mut self, c: &ChunkInfo, p: &[u8]) -> DResult<()> {
         let mut r = Cursor::new(p);
         let Some(ty) = ChunkType::from_u16(c.header.ty) else {
@@ -925,69 +951,37 @@ impl TableDecoder {
                 }
             }
             ChunkType::Watches => {
-                let first = r.u("first watch")?;
-                let n = r.count(9, "watch count")?;
-                if !self.gap(c, "WATCHES", first, self.cap.watches.len())? {
-                    return Ok(());
-                }
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(decode_watch(&mut r)?);
-                }
-                check_u32_len(self.cap.watches.len() + v.len(), "watches")?;
-                self.cap.watches.extend(v);
+                let t = IndexedTable::new("WATCHES", 9, |cap| &mut cap.watches);
+                self.append_indexed(c, &mut r, t, decode_watch)?;
             }
             ChunkType::Breaches => {
-                let first = r.u("first breach")?;
-                let n = r.count(7, "breach count")?;
-                if !self.gap(c, "BREACHES", first, self.cap.breaches.len())? {
-                    return Ok(());
-                }
-                let mut v = Vec::with_capacity(n);
-                let (mut ev, mut t) = (0u64, 0u64);
-                for _ in 0..n {
+                let t = IndexedTable::new("BREACHES", 7, |cap| &mut cap.breaches);
+                let (mut ev, mut time) = (0u64, 0u64);
+                self.append_indexed(c, &mut r, t, |r| {
                     ev = ev.wrapping_add(r.i("breach event id")? as u64);
-                    t = t.wrapping_add(r.i("breach time")? as u64);
-                    v.push(Breach {
+                    time = time.wrapping_add(r.i("breach time")? as u64);
+                    Ok(Breach {
                         event_id: ev,
-                        time_ns: t,
+                        time_ns: time,
                         watch: r.u32("breach watch")?,
                         value: r.i("breach value")?,
                         nr_candidates: r.u32("breach candidates")?,
                         collect_ns: r.u("breach collect_ns")?,
                         flags: r.u32("breach flags")?,
-                    });
-                }
-                check_u32_len(self.cap.breaches.len() + v.len(), "breaches")?;
-                self.cap.breaches.extend(v);
+                    })
+                })?;
             }
             ChunkType::Processes => {
-                let first = r.u("first process")?;
-                let n = r.count(5, "process count")?;
-                if !self.gap(c, "PROCESSES", first, self.cap.processes.len())? {
-                    return Ok(());
-                }
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(decode_process(&mut r)?);
-                }
-                check_u32_len(self.cap.processes.len() + v.len(), "processes")?;
-                self.cap.processes.extend(v);
+                let t = IndexedTable::new("PROCESSES", 5, |cap| &mut cap.processes);
+                self.append_indexed(c, &mut r, t, decode_process)?;
             }
             ChunkType::RawStacks => {
-                let first = r.u("first raw stack")?;
-                let n = r.count(2, "raw stack count")?;
-                if !self.gap(c, "RAW_STACKS", first, self.cap.raw_stacks.len())? {
-                    return Ok(());
-                }
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
+                let t = IndexedTable::new("RAW_STACKS", 2, |cap| &mut cap.raw_stacks);
+                self.append_indexed(c, &mut r, t, |r| {
                     let sp = r.u("raw sp")?;
                     let bytes = r.bytes("raw stack bytes")?.to_vec();
-                    v.push(RawStack { sp, bytes });
-                }
-                check_u32_len(self.cap.raw_stacks.len() + v.len(), "raw stacks")?;
-                self.cap.raw_stacks.extend(v);
+                    Ok(RawStack { sp, bytes })
+                })?;
             }
             ChunkType::SymbolTables => {
                 let n = r.count(3, "symbol table count")?;
@@ -1103,6 +1097,28 @@ impl TableDecoder {
                     dropped - 1
                 ),
             });
+        }
+    }
+}
+
+/// Which table of the [`Capture`] an indexed chunk appends to.
+struct IndexedTable<T> {
+    chunk: &'static str,
+    /// Smallest encoded record, to bound the count by the bytes left.
+    min_record_len: usize,
+    get: fn(&mut Capture) -> &mut Vec<T>,
+}
+
+impl<T> IndexedTable<T> {
+    fn new(
+        chunk: &'static str,
+        min_record_len: usize,
+        get: fn(&mut Capture) -> &mut Vec<T>,
+    ) -> Self {
+        IndexedTable {
+            chunk,
+            min_record_len,
+            get,
         }
     }
 }
