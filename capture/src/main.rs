@@ -531,15 +531,30 @@ fn run(args: &Args) -> Result<(), Fail> {
                         }
                     }
                 }
-                Source::Raw(f) => match f.read(&mut buf) {
-                    Ok(0) => {
-                        eof = true;
+                Source::Raw(f) => {
+                    // A FIFO can stay open with nothing to read: poll so
+                    // --duration, signals and the status line are served.
+                    let mut pfd = libc::pollfd {
+                        fd: f.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one pollfd, owned, valid for the call.
+                    let rc = unsafe { libc::poll(&mut pfd, 1, 200) };
+                    if rc <= 0 {
                         0
+                    } else {
+                        match f.read(&mut buf) {
+                            Ok(0) => {
+                                eof = true;
+                                0
+                            }
+                            Ok(n) => n,
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                            Err(e) => return Err(anyhow!(e).context("reading the raw stream")),
+                        }
                     }
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-                    Err(e) => return Err(anyhow!(e).context("reading the raw stream")),
-                },
+                }
             };
             if n > 0 {
                 let data = &buf[..n];

@@ -11,10 +11,13 @@ use vmon_kabi::Encoder;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vmon-capture");
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vmon-capture-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+/// A directory of its own for each test, removed when the test ends (also
+/// when it fails).
+fn tmpdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("vmon-capture-test-")
+        .tempdir()
+        .unwrap()
 }
 
 fn hello(e: &mut Encoder) {
@@ -126,9 +129,9 @@ fn event(e: &mut Encoder, event_id: u64, t: u64, value: i64) {
     e.event(0);
 }
 
-fn run(raw: &[u8], name: &str, extra: &[&str]) -> (std::process::Output, PathBuf) {
-    let input = tmp(&format!("{name}.raw"));
-    let out = tmp(&format!("{name}.vmt"));
+fn run(dir: &Path, raw: &[u8], name: &str, extra: &[&str]) -> (std::process::Output, PathBuf) {
+    let input = dir.join(format!("{name}.raw"));
+    let out = dir.join(format!("{name}.vmt"));
     std::fs::write(&input, raw).unwrap();
     let o = Command::new(BIN)
         .arg("--from-raw")
@@ -151,11 +154,12 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[test]
 fn breaches_tasks_maps_and_chains_survive_conversion() {
+    let dir = tmpdir();
     let mut e = Encoder::new();
     hello(&mut e);
     event(&mut e, 1, 10_000, 11);
     event(&mut e, 2, 20_000, 12);
-    let (o, out) = run(e.bytes(), "full", &[]);
+    let (o, out) = run(dir.path(), e.bytes(), "full", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("2 breaches, 4 task samples"),
@@ -247,6 +251,7 @@ fn breaches_tasks_maps_and_chains_survive_conversion() {
 
 #[test]
 fn kernel_drops_are_counted_from_seq_gaps_and_lost_records() {
+    let dir = tmpdir();
     let mut e = Encoder::new();
     hello(&mut e);
     event(&mut e, 1, 10_000, 11);
@@ -265,7 +270,7 @@ fn kernel_drops_are_counted_from_seq_gaps_and_lost_records() {
         flags: VMON_EVENT_DROPPED,
         duration_ns: 1,
     });
-    let (o, out) = run(e.bytes(), "lost", &[]);
+    let (o, out) = run(dir.path(), e.bytes(), "lost", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let c = decode(&out);
     assert_eq!(c.losses.kernel_records, 5, "{:?}", c.losses);
@@ -287,6 +292,7 @@ fn kernel_drops_are_counted_from_seq_gaps_and_lost_records() {
 
 #[test]
 fn garbage_and_a_truncated_tail_lose_only_what_they_hit() {
+    let dir = tmpdir();
     let mut e = Encoder::new();
     hello(&mut e);
     event(&mut e, 1, 10_000, 11);
@@ -298,7 +304,7 @@ fn garbage_and_a_truncated_tail_lose_only_what_they_hit() {
     tail.skip(100);
     event(&mut tail, 3, 30_000, 13);
     raw.extend_from_slice(&tail.bytes()[..100]); // cut inside the BREACH of event 3
-    let (o, out) = run(&raw, "garbage", &[]);
+    let (o, out) = run(dir.path(), &raw, "garbage", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let c = decode(&out);
     assert_eq!(c.breaches.len(), 2, "events 1 and 2 intact");
@@ -313,13 +319,14 @@ fn garbage_and_a_truncated_tail_lose_only_what_they_hit() {
 
 #[test]
 fn an_event_without_its_end_is_kept_and_flagged_incomplete() {
+    let dir = tmpdir();
     let mut e = Encoder::new();
     hello(&mut e);
     e.at(5_000).event(1).breach(&breach(7, 99));
     e.task(&task(100, 100, VMON_STATE_RUNNING), &KSTACK, &USTACK, b"");
     // The next event starts: the first one's EVENT_END was lost.
     event(&mut e, 2, 6_000, 100);
-    let (o, out) = run(e.bytes(), "incomplete", &[]);
+    let (o, out) = run(dir.path(), e.bytes(), "incomplete", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let c = decode(&out);
     assert_eq!(c.breaches.len(), 2);
@@ -333,13 +340,15 @@ fn an_event_without_its_end_is_kept_and_flagged_incomplete() {
 
 #[test]
 fn breaches_limit_stops_early_and_dump_raw_copies_the_stream() {
+    let dir = tmpdir();
     let mut e = Encoder::new();
     hello(&mut e);
     for i in 0..5 {
         event(&mut e, i + 1, 10_000 * (i + 1), 11);
     }
-    let dump = tmp("dump.raw");
+    let dump = dir.path().join("dump.raw");
     let (o, out) = run(
+        dir.path(),
         e.bytes(),
         "limit",
         &["--breaches", "5", "--dump-raw", dump.to_str().unwrap()],
@@ -351,6 +360,7 @@ fn breaches_limit_stops_early_and_dump_raw_copies_the_stream() {
 
 #[test]
 fn symbols_of_a_binary_are_embedded_with_its_build_id() {
+    let dir = tmpdir();
     // The capture tool itself is an unstripped ELF with a .symtab.
     let bin = std::fs::canonicalize(BIN).unwrap();
     let bin_s = bin.to_str().unwrap();
@@ -374,7 +384,7 @@ fn symbols_of_a_binary_are_embedded_with_its_build_id() {
         ..Default::default()
     });
 
-    let (o, out) = run(e.bytes(), "syms", &["--sysroot", "/"]);
+    let (o, out) = run(dir.path(), e.bytes(), "syms", &["--sysroot", "/"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let c = decode(&out);
     assert_eq!(c.symbol_tables.len(), 1);
@@ -389,6 +399,7 @@ fn symbols_of_a_binary_are_embedded_with_its_build_id() {
     assert!(t.symbols.windows(2).all(|w| w[0].addr <= w[1].addr));
 
     let (o, out) = run(
+        dir.path(),
         e.bytes(),
         "nosyms",
         &["--sysroot", "/", "--no-embed-symbols"],
@@ -404,7 +415,8 @@ fn symbols_of_a_binary_are_embedded_with_its_build_id() {
 
 #[test]
 fn missing_device_says_to_load_the_module_and_exits_3() {
-    let out = tmp("nodev.vmt");
+    let dir = tmpdir();
+    let out = dir.path().join("nodev.vmt");
     let o = Command::new(BIN)
         .args(["--device", "/nonexistent/variable_monitor", "-o"])
         .arg(&out)
@@ -450,8 +462,9 @@ fn bad_watch_spec_is_a_usage_error() {
 
 #[test]
 fn sigkill_leaves_a_file_with_everything_flushed() {
-    let fifo = tmp("kill.fifo");
-    let out = tmp("kill.vmt");
+    let dir = tmpdir();
+    let fifo = dir.path().join("kill.fifo");
+    let out = dir.path().join("kill.vmt");
     let _ = std::fs::remove_file(&fifo);
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string.
@@ -501,8 +514,9 @@ fn sigkill_leaves_a_file_with_everything_flushed() {
 
 #[test]
 fn sigterm_finishes_the_file_properly() {
-    let fifo = tmp("term.fifo");
-    let out = tmp("term.vmt");
+    let dir = tmpdir();
+    let fifo = dir.path().join("term.fifo");
+    let out = dir.path().join("term.vmt");
     let _ = std::fs::remove_file(&fifo);
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid C string.
@@ -546,10 +560,11 @@ fn sigterm_finishes_the_file_properly() {
 /// customFunction1 → 2 → 3 → 1 ... and sleeping at the bottom.
 #[test]
 fn real_stream_from_the_6_1_kernel_converts() {
+    let dir = tmpdir();
     let raw =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/userstack-6.1.raw"))
             .unwrap();
-    let (o, out) = run(&raw, "real-userstack", &["-v"]);
+    let (o, out) = run(dir.path(), &raw, "real-userstack", &["-v"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let c = decode(&out);
     assert!(
@@ -612,10 +627,11 @@ fn real_stream_from_the_6_1_kernel_converts() {
 
 #[test]
 fn a_full_disk_stops_with_exit_5_and_says_so() {
+    let dir = tmpdir();
     let mut e = Encoder::new();
     hello(&mut e);
     event(&mut e, 1, 10_000, 11);
-    let input = tmp("full.raw");
+    let input = dir.path().join("full.raw");
     std::fs::write(&input, e.bytes()).unwrap();
     // Every write to /dev/full fails with ENOSPC.
     let o = Command::new(BIN)
@@ -686,4 +702,221 @@ fn capture_made_in_the_6_1_kernel_symbolizes_with_its_embedded_symbols() {
         kframes.iter().any(|f| f.contains("nanosleep")),
         "{kframes:?}"
     );
+}
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Waits (bounded, generously: this is not a timing assertion) for a child
+/// to exit on its own; kills it and fails if it does not.
+fn wait_exit(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}: vmon-capture did not stop by itself");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn duration_stops_a_capture_whose_input_stays_open() {
+    let dir = tmpdir();
+    let fifo = dir.path().join("dur.fifo");
+    let out = dir.path().join("dur.vmt");
+    mkfifo(&fifo);
+    let mut child = Command::new(BIN)
+        .arg("--from-raw")
+        .arg(&fifo)
+        .arg("-o")
+        .arg(&out)
+        .args(["--duration", "1s"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 10_000, 11);
+    // The writer stays open until the capture has exited: only --duration
+    // can end it (no end of input).
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    std::io::Write::write_all(&mut w, e.bytes()).unwrap();
+    let st = wait_exit(&mut child, "--duration 1s");
+    let o = child.wait_with_output().unwrap();
+    drop(w);
+    assert!(st.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 breaches") && stderr(&o).contains("(--duration reached)"),
+        "{}",
+        stderr(&o)
+    );
+    let f = VmtFile::open(&out).unwrap();
+    assert!(f.is_finished(), "index and trailer written");
+    assert_eq!(f.decode().unwrap().breaches.len(), 1);
+}
+
+/// Events whose tasks carry 8 KiB of random raw stack each: the .vmt grows
+/// about as fast as the raw stream (zstd cannot shrink random bytes).
+fn incompressible(events: u64) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut e = Encoder::new();
+    hello(&mut e);
+    for i in 1..=events {
+        e.at(i * 1_000).event(i).breach(&breach(7, 11));
+        for t in 0..4 {
+            let raw: Vec<u8> = (0..1024).flat_map(|_| rnd().to_le_bytes()).collect();
+            let ustack: Vec<u64> = (0..8).map(|_| rnd() & 0x7fff_ffff_ffff).collect();
+            e.task(
+                &task(100 + t, 100, VMON_STATE_RUNNING),
+                &KSTACK,
+                &ustack,
+                &raw,
+            );
+        }
+        e.event_end(&EventEnd {
+            nr_tasks: 4,
+            nr_candidates: 4,
+            ..Default::default()
+        });
+        e.event(0);
+    }
+    e.finish()
+}
+
+#[test]
+fn max_size_stops_near_the_limit_with_a_valid_file() {
+    let dir = tmpdir();
+    let raw = incompressible(600); // ~20 MB raw
+    const LIMIT: u64 = 2 << 20;
+    let (o, out) = run(dir.path(), &raw, "max", &["--max-size", "2M"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("(--max-size reached)"),
+        "{}",
+        stderr(&o)
+    );
+    let size = std::fs::metadata(&out).unwrap().len();
+    // It stops at the first flush at or past the limit: at most what one
+    // 4 MiB read of input converts to (plus the index) past it.
+    assert!(size >= LIMIT, "stopped before the limit: {size}");
+    assert!(size < LIMIT + (5 << 20), "far past the limit: {size}");
+    let f = VmtFile::open(&out).unwrap();
+    assert!(f.is_finished(), "index and trailer written");
+    let c = f.decode().unwrap();
+    assert!(
+        !c.breaches.is_empty() && c.breaches.len() < 600,
+        "{} breaches: stopped early, kept what it wrote",
+        c.breaches.len()
+    );
+    assert_eq!(c.samples.len(), c.breaches.len() * 4, "whole events only");
+    // The same stream without the limit converts completely (the limit,
+    // not the input, stopped it).
+    let (o, full) = run(dir.path(), &raw, "nomax", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::metadata(&full).unwrap().len() > size);
+    assert_eq!(decode(&full).breaches.len(), 600);
+}
+
+/// Runs vmon-capture on a FIFO fed with one event and kept open for
+/// --duration 1500ms; `tty`: stdout and stderr on a pseudo-terminal (what
+/// it printed there is returned), else stderr piped.
+fn run_on(tty: bool, extra: &[&str]) -> String {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = tmpdir();
+    let fifo = dir.path().join("tty.fifo");
+    mkfifo(&fifo);
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--from-raw")
+        .arg(&fifo)
+        .arg("-o")
+        .arg(dir.path().join("tty.vmt"))
+        .args(["--duration", "1500ms"])
+        .args(extra)
+        .stdin(Stdio::null());
+    let mut reader = None;
+    if tty {
+        let (mut master, mut slave) = (-1, -1);
+        let ws = libc::winsize {
+            ws_row: 24,
+            ws_col: 160,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: out-pointers to two ints; no name buffer; a valid winsize.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &ws,
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: fresh descriptors from openpty, owned from here on.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        cmd.stdout(slave.try_clone().unwrap()).stderr(slave);
+        let mut m = std::fs::File::from(master);
+        reader = Some(std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            // EIO once the child (the last holder of the slave) exits.
+            while let Ok(n) = std::io::Read::read(&mut m, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            all
+        }));
+    } else {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd); // our copies of the pty's slave end
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 10_000, 11);
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    std::io::Write::write_all(&mut w, e.bytes()).unwrap();
+    let st = wait_exit(&mut child, "status line run");
+    let o = child.wait_with_output().unwrap();
+    drop(w);
+    let text = match reader {
+        Some(r) => String::from_utf8_lossy(&r.join().unwrap()).into_owned(),
+        None => format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout)),
+    };
+    assert!(st.success(), "{text}");
+    text
+}
+
+const STATUS: &str = " samples/s | ";
+
+#[test]
+fn status_line_on_a_terminal_only_and_not_with_quiet() {
+    let t = run_on(true, &[]);
+    assert!(t.contains("1 breaches |") && t.contains(STATUS), "{t:?}");
+    assert!(t.contains("(--duration reached)"), "summary too: {t:?}");
+
+    let t = run_on(false, &[]);
+    assert!(!t.contains(STATUS), "no status line on a pipe: {t:?}");
+    assert!(t.contains("(--duration reached)"), "{t:?}");
+
+    let t = run_on(true, &["--quiet"]);
+    assert!(!t.contains(STATUS), "--quiet: no status line: {t:?}");
+    assert!(!t.contains("vmon-capture"), "--quiet: no summary: {t:?}");
 }
