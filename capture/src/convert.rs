@@ -120,7 +120,14 @@ pub struct Converter<W: Write> {
     /// Events completed since the caller last asked (drives flush-after-breach).
     completed: u64,
     verbose: bool,
+    /// Whole stack → its id in the writer's prefix tree (ids never change),
+    /// so a repeated stack costs one hash instead of one lookup per frame.
+    stack_cache: HashMap<Box<[u64]>, vf::StackId, foldhash::fast::RandomState>,
 }
+
+/// Entries of `stack_cache` before it starts over (bounds its memory; the
+/// writer's tree still holds every stack).
+const STACK_CACHE_MAX: usize = 1 << 16;
 
 fn fingerprint<T: std::hash::Hash>(t: &T) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
@@ -146,7 +153,20 @@ impl<W: Write> Converter<W> {
             hello_seen: false,
             completed: 0,
             verbose,
+            stack_cache: HashMap::default(),
         }
+    }
+
+    fn intern_stack(&mut self, frames: &[u64]) -> vf::StackId {
+        if let Some(&id) = self.stack_cache.get(frames) {
+            return id;
+        }
+        let id = self.w.intern_stack(frames);
+        if self.stack_cache.len() >= STACK_CACHE_MAX {
+            self.stack_cache.clear();
+        }
+        self.stack_cache.insert(frames.into(), id);
+        id
     }
 
     /// Breaches completed since the last call.
@@ -580,8 +600,8 @@ impl<W: Write> Converter<W> {
         }
 
         for t in e.tasks {
-            let kstack = self.w.intern_stack(&t.kstack);
-            let ustack = self.w.intern_stack(&t.ustack);
+            let kstack = self.intern_stack(&t.kstack);
+            let ustack = self.intern_stack(&t.ustack);
             let raw_stack = if t.raw.is_empty() {
                 None
             } else {

@@ -494,9 +494,9 @@ fn run(args: &Args) -> Result<(), Fail> {
 
     const READ: usize = 4 << 20;
     let mut buf = vec![0u8; READ];
-    // Bytes of an incomplete record carried to the next read; bounded by
-    // the largest valid record plus one read.
-    let mut carry: Vec<u8> = Vec::new();
+    // buf[..have]: the start of a record the last read cut, kept in place
+    // so the next read lands right after it (no copy of whole reads).
+    let mut have = 0usize;
     let mut stream_off: u64 = 0;
     let mut last_flush = Instant::now();
     let mut last_status = Instant::now();
@@ -507,6 +507,11 @@ fn run(args: &Args) -> Result<(), Fail> {
         loop {
             if let Some(r) = stop_reason(args, &conv, started, written.load(Ordering::Relaxed)) {
                 return Ok(r);
+            }
+            if buf.len() < have + READ {
+                // Only a record longer than a read makes it grow; bounded
+                // by MAX_RECORD_LEN below.
+                buf.resize(have + READ, 0);
             }
             let n = match &mut source {
                 Source::Device(w) => {
@@ -520,7 +525,7 @@ fn run(args: &Args) -> Result<(), Fail> {
                     if rc <= 0 {
                         0 // timeout or EINTR: check stop conditions, flush
                     } else {
-                        match w.read(&mut buf) {
+                        match w.read(&mut buf[have..have + READ]) {
                             Ok(n) => n,
                             Err(WatchError::Io { source, .. })
                                 if source.kind() == std::io::ErrorKind::WouldBlock =>
@@ -544,7 +549,7 @@ fn run(args: &Args) -> Result<(), Fail> {
                     if rc <= 0 {
                         0
                     } else {
-                        match f.read(&mut buf) {
+                        match f.read(&mut buf[have..have + READ]) {
                             Ok(0) => {
                                 eof = true;
                                 0
@@ -557,25 +562,20 @@ fn run(args: &Args) -> Result<(), Fail> {
                 }
             };
             if n > 0 {
-                let data = &buf[..n];
                 if let Some(d) = &mut dump {
-                    d.write_all(data).context("writing --dump-raw")?;
+                    d.write_all(&buf[have..have + n])
+                        .context("writing --dump-raw")?;
                 }
-                if carry.is_empty() {
-                    let used = feed(&mut conv, data, stream_off)?;
-                    carry.extend_from_slice(&data[used..]);
-                    stream_off += used as u64;
-                } else {
-                    carry.extend_from_slice(data);
-                    let used = feed(&mut conv, &carry, stream_off)?;
-                    carry.drain(..used);
-                    stream_off += used as u64;
-                }
-                if carry.len() > MAX_RECORD_LEN as usize + READ {
+                let end = have + n;
+                let used = feed(&mut conv, &buf[..end], stream_off)?;
+                stream_off += used as u64;
+                buf.copy_within(used..end, 0);
+                have = end - used;
+                if have > MAX_RECORD_LEN as usize {
                     // Cannot happen with valid headers; keeps memory bounded.
-                    conv.own_loss(1, format!("dropped {} unparsable bytes", carry.len()));
-                    stream_off += carry.len() as u64;
-                    carry.clear();
+                    conv.own_loss(1, format!("dropped {have} unparsable bytes"));
+                    stream_off += have as u64;
+                    have = 0;
                 }
             }
             let breach_done = conv.take_completed() > 0;
@@ -629,13 +629,13 @@ fn run(args: &Args) -> Result<(), Fail> {
         }
         Err(e) => return Err(e.into()),
     };
-    if !carry.is_empty() {
+    if have > 0 {
         conv.own_loss(
             1,
             format!(
                 "the stream ended inside a record at offset {stream_off} ({} bytes): the last \
                  record was truncated",
-                carry.len()
+                have
             ),
         );
     }
