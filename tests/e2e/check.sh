@@ -122,5 +122,25 @@ else
 	bad "loadmon: scenario capture_loadmon did not pass or left no $f"
 fi
 
+# --- symwatch: vmon-capture --watch PID:vmon_queue_len>100 on globalvar, by symbol
+d=$out/capture_symwatch f=$d/symwatch.vmt
+if scenario_ok capture_symwatch && [ -s "$f" ]; then
+	want=$(expect breaches "$d")
+	got=$(json_breaches "$f")
+	check "symwatch: breaches in the .vmt ($got) = breaches the program caused (${want:-?})" \
+		test -n "$want" -a "$got" = "$want"
+	vals=$(analyze "$f" --json | sed -n 's/^ *"value": \(-\{0,1\}[0-9]*\),\{0,1\}$/\1/p' | tr '\n' ' ')
+	wantv="$(sed -n 's/^values //p' "$d/expected.txt" 2>/dev/null) "
+	check "symwatch: breach values in the .vmt ($vals) = the values globalvar set ($wantv)" \
+		test "$vals" = "$wantv"
+	check "symwatch: summary names watch 'vmon_queue_len > 100' with $want breaches" \
+		bash -c "'$VMON_ANALYZE' '$f' 2>/dev/null | grep -q '^== watch vmon_queue_len > 100 (user): $want breaches'"
+	n=$(folded_count . "$f" --comm globalvar --watch vmon_queue_len)
+	check "symwatch: the watched process is sampled in every breach ($n >= ${want:-?})" \
+		test "$n" -ge "${want:-1}"
+else
+	bad "symwatch: scenario capture_symwatch did not pass or left no $f"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,0 +1,41 @@
+#!/bin/sh
+# vmon-capture --watch PID:SYMBOL>THRESHOLD against the device: globalvar (a
+# program that knows nothing of vmon) raises its global vmon_queue_len to
+# 200..204, five times; vmon-capture resolves the symbol from the process's
+# binary and load address, registers the watch and captures the five
+# breaches (dump_reset_sec 0, so each edge dumps). Checked here from the
+# summary and the -v breach lines; tests/e2e/check.sh checks the .vmt
+# (5 breaches with values 200..204 under watch vmon_queue_len > 100).
+#   tests/kernel/run.sh --kernels 6.1 --scenario capture_symwatch
+# vmon-rust: vmon-capture
+# vmon-timeout: 240
+fail() { echo "FAIL: $*"; kill $gv 2>/dev/null; rmmod variable_monitor 2>/dev/null; exit 1; }
+[ -x "$VMON_BIN/vmon-capture" ] || exit 77
+
+insmod "$VMON_KO" || fail "insmod"
+echo 0 > /proc/variable_monitor/dump_reset_sec
+"$VMON_BIN/globalvar" 5 300 120000 > /tmp/gv.out 2>&1 &
+gv=$!
+i=0
+until grep -q '^globalvar pid' /tmp/gv.out || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+pid=$(sed -n 's/^globalvar pid \([0-9]*\)$/\1/p' /tmp/gv.out)
+[ "$pid" = "$gv" ] || fail "globalvar pid '$pid' (started as $gv)"
+"$VMON_BIN/vmon-capture" -o "$VMON_OUT/symwatch.vmt" --watch "$pid:vmon_queue_len>100" \
+	--interval 1ms --breaches 5 --duration 150s -v 2> "$VMON_OUT/capture.log"
+rc=$?
+wait $gv
+grc=$?
+cat /tmp/gv.out "$VMON_OUT/capture.log"
+[ $rc = 0 ] || fail "vmon-capture exit $rc"
+[ $grc = 0 ] || fail "globalvar exit $grc"
+grep -q "^vmon-capture: watching vmon_queue_len" "$VMON_OUT/capture.log" || fail "no 'watching' line"
+grep -q '^vmon-capture: 5 breaches' "$VMON_OUT/capture.log" || fail "summary does not report 5 breaches"
+grep -q 'dropped 0 ' "$VMON_OUT/capture.log" || fail "drops reported"
+vals=$(sed -n 's/^vmon-capture: breach of vmon_queue_len (value \([0-9]*\), threshold 100).*/\1/p' \
+	"$VMON_OUT/capture.log" | tr '\n' ' ')
+echo "breach values: $vals"
+[ "$vals" = "200 201 202 203 204 " ] || fail "breach values '$vals', want 200..204"
+printf 'breaches 5\nvalues 200 201 202 203 204\n' > "$VMON_OUT/expected.txt"
+cp "$VMON_BIN/globalvar" "$VMON_OUT/"
+rmmod variable_monitor || fail "rmmod"
+echo PASS
