@@ -109,6 +109,9 @@ pub struct Converter<W: Write> {
     watches: HashMap<u64, u32>,
     /// (tgid, start) → (process index, fingerprint of what was written).
     processes: HashMap<(i32, u64), (u32, u64)>,
+    /// (tgid, start) → (process index, fingerprint of the kernel's complete
+    /// MAPS and CHAIN that led to it).
+    kernel_seen: HashMap<(i32, u64), (u32, u64)>,
     event: Option<PendingEvent>,
     last_seq: Option<u64>,
     seq_gaps: u64,
@@ -143,6 +146,7 @@ impl<W: Write> Converter<W> {
             enrich,
             watches: HashMap::new(),
             processes: HashMap::new(),
+            kernel_seen: HashMap::new(),
             event: None,
             last_seq: None,
             seq_gaps: 0,
@@ -457,12 +461,29 @@ impl<W: Write> Converter<W> {
     }
 
     fn process_index(&mut self, tgid: i32, start_ns: u64, info: ProcInfo) -> Result<Option<u32>> {
+        // The kernel's own description, when complete, decides alone: the
+        // same one as last time needs no /proc reading (which costs several
+        // syscalls per process per event).
+        let complete = info.chain.is_some()
+            && info
+                .maps
+                .as_ref()
+                .is_some_and(|(m, trunc)| !*trunc && !m.is_empty());
+        let kfp = complete.then(|| fingerprint(&(&info.maps, &info.chain)));
+        if let (Some(kfp), Some(&(i, f))) = (kfp, self.kernel_seen.get(&(tgid, start_ns))) {
+            if f == kfp {
+                return Ok(Some(i));
+            }
+        }
         let info = self.enrich.process(tgid, start_ns, info);
         let fp = fingerprint(&(&info.maps, &info.chain));
         if let Some(&(i, f)) = self.processes.get(&(tgid, start_ns)) {
             // Same process and nothing new: reuse. New mappings (dlopen) or
             // a chain seen for the first time: write a newer version.
             if f == fp || (info.maps.is_none() && info.chain.is_none()) {
+                if let Some(kfp) = kfp {
+                    self.kernel_seen.insert((tgid, start_ns), (i, kfp));
+                }
                 return Ok(Some(i));
             }
         }
@@ -523,6 +544,9 @@ impl<W: Write> Converter<W> {
         };
         let i = self.w.add_process(&p).context("writing a process")?;
         self.processes.insert((tgid, start_ns), (i, fp));
+        if let Some(kfp) = kfp {
+            self.kernel_seen.insert((tgid, start_ns), (i, kfp));
+        }
         Ok(Some(i))
     }
 
