@@ -493,10 +493,16 @@ fn run(args: &Args) -> Result<(), Fail> {
     });
 
     const READ: usize = 4 << 20;
+    /// A read smaller than this was a trickle: wait BATCH_WAIT before the
+    /// next poll.
+    const BATCH_BYTES: usize = 256 << 10;
+    const BATCH_WAIT: Duration = Duration::from_millis(10);
+
     let mut buf = vec![0u8; READ];
     // buf[..have]: the start of a record the last read cut, kept in place
     // so the next read lands right after it (no copy of whole reads).
     let mut have = 0usize;
+    let mut last_read = 0usize;
     let mut stream_off: u64 = 0;
     let mut last_flush = Instant::now();
     let mut last_status = Instant::now();
@@ -515,6 +521,13 @@ fn run(args: &Args) -> Result<(), Fail> {
             }
             let n = match &mut source {
                 Source::Device(w) => {
+                    if (1..BATCH_BYTES).contains(&last_read) {
+                        // The module wakes the reader for every record: after
+                        // a small read, let records gather (the ring holds
+                        // seconds of them) instead of paying a poll and a
+                        // read per record.
+                        std::thread::sleep(BATCH_WAIT);
+                    }
                     let mut pfd = libc::pollfd {
                         fd: w.as_fd().as_raw_fd(),
                         events: libc::POLLIN,
@@ -561,6 +574,7 @@ fn run(args: &Args) -> Result<(), Fail> {
                     }
                 }
             };
+            last_read = n;
             if n > 0 {
                 if let Some(d) = &mut dump {
                     d.write_all(&buf[have..have + n])
