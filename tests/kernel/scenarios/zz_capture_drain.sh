@@ -14,7 +14,10 @@
 # same rates are then drained by dd (bs=4M, no parsing, no file): the read
 # floor, measured in the same run, for the ratios.
 # Writes $VMON_OUT/drain.txt.
-#   tests/kernel/run.sh --kernels 6.1 --scenario capture_drain
+# Named zz_ to run last: its 32 D tasks leave the load average above 20
+# for minutes, and the load monitor scenarios (threshold: current load +
+# 1.5) cannot breach while it decays.
+#   tests/kernel/run.sh --kernels 6.1 --scenario zz_capture_drain
 # vmon-rust: vmon-capture
 # vmon-timeout: 900
 BAR=10000
