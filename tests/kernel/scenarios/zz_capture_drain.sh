@@ -20,7 +20,7 @@
 #   tests/kernel/run.sh --kernels 6.1 --scenario zz_capture_drain
 # vmon-rust: vmon-capture
 # vmon-timeout: 900
-BAR=10000
+BAR=${VMON_DRAIN_BAR:-10000}
 SECS=${VMON_DRAIN_SECS:-6}
 THREADS=${VMON_DRAIN_THREADS:-200}
 RATES=${VMON_DRAIN_RATES:-"10 20 45 60 90 180"}
