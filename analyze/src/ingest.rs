@@ -435,7 +435,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         addr_resolved.push(fs.iter().all(|f| f.resolved));
         for sf in fs {
             let fi = FuncInfo {
-                name: sf.name,
+                name: sf.name.to_string(),
                 module: sf.module,
                 kernel: sf.kernel,
                 resolved: sf.resolved,
@@ -451,7 +451,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             };
             let fr = FrameInfo {
                 func,
-                file: sf.file,
+                file: sf.file.map(|f| f.to_string()),
                 line: sf.line,
                 inlined: sf.inlined,
             };

@@ -13,6 +13,7 @@ pub mod kernel;
 
 use crate::analysis::FxHashMap as HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -40,10 +41,13 @@ pub enum AddrKey {
 /// One symbolized frame; an address gives one or more (inlined) frames.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SymFrame {
-    pub name: String,
+    /// Demangled name; shared between the frames of one worker that name
+    /// the same function (100,000 addresses give ~450,000 frames but far
+    /// fewer distinct names and files).
+    pub name: Arc<str>,
     /// The module the frame belongs to (kernel modules get their own).
     pub module: ModuleId,
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     pub line: u32,
     pub inlined: bool,
     pub resolved: bool,
@@ -98,7 +102,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 let hit = kallsyms.get(table as usize).and_then(|t| t.lookup(addr));
                 out[i] = vec![match hit {
                     Some((name, module, _)) => SymFrame {
-                        name: name.to_string(),
+                        name: name.into(),
                         module: kernel_module(module),
                         file: None,
                         line: 0,
@@ -107,7 +111,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                         kernel: true,
                     },
                     None => SymFrame {
-                        name: format!("[kernel]+0x{addr:x}"),
+                        name: format!("[kernel]+0x{addr:x}").into(),
                         module: kernel_module(""),
                         file: None,
                         line: 0,
@@ -203,15 +207,10 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         };
         let info = &modules[m.idx()];
         let file = r.symbols.as_ref().map(|f| f.path.clone());
-        // Big modules split across workers; each chunk is a contiguous
-        // address range so the workers parse mostly disjoint DWARF units.
-        let chunks = if file.is_some() {
-            (list.len() / 4096).clamp(1, threads)
-        } else {
-            1
-        };
-        let per = list.len().div_ceil(chunks).max(1);
-        for part in list.chunks(per) {
+        // Small contiguous chunks of sorted offsets: idle workers steal
+        // them, while rayon's halving hands each worker a run of adjacent
+        // chunks, so workers parse mostly disjoint DWARF units.
+        for part in list.chunks(CHUNK) {
             jobs.push(Job {
                 module: *m,
                 name: info.name.clone(),
@@ -223,38 +222,38 @@ pub fn symbolize<S: std::hash::BuildHasher>(
             });
         }
     }
-    // Largest first, so the tail of the parallel run is short.
-    jobs.sort_by(|a, b| {
-        b.addrs
-            .len()
-            .cmp(&a.addrs.len())
-            .then(a.module.cmp(&b.module))
-    });
+    // One addr2line context per module per worker thread, built on the
+    // worker's first chunk of that module and kept for the rest (contexts
+    // parse DWARF lazily and are not Sync). Each worker only ever locks
+    // its own slot.
+    let workers: Vec<std::sync::Mutex<Worker>> = (0..threads)
+        .map(|_| std::sync::Mutex::new(Worker::default()))
+        .collect();
     let inlines = opts.inlines;
     let results: Vec<Vec<(usize, Vec<SymFrame>)>> = jobs
         .par_iter()
         .map(|job| {
-            let loader = job
-                .file
-                .as_ref()
-                .and_then(|p| addr2line::Loader::new(p).ok());
-            let mut names: HashMap<String, String> = HashMap::default();
-            let mut dem = |raw: &str| -> String {
-                if let Some(d) = names.get(raw) {
-                    return d.clone();
-                }
-                let d = demangle(raw);
-                names.insert(raw.to_string(), d.clone());
-                d
-            };
+            let slot = rayon::current_thread_index().unwrap_or(0) % threads;
+            let mut worker = workers[slot]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Worker { loaders, strings } = &mut *worker;
+            let loader = loaders
+                .entry(job.module)
+                .or_insert_with(|| {
+                    job.file
+                        .as_ref()
+                        .and_then(|p| addr2line::Loader::new(p).ok())
+                })
+                .as_ref();
             job.addrs
                 .iter()
                 .map(|&(offset, idx)| {
                     let svma = offset_to_svma(job.segments, offset);
                     let mut frames = Vec::new();
-                    if let Some(l) = &loader {
+                    if let Some(l) = loader {
                         if job.dwarf {
-                            dwarf_frames(l, svma, job.module, inlines, &mut dem, &mut frames);
+                            dwarf_frames(l, svma, job.module, inlines, strings, &mut frames);
                         }
                         if frames.is_empty() {
                             if let Some(sym) = l.find_symbol(svma) {
@@ -264,9 +263,12 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                                     None
                                 };
                                 frames.push(SymFrame {
-                                    name: dem(sym),
+                                    name: strings.name(sym),
                                     module: job.module,
-                                    file: loc.as_ref().and_then(|l| l.file).map(str::to_string),
+                                    file: loc
+                                        .as_ref()
+                                        .and_then(|l| l.file)
+                                        .map(|f| strings.file(f)),
                                     line: loc.as_ref().and_then(|l| l.line).unwrap_or(0),
                                     inlined: false,
                                     resolved: true,
@@ -287,7 +289,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                             });
                             if let Some(n) = hit {
                                 frames.push(SymFrame {
-                                    name: dem(n),
+                                    name: strings.name(n),
                                     module: job.module,
                                     file: None,
                                     line: 0,
@@ -306,6 +308,8 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 .collect()
         })
         .collect();
+    // The parsed DWARF is large; free it on all workers at once.
+    workers.into_par_iter().for_each(drop);
     for r in results {
         for (idx, frames) in r {
             if let Some(slot) = out.get_mut(idx) {
@@ -321,9 +325,49 @@ pub fn symbolize<S: std::hash::BuildHasher>(
     out
 }
 
+/// Addresses per parallel job.
+const CHUNK: usize = 1024;
+
+/// What one worker thread keeps across its jobs.
+#[derive(Default)]
+struct Worker {
+    /// `None`: the module's file could not be loaded.
+    loaders: HashMap<ModuleId, Option<addr2line::Loader>>,
+    strings: Strings,
+}
+
+/// Per-worker interning of demangled names and file paths: a hit costs a
+/// hash lookup and a reference count, not an allocation (and later a free).
+#[derive(Default)]
+struct Strings {
+    /// Raw (mangled) name -> demangled.
+    names: HashMap<Box<str>, Arc<str>>,
+    files: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Strings {
+    fn name(&mut self, raw: &str) -> Arc<str> {
+        if let Some(d) = self.names.get(raw) {
+            return d.clone();
+        }
+        let d: Arc<str> = demangle(raw).into();
+        self.names.insert(raw.into(), d.clone());
+        d
+    }
+
+    fn file(&mut self, path: &str) -> Arc<str> {
+        if let Some(f) = self.files.get(path) {
+            return f.clone();
+        }
+        let f: Arc<str> = path.into();
+        self.files.insert(path.into(), f.clone());
+        f
+    }
+}
+
 fn unresolved(module: ModuleId, name: &str, offset: u64) -> SymFrame {
     SymFrame {
-        name: format!("{name}+0x{offset:x}"),
+        name: format!("{name}+0x{offset:x}").into(),
         module,
         file: None,
         line: 0,
@@ -339,7 +383,7 @@ fn dwarf_frames(
     svma: u64,
     module: ModuleId,
     inlines: bool,
-    dem: &mut dyn FnMut(&str) -> String,
+    strings: &mut Strings,
     out: &mut Vec<SymFrame>,
 ) {
     let Ok(mut it) = l.find_frames(svma) else {
@@ -349,9 +393,9 @@ fn dwarf_frames(
     let mut inner_first: Vec<SymFrame> = Vec::new();
     while let Ok(Some(f)) = it.next() {
         let name = match f.function.as_ref().and_then(|n| n.raw_name().ok()) {
-            Some(n) => dem(&n),
+            Some(n) => strings.name(&n),
             None => match l.find_symbol(svma) {
-                Some(s) if inner_first.is_empty() => dem(s),
+                Some(s) if inner_first.is_empty() => strings.name(s),
                 _ => continue,
             },
         };
@@ -359,7 +403,7 @@ fn dwarf_frames(
         inner_first.push(SymFrame {
             name,
             module,
-            file: loc.and_then(|l| l.file).map(str::to_string),
+            file: loc.and_then(|l| l.file).map(|f| strings.file(f)),
             line: loc.and_then(|l| l.line).unwrap_or(0),
             inlined: false,
             resolved: true,
