@@ -59,7 +59,12 @@ pub struct SymFrame {
 pub struct EmbeddedSymbols {
     /// (addr, size, name) sorted by addr.
     pub symbols: Vec<(u64, u64, String)>,
+    /// The file range the module's executable mappings cover, as
+    /// (first offset, end offset), when the capture has mappings of it.
+    pub mapped: Option<(u64, u64)>,
 }
+
+const PAGE: u64 = 0x1000;
 
 impl EmbeddedSymbols {
     pub fn lookup(&self, svma: u64) -> Option<&str> {
@@ -69,6 +74,31 @@ impl EmbeddedSymbols {
             .checked_sub(1)?;
         let (addr, size, name) = self.symbols.get(i)?;
         (*size == 0 || svma - addr < *size).then_some(name.as_str())
+    }
+
+    /// What to add to a file offset to get the ELF address, inferred
+    /// without the file: every function symbol lies in the executable
+    /// mapping, and ELF keeps address and offset congruent modulo the page
+    /// size, so the shift is a page multiple within
+    /// `[last symbol end - mapped end, first symbol - mapped start]`.
+    /// Linkers disagree on it (GNU ld's PIEs: 0; non-PIE: 0x400000; lld,
+    /// e.g. Rust's static-pie: often 0x1000), and guessing wrong lands
+    /// frames in the neighbouring function. `None` when nothing fits.
+    pub fn offset_to_svma_shift(&self) -> Option<u64> {
+        let (start, end) = self.mapped?;
+        let first = self.symbols.iter().map(|s| s.0).min()?;
+        let last = self.symbols.iter().map(|s| s.0.saturating_add(s.1)).max()?;
+        let hi = first.checked_sub(start)?;
+        let lo = last.saturating_sub(end);
+        let fits = |d: u64| d >= lo && d <= hi;
+        if fits(0) {
+            return Some(0);
+        }
+        if fits(0x40_0000) {
+            return Some(0x40_0000);
+        }
+        let c = lo.checked_next_multiple_of(PAGE)?;
+        fits(c).then_some(c)
     }
 }
 
@@ -279,14 +309,22 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                     }
                     if frames.is_empty() {
                         if let Some(e) = job.embedded {
-                            // Without the file there are no segments: the
-                            // offset is the address for PIEs linked by GNU
-                            // ld; non-PIE executables load at 0x400000.
-                            let hit = e.lookup(svma).or_else(|| {
-                                (job.segments.is_empty())
-                                    .then(|| e.lookup(svma.wrapping_add(0x40_0000)))
-                                    .flatten()
-                            });
+                            // Without the file there are no segments to
+                            // turn the offset into an ELF address: infer
+                            // the shift from where the symbols must lie in
+                            // the mapped range; failing that, the offset is
+                            // the address for PIEs linked by GNU ld and
+                            // non-PIE executables load at 0x400000.
+                            let hit = if job.segments.is_empty() {
+                                match e.offset_to_svma_shift() {
+                                    Some(d) => e.lookup(svma.wrapping_add(d)),
+                                    None => e
+                                        .lookup(svma)
+                                        .or_else(|| e.lookup(svma.wrapping_add(0x40_0000))),
+                                }
+                            } else {
+                                e.lookup(svma)
+                            };
                             if let Some(n) = hit {
                                 frames.push(SymFrame {
                                     name: strings.name(n),
@@ -428,5 +466,115 @@ fn dwarf_frames(
         // Every frame but the outermost was inlined into its caller.
         f.inlined = k > 0;
         out.push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(syms: &[(u64, u64, &str)], mapped: Option<(u64, u64)>) -> EmbeddedSymbols {
+        EmbeddedSymbols {
+            symbols: syms
+                .iter()
+                .map(|&(a, s, n)| (a, s, n.to_string()))
+                .collect(),
+            mapped,
+        }
+    }
+
+    /// The layout of the statically linked (static-pie, lld) vmon-capture
+    /// in samples/loadmon-6.1.vmt: text at file offset 0x92000 is at ELF
+    /// address 0x93000, so reading offsets as addresses put its poll frame
+    /// (offset 0x274270) into open64, one page below.
+    fn static_pie() -> EmbeddedSymbols {
+        table(
+            &[
+                (0x93cb0, 0x30, "deregister_tm_clones"),
+                (0x274190, 0x128, "__libc_open64"),
+                (0x274190, 0x128, "open64"),
+                (0x275260, 0x9b, "__libc_poll"),
+                (0x275260, 0x9b, "poll"),
+                (0x2aa884, 0, "_init"),
+                (0x2ab600, 0, "strcmp"),
+            ],
+            Some((0x92000, 0x92000 + 0x219000)),
+        )
+    }
+
+    #[test]
+    fn shift_is_inferred_from_the_mapping_when_the_file_is_missing() {
+        assert_eq!(static_pie().offset_to_svma_shift(), Some(0x1000));
+        // GNU ld PIE: offsets are addresses.
+        let pie = table(
+            &[(0x1040, 0x20, "main"), (0x1100, 0x10, "f")],
+            Some((0x1000, 0x2000)),
+        );
+        assert_eq!(pie.offset_to_svma_shift(), Some(0));
+        // Non-PIE executable at 0x400000.
+        let exe = table(
+            &[(0x401000, 0, "_init"), (0x47a218, 0, "_fini")],
+            Some((0x1000, 0x7b000)),
+        );
+        assert_eq!(exe.offset_to_svma_shift(), Some(0x40_0000));
+        // No mapping, or symbols that cannot fit the mapping: no guess.
+        assert_eq!(
+            table(&[(0x1040, 0x20, "main")], None).offset_to_svma_shift(),
+            None
+        );
+        let bad = table(
+            &[(0x1000, 0x10, "a"), (0x9000, 0x10, "b")],
+            Some((0x1000, 0x2000)),
+        );
+        assert_eq!(bad.offset_to_svma_shift(), None);
+    }
+
+    #[test]
+    fn static_pie_frame_symbolizes_as_poll_not_open64() {
+        let m = ModuleId(1);
+        let mut modules = vec![
+            ModuleInfo {
+                kind: ModuleKind::Unknown,
+                path: "[unknown]".into(),
+                name: "[unknown]".into(),
+                build_id: Vec::new(),
+                source: SymbolSource::NotNeeded,
+                build_id_mismatch: false,
+            },
+            ModuleInfo {
+                kind: ModuleKind::User,
+                path: "/nonexistent/vmon-capture".into(),
+                name: "vmon-capture".into(),
+                build_id: vec![0xa7, 0x6c],
+                source: SymbolSource::NotNeeded,
+                build_id_mismatch: false,
+            },
+        ];
+        let mut embedded = std::collections::HashMap::new();
+        embedded.insert(m, static_pie());
+        let mut warnings = Vec::new();
+        let out = symbolize(
+            &[
+                AddrKey::User {
+                    module: m,
+                    offset: 0x274270,
+                },
+                AddrKey::User {
+                    module: m,
+                    offset: 0x273200,
+                },
+            ],
+            &[],
+            &mut |_| ModuleId(0),
+            &mut modules,
+            &embedded,
+            &SymbolizeOptions::default(),
+            &mut warnings,
+        );
+        assert_eq!(&*out[0][0].name, "poll");
+        assert_eq!(&*out[1][0].name, "open64");
+        assert!(out.iter().all(|f| f[0].resolved));
+        assert_eq!(modules[1].source, SymbolSource::Embedded);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
 }
