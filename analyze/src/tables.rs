@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -881,9 +881,10 @@ fn create_dir(dir: &Path) -> Result<()> {
     })
 }
 
-fn create_file(path: &Path) -> Result<BufWriter<File>> {
+#[cfg(feature = "polars")]
+fn create_file(path: &Path) -> Result<std::io::BufWriter<File>> {
     File::create(path)
-        .map(|f| BufWriter::with_capacity(1 << 20, f))
+        .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
         .map_err(|source| TablesError::Write {
             path: path.to_owned(),
             source,
