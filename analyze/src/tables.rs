@@ -4,9 +4,9 @@
 //! The counting is done here on integer ids (stack and function ids), never
 //! on strings; strings are only looked up when a cell is written. With the
 //! `polars` feature the columns become DataFrames, which buys Parquet and
-//! `--query "SQL"`; without it, `--csv` still works through the small CSV
-//! writer below, which quotes exactly like polars so both builds write the
-//! same bytes. The column list in [`SCHEMA`] is the documentation's source:
+//! `--query "SQL"`. `--csv` always goes through the parallel writer below,
+//! straight from the columns (a DataFrame would hold one string per row);
+//! it quotes exactly like polars, which a test checks. The column list in [`SCHEMA`] is the documentation's source:
 //! `TABLES.md` is checked against it by a test.
 
 use std::collections::HashMap;
