@@ -30,6 +30,8 @@ REPEAT=3
 BIG=1
 if [ "${1:-}" = "--quick" ]; then REPEAT=1; BIG=0; fi
 mkdir -p "$WORK" "$PEERS"
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+LOAD_START=$(loadavg)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -178,6 +180,7 @@ echo "$SYM_CMP" >&2
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
     echo "Build: vmon-analyze ${VMON_BENCH_FEATURES:-with default features (polars)}."
+    echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(loadavg)."
     echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); median of $REPEAT runs for vmon, one run for the peers. Rerun: \`analyze/bench/run.sh\`."
     echo
     echo "### End to end: capture to flamegraph + CSV tables"

@@ -152,6 +152,9 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
     it.module(&mut an, ModuleKind::Unknown, "[unknown]", &[]);
     let mut kallsyms: Vec<Kallsyms> = Vec::new();
     let mut embedded: HashMap<ModuleId, EmbeddedSymbols> = HashMap::default();
+    // Per module, the file range its executable mappings cover (for
+    // symbolizing through an embedded table without the file).
+    let mut mapped: HashMap<ModuleId, (u64, u64)> = HashMap::default();
     let mut watch_keys: HashMap<(String, u8, i64, String), WatchId> = HashMap::default();
     // Per sample: the index of its raw stack until symbolization is done.
     let mut sample_raw: Vec<u32> = Vec::new();
@@ -257,6 +260,9 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                 .filter(|m| m.end > m.start)
                 .map(|m| {
                     let id = it.module(&mut an, ModuleKind::User, c.str(m.path), &m.build_id);
+                    let end = m.offset.saturating_add(m.end - m.start);
+                    let r = mapped.entry(id).or_insert((m.offset, end));
+                    *r = (r.0.min(m.offset), r.1.max(end));
                     (m.start, m.end, m.offset, id)
                 })
                 .collect();
@@ -290,7 +296,10 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                     .map(|s| (s.addr, s.size, c.str(s.name).to_string()))
                     .collect();
                 symbols.sort();
-                EmbeddedSymbols { symbols }
+                EmbeddedSymbols {
+                    symbols,
+                    mapped: None,
+                }
             });
         }
 
@@ -384,6 +393,10 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         }
     }
 
+    for (id, e) in embedded.iter_mut() {
+        e.mapped = mapped.get(id).copied();
+    }
+
     // Symbolize every unique address once.
     progress(&format!(
         "symbolizing {} unique addresses",
@@ -435,7 +448,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         addr_resolved.push(fs.iter().all(|f| f.resolved));
         for sf in fs {
             let fi = FuncInfo {
-                name: sf.name,
+                name: sf.name.to_string(),
                 module: sf.module,
                 kernel: sf.kernel,
                 resolved: sf.resolved,
@@ -451,7 +464,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             };
             let fr = FrameInfo {
                 func,
-                file: sf.file,
+                file: sf.file.map(|f| f.to_string()),
                 line: sf.line,
                 inlined: sf.inlined,
             };

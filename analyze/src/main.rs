@@ -160,6 +160,57 @@ fn build(paths: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Analy
     Ok(ingest::analyze(inputs, opts, &|m| progress.set(m)))
 }
 
+/// One SVG per watch (or one for all), rendered in parallel.
+fn write_flamegraphs(
+    cli: &Cli,
+    out: &str,
+    first_stem: &str,
+    a: &Analysis,
+    agg: &Aggregates,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let base = if out.is_empty() {
+        format!("{first_stem}.svg")
+    } else {
+        out.to_string()
+    };
+    let groups: Vec<&vmon_analyze::aggregate::Group> = if cli.combined || agg.per_watch.len() <= 1 {
+        vec![&agg.total]
+    } else {
+        agg.per_watch.iter().collect()
+    };
+    let single = groups.len() == 1;
+    let jobs: Vec<(String, &vmon_analyze::aggregate::Group)> = groups
+        .into_iter()
+        .map(|g| {
+            let path = if single {
+                base.clone()
+            } else {
+                let w = g
+                    .watch
+                    .and_then(|w| a.watches.get(w.idx()))
+                    .map(|w| w.name.as_str())
+                    .unwrap_or("all");
+                let stem = base.strip_suffix(".svg").unwrap_or(&base);
+                format!("{stem}-{}.svg", output::file_stem(w))
+            };
+            // A lone watch keeps its own title.
+            let g = match agg.per_watch.first() {
+                Some(only) if single && agg.per_watch.len() == 1 && !cli.combined => only,
+                _ => g,
+            };
+            (path, g)
+        })
+        .collect();
+    jobs.par_iter().try_for_each(|(path, g)| -> Result<()> {
+        let mut w = create(path)?;
+        output::flamegraph(&mut w, a, agg, g).with_context(|| format!("writing {path}"))?;
+        w.flush().with_context(|| format!("writing {path}"))?;
+        eprintln!("vmon-analyze: wrote {path}");
+        Ok(())
+    })
+}
+
 fn create(path: &str) -> Result<BufWriter<File>> {
     let f = File::create(path).with_context(|| format!("creating {path}"))?;
     Ok(BufWriter::new(f))
@@ -273,45 +324,19 @@ fn run() -> Result<i32> {
         )?;
         w.flush()?;
         eprintln!("vmon-analyze: wrote {out}");
-    } else if let Some(out) = &cli.flamegraph {
-        let base = if out.is_empty() {
-            format!("{first_stem}.svg")
-        } else {
-            out.clone()
-        };
-        let groups: Vec<&vmon_analyze::aggregate::Group> =
-            if cli.combined || agg.per_watch.len() <= 1 {
-                vec![&agg.total]
-            } else {
-                agg.per_watch.iter().collect()
-            };
-        let single = groups.len() == 1;
-        for g in groups {
-            let path = if single {
-                base.clone()
-            } else {
-                let w = g
-                    .watch
-                    .and_then(|w| a.watches.get(w.idx()))
-                    .map(|w| w.name.as_str())
-                    .unwrap_or("all");
-                let stem = base.strip_suffix(".svg").unwrap_or(&base);
-                format!("{stem}-{}.svg", output::file_stem(w))
-            };
-            // A lone watch keeps its own title.
-            let g = if single && agg.per_watch.len() == 1 && !cli.combined {
-                &agg.per_watch[0]
-            } else {
-                g
-            };
-            let mut w = create(&path)?;
-            output::flamegraph(&mut w, &a, &agg, g)?;
-            w.flush()?;
-            eprintln!("vmon-analyze: wrote {path}");
-        }
     }
 
-    let exit_code = cli.artifacts.run(&a, &agg)?;
+    // Flamegraphs (inferno renders each on one thread) and the tables run
+    // side by side: on two cores they overlap instead of adding up.
+    let (flamed, exit_code) = rayon::join(
+        || match (&cli.diff, &cli.flamegraph) {
+            (None, Some(out)) => write_flamegraphs(&cli, out, &first_stem, &a, &agg),
+            _ => Ok(()),
+        },
+        || cli.artifacts.run(&a, &agg),
+    );
+    flamed?;
+    let exit_code = exit_code?;
 
     let sopts = summary::SummaryOptions {
         top_stacks: cli.top,

@@ -11,28 +11,33 @@ use crate::analysis::{Analysis, WatchInfo};
 
 /// `stack count` lines of a group, in its order (count desc, then name).
 pub fn folded_lines(agg: &Aggregates, group: &Group) -> Vec<String> {
-    group
-        .stacks
-        .iter()
-        .map(|(s, n)| {
-            format!(
-                "{} {n}",
-                agg.stack_names
-                    .get(s.idx())
-                    .map(String::as_str)
-                    .unwrap_or("[?]")
-            )
-        })
-        .collect()
+    let text = folded_text(agg, group);
+    text.lines().map(str::to_string).collect()
+}
+
+/// The folded lines of a group as one `\n`-terminated text: one
+/// allocation for the whole group instead of one per line.
+fn folded_text(agg: &Aggregates, group: &Group) -> String {
+    let names = |s: &crate::analysis::StackIdx| {
+        agg.stack_names
+            .get(s.idx())
+            .map(String::as_str)
+            .unwrap_or("[?]")
+    };
+    let len: usize = group.stacks.iter().map(|(s, _)| names(s).len() + 22).sum();
+    let mut out = String::with_capacity(len);
+    let mut num = itoa::Buffer::new();
+    for (s, n) in &group.stacks {
+        out.push_str(names(s));
+        out.push(' ');
+        out.push_str(num.format(*n));
+        out.push('\n');
+    }
+    out
 }
 
 pub fn write_folded(w: &mut dyn Write, agg: &Aggregates, group: &Group) -> std::io::Result<()> {
-    let mut buf = String::new();
-    for l in folded_lines(agg, group) {
-        buf.push_str(&l);
-        buf.push('\n');
-    }
-    w.write_all(buf.as_bytes())
+    w.write_all(folded_text(agg, group).as_bytes())
 }
 
 pub fn watch_title(w: &WatchInfo) -> String {
@@ -83,12 +88,12 @@ pub fn flamegraph(
     group: &Group,
 ) -> std::io::Result<()> {
     let (title, sub) = titles(a, group);
-    let lines = folded_lines(agg, group);
-    if lines.is_empty() {
+    let text = folded_text(agg, group);
+    if text.is_empty() {
         return empty_svg(w, &title);
     }
     let mut o = options(title, sub);
-    flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), w)
+    flamegraph::from_lines(&mut o, text.lines(), w)
 }
 
 /// inferno refuses empty input; an empty result still deserves a file that

@@ -4,14 +4,14 @@
 //! The counting is done here on integer ids (stack and function ids), never
 //! on strings; strings are only looked up when a cell is written. With the
 //! `polars` feature the columns become DataFrames, which buys Parquet and
-//! `--query "SQL"`; without it, `--csv` still works through the small CSV
-//! writer below, which quotes exactly like polars so both builds write the
-//! same bytes. The column list in [`SCHEMA`] is the documentation's source:
+//! `--query "SQL"`. `--csv` always goes through the parallel writer below,
+//! straight from the columns (a DataFrame would hold one string per row);
+//! it quotes exactly like polars, which a test checks. The column list in [`SCHEMA`] is the documentation's source:
 //! `TABLES.md` is checked against it by a test.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -753,56 +753,124 @@ fn push_csv_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
 }
 
-fn push_cell(buf: &mut Vec<u8>, col: &ColumnData, row: usize) {
-    use std::io::Write as _;
-    // Writing into a Vec cannot fail.
-    let _ = match col {
-        ColumnData::U64(v) => write!(buf, "{}", v.get(row).copied().unwrap_or(0)),
-        ColumnData::I64(v) => write!(buf, "{}", v.get(row).copied().unwrap_or(0)),
-        ColumnData::U32(v) => write!(buf, "{}", v.get(row).copied().unwrap_or(0)),
-        ColumnData::I32(v) => write!(buf, "{}", v.get(row).copied().unwrap_or(0)),
-        ColumnData::Bool(v) => write!(buf, "{}", v.get(row).copied().unwrap_or(false)),
-        ColumnData::Str(v) => {
-            push_csv_str(buf, v.get(row).map_or("", String::as_str));
-            Ok(())
-        }
-        ColumnData::Dict { values, codes } => {
-            push_csv_str(
-                buf,
-                codes
-                    .get(row)
-                    .and_then(|&c| values.get(c as usize))
-                    .map_or("", String::as_str),
-            );
-            Ok(())
-        }
-    };
+/// A column ready to be written: dictionary values are escaped once, not
+/// once per row.
+enum CsvColumn<'a> {
+    U64(&'a [u64]),
+    I64(&'a [i64]),
+    U32(&'a [u32]),
+    I32(&'a [i32]),
+    Bool(&'a [bool]),
+    Str(&'a [String]),
+    Dict {
+        cells: Vec<Vec<u8>>,
+        codes: &'a [u32],
+    },
 }
 
-/// Writes one table as CSV with the small built-in writer.
-pub fn write_csv_plain(table: &Table, out: &mut impl Write) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1 << 16);
-    for (i, c) in table.schema.columns.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
+impl<'a> CsvColumn<'a> {
+    fn new(col: &'a ColumnData) -> CsvColumn<'a> {
+        match col {
+            ColumnData::U64(v) => CsvColumn::U64(v),
+            ColumnData::I64(v) => CsvColumn::I64(v),
+            ColumnData::U32(v) => CsvColumn::U32(v),
+            ColumnData::I32(v) => CsvColumn::I32(v),
+            ColumnData::Bool(v) => CsvColumn::Bool(v),
+            ColumnData::Str(v) => CsvColumn::Str(v),
+            ColumnData::Dict { values, codes } => CsvColumn::Dict {
+                cells: values
+                    .iter()
+                    .map(|v| {
+                        let mut b = Vec::with_capacity(v.len());
+                        push_csv_str(&mut b, v);
+                        b
+                    })
+                    .collect(),
+                codes,
+            },
         }
-        buf.extend_from_slice(c.name.as_bytes());
     }
-    buf.push(b'\n');
-    for row in 0..table.rows() {
-        for (i, col) in table.columns.iter().enumerate() {
+
+    fn push(&self, buf: &mut Vec<u8>, row: usize, num: &mut itoa::Buffer) {
+        match self {
+            CsvColumn::U64(v) => {
+                buf.extend_from_slice(num.format(v.get(row).copied().unwrap_or(0)).as_bytes())
+            }
+            CsvColumn::I64(v) => {
+                buf.extend_from_slice(num.format(v.get(row).copied().unwrap_or(0)).as_bytes())
+            }
+            CsvColumn::U32(v) => {
+                buf.extend_from_slice(num.format(v.get(row).copied().unwrap_or(0)).as_bytes())
+            }
+            CsvColumn::I32(v) => {
+                buf.extend_from_slice(num.format(v.get(row).copied().unwrap_or(0)).as_bytes())
+            }
+            CsvColumn::Bool(v) => buf.extend_from_slice(if v.get(row).copied().unwrap_or(false) {
+                b"true"
+            } else {
+                b"false"
+            }),
+            CsvColumn::Str(v) => push_csv_str(buf, v.get(row).map_or("", String::as_str)),
+            CsvColumn::Dict { cells, codes } => {
+                match codes.get(row).and_then(|&c| cells.get(c as usize)) {
+                    Some(cell) => buf.extend_from_slice(cell),
+                    None => buf.extend_from_slice(b"\"\""),
+                }
+            }
+        }
+    }
+}
+
+/// Rows formatted per parallel task; small enough that a window of them
+/// stays in cache-sized buffers, large enough to amortize the task.
+const CSV_CHUNK_ROWS: usize = 16 * 1024;
+
+fn format_rows(cols: &[CsvColumn<'_>], rows: std::ops::Range<usize>) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(rows.len() * 16 * cols.len().max(1));
+    let mut num = itoa::Buffer::new();
+    for row in rows {
+        for (i, col) in cols.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
-            push_cell(&mut buf, col, row);
+            col.push(&mut buf, row, &mut num);
         }
         buf.push(b'\n');
-        if buf.len() >= 1 << 16 {
-            out.write_all(&buf)?;
-            buf.clear();
-        }
     }
-    out.write_all(&buf)?;
+    buf
+}
+
+/// Writes one table as CSV. Rows are formatted in parallel, a bounded
+/// window of chunks at a time (memory stays a few MB whatever the table
+/// size), and written in order. Both builds use this writer; with the
+/// `polars` feature a test checks it writes what polars' CsvWriter writes.
+pub fn write_csv_plain(table: &Table, out: &mut impl Write) -> std::io::Result<()> {
+    use rayon::prelude::*;
+    let mut head = Vec::new();
+    for (i, c) in table.schema.columns.iter().enumerate() {
+        if i > 0 {
+            head.push(b',');
+        }
+        head.extend_from_slice(c.name.as_bytes());
+    }
+    head.push(b'\n');
+    out.write_all(&head)?;
+    let cols: Vec<CsvColumn<'_>> = table.columns.iter().map(CsvColumn::new).collect();
+    let rows = table.rows();
+    let window = CSV_CHUNK_ROWS * 4 * rayon::current_num_threads().max(1);
+    let mut start = 0;
+    while start < rows {
+        let end = rows.min(start + window);
+        let chunks: Vec<usize> = (start..end).step_by(CSV_CHUNK_ROWS).collect();
+        let bufs: Vec<Vec<u8>> = chunks
+            .par_iter()
+            .map(|&s| format_rows(&cols, s..end.min(s + CSV_CHUNK_ROWS)))
+            .collect();
+        for b in &bufs {
+            out.write_all(b)?;
+        }
+        start = end;
+    }
     out.flush()
 }
 
@@ -813,9 +881,10 @@ fn create_dir(dir: &Path) -> Result<()> {
     })
 }
 
-fn create_file(path: &Path) -> Result<BufWriter<File>> {
+#[cfg(feature = "polars")]
+fn create_file(path: &Path) -> Result<std::io::BufWriter<File>> {
     File::create(path)
-        .map(|f| BufWriter::with_capacity(1 << 20, f))
+        .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
         .map_err(|source| TablesError::Write {
             path: path.to_owned(),
             source,
@@ -837,27 +906,14 @@ pub fn write_csv_dir(set: &TableSet, dir: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
-#[cfg(not(feature = "polars"))]
 fn write_table_csv(t: &Table, path: &Path) -> Result<()> {
-    let mut w = create_file(path)?;
-    write_csv_plain(t, &mut w).map_err(|source| TablesError::Write {
+    let file = File::create(path).map_err(|source| TablesError::Write {
         path: path.to_owned(),
         source,
-    })
-}
-
-#[cfg(feature = "polars")]
-fn write_table_csv(t: &Table, path: &Path) -> Result<()> {
-    use polars::prelude::{CsvWriter, SerWriter};
-    let mut df = polars_frame::to_dataframe(t)?;
-    let mut w = create_file(path)?;
-    CsvWriter::new(&mut w)
-        .finish(&mut df)
-        .map_err(|source| TablesError::Polars {
-            context: format!("writing {}", path.display()),
-            source,
-        })?;
-    w.flush().map_err(|source| TablesError::Write {
+    })?;
+    // Chunks are large already; no second buffer.
+    let mut w = &file;
+    write_csv_plain(t, &mut w).map_err(|source| TablesError::Write {
         path: path.to_owned(),
         source,
     })

@@ -6,28 +6,13 @@ use std::process::{Command, Output};
 
 use vmon_format::*;
 
+mod common;
+use common::{s, stack};
+
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vmon-analyze-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn s(c: &mut Capture, v: &str) -> StrId {
-    if let Some(i) = c.strings.iter().position(|x| x == v) {
-        return StrId(i as u32);
-    }
-    c.strings.push(v.to_string());
-    StrId(c.strings.len() as u32 - 1)
-}
-
-fn stack(c: &mut Capture, inner_first: &[u64]) -> StackId {
-    let mut parent = StackId::EMPTY;
-    for &f in inner_first.iter().rev() {
-        c.stacks.parent.push(parent);
-        c.stacks.frame.push(f);
-        parent = StackId(c.stacks.frame.len() as u32 - 1);
-    }
-    parent
 }
 
 /// Two watches; `hot` samples per breach of the first go to `schedule`.

@@ -11,6 +11,9 @@ use vmon_analyze::ingest::{analyze, LoadedInput, Options};
 use vmon_analyze::{output, summary};
 use vmon_format::*;
 
+mod common;
+use common::{s, stack};
+
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vmon-analyze-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -32,25 +35,6 @@ fn compile(compiler: &str, src: &Path, out: &Path, flags: &[&str]) {
         .status()
         .unwrap_or_else(|e| panic!("running {compiler}: {e}"));
     assert!(st.success(), "{compiler} failed on {}", src.display());
-}
-
-fn s(c: &mut Capture, v: &str) -> StrId {
-    if let Some(i) = c.strings.iter().position(|x| x == v) {
-        return StrId(i as u32);
-    }
-    c.strings.push(v.to_string());
-    StrId(c.strings.len() as u32 - 1)
-}
-
-/// Pushes a stack given innermost first; returns its id.
-fn stack(c: &mut Capture, frames_inner_first: &[u64]) -> StackId {
-    let mut parent = StackId::EMPTY;
-    for &f in frames_inner_first.iter().rev() {
-        c.stacks.parent.push(parent);
-        c.stacks.frame.push(f);
-        parent = StackId(c.stacks.frame.len() as u32 - 1);
-    }
-    parent
 }
 
 /// A capture with one watch, one breach and a small kallsyms snapshot.

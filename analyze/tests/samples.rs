@@ -120,3 +120,24 @@ fn loadmon_sample_has_running_and_uninterruptible_loadgen_tasks() {
         "no D vmon_dwait sample: {d}"
     );
 }
+
+/// vmon-capture in that capture is a static-pie linked by lld, absent from
+/// this machine: its frames come from the capture's embedded symbol table,
+/// whose addresses sit one page above the file offsets. Its poll(2) wait
+/// must be named `poll`, not the `open64` one page below.
+#[test]
+fn loadmon_sample_names_vmon_captures_poll_through_its_embedded_symbols() {
+    let all = analyze("loadmon-6.1.vmt", &["--folded"]);
+    let polls: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("__x64_sys_poll_[k]"))
+        .collect();
+    assert!(!polls.is_empty(), "no poll(2) stack: {all}");
+    for l in &polls {
+        assert!(
+            l.starts_with("poll;"),
+            "user frame of the poll(2) stack: {l}"
+        );
+    }
+    assert_eq!(folded_count(&all, &["open64"]), 0, "{all}");
+}

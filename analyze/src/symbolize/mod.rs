@@ -13,6 +13,7 @@ pub mod kernel;
 
 use crate::analysis::FxHashMap as HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -40,10 +41,13 @@ pub enum AddrKey {
 /// One symbolized frame; an address gives one or more (inlined) frames.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SymFrame {
-    pub name: String,
+    /// Demangled name; shared between the frames of one worker that name
+    /// the same function (100,000 addresses give ~450,000 frames but far
+    /// fewer distinct names and files).
+    pub name: Arc<str>,
     /// The module the frame belongs to (kernel modules get their own).
     pub module: ModuleId,
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     pub line: u32,
     pub inlined: bool,
     pub resolved: bool,
@@ -55,7 +59,12 @@ pub struct SymFrame {
 pub struct EmbeddedSymbols {
     /// (addr, size, name) sorted by addr.
     pub symbols: Vec<(u64, u64, String)>,
+    /// The file range the module's executable mappings cover, as
+    /// (first offset, end offset), when the capture has mappings of it.
+    pub mapped: Option<(u64, u64)>,
 }
+
+const PAGE: u64 = 0x1000;
 
 impl EmbeddedSymbols {
     pub fn lookup(&self, svma: u64) -> Option<&str> {
@@ -65,6 +74,31 @@ impl EmbeddedSymbols {
             .checked_sub(1)?;
         let (addr, size, name) = self.symbols.get(i)?;
         (*size == 0 || svma - addr < *size).then_some(name.as_str())
+    }
+
+    /// What to add to a file offset to get the ELF address, inferred
+    /// without the file: every function symbol lies in the executable
+    /// mapping, and ELF keeps address and offset congruent modulo the page
+    /// size, so the shift is a page multiple within
+    /// `[last symbol end - mapped end, first symbol - mapped start]`.
+    /// Linkers disagree on it (GNU ld's PIEs: 0; non-PIE: 0x400000; lld,
+    /// e.g. Rust's static-pie: often 0x1000), and guessing wrong lands
+    /// frames in the neighbouring function. `None` when nothing fits.
+    pub fn offset_to_svma_shift(&self) -> Option<u64> {
+        let (start, end) = self.mapped?;
+        let first = self.symbols.iter().map(|s| s.0).min()?;
+        let last = self.symbols.iter().map(|s| s.0.saturating_add(s.1)).max()?;
+        let hi = first.checked_sub(start)?;
+        let lo = last.saturating_sub(end);
+        let fits = |d: u64| d >= lo && d <= hi;
+        if fits(0) {
+            return Some(0);
+        }
+        if fits(0x40_0000) {
+            return Some(0x40_0000);
+        }
+        let c = lo.checked_next_multiple_of(PAGE)?;
+        fits(c).then_some(c)
     }
 }
 
@@ -98,7 +132,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 let hit = kallsyms.get(table as usize).and_then(|t| t.lookup(addr));
                 out[i] = vec![match hit {
                     Some((name, module, _)) => SymFrame {
-                        name: name.to_string(),
+                        name: name.into(),
                         module: kernel_module(module),
                         file: None,
                         line: 0,
@@ -107,7 +141,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                         kernel: true,
                     },
                     None => SymFrame {
-                        name: format!("[kernel]+0x{addr:x}"),
+                        name: format!("[kernel]+0x{addr:x}").into(),
                         module: kernel_module(""),
                         file: None,
                         line: 0,
@@ -203,15 +237,10 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         };
         let info = &modules[m.idx()];
         let file = r.symbols.as_ref().map(|f| f.path.clone());
-        // Big modules split across workers; each chunk is a contiguous
-        // address range so the workers parse mostly disjoint DWARF units.
-        let chunks = if file.is_some() {
-            (list.len() / 4096).clamp(1, threads)
-        } else {
-            1
-        };
-        let per = list.len().div_ceil(chunks).max(1);
-        for part in list.chunks(per) {
+        // Small contiguous chunks of sorted offsets: idle workers steal
+        // them, while rayon's halving hands each worker a run of adjacent
+        // chunks, so workers parse mostly disjoint DWARF units.
+        for part in list.chunks(CHUNK) {
             jobs.push(Job {
                 module: *m,
                 name: info.name.clone(),
@@ -223,38 +252,38 @@ pub fn symbolize<S: std::hash::BuildHasher>(
             });
         }
     }
-    // Largest first, so the tail of the parallel run is short.
-    jobs.sort_by(|a, b| {
-        b.addrs
-            .len()
-            .cmp(&a.addrs.len())
-            .then(a.module.cmp(&b.module))
-    });
+    // One addr2line context per module per worker thread, built on the
+    // worker's first chunk of that module and kept for the rest (contexts
+    // parse DWARF lazily and are not Sync). Each worker only ever locks
+    // its own slot.
+    let workers: Vec<std::sync::Mutex<Worker>> = (0..threads)
+        .map(|_| std::sync::Mutex::new(Worker::default()))
+        .collect();
     let inlines = opts.inlines;
     let results: Vec<Vec<(usize, Vec<SymFrame>)>> = jobs
         .par_iter()
         .map(|job| {
-            let loader = job
-                .file
-                .as_ref()
-                .and_then(|p| addr2line::Loader::new(p).ok());
-            let mut names: HashMap<String, String> = HashMap::default();
-            let mut dem = |raw: &str| -> String {
-                if let Some(d) = names.get(raw) {
-                    return d.clone();
-                }
-                let d = demangle(raw);
-                names.insert(raw.to_string(), d.clone());
-                d
-            };
+            let slot = rayon::current_thread_index().unwrap_or(0) % threads;
+            let mut worker = workers[slot]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Worker { loaders, strings } = &mut *worker;
+            let loader = loaders
+                .entry(job.module)
+                .or_insert_with(|| {
+                    job.file
+                        .as_ref()
+                        .and_then(|p| addr2line::Loader::new(p).ok())
+                })
+                .as_ref();
             job.addrs
                 .iter()
                 .map(|&(offset, idx)| {
                     let svma = offset_to_svma(job.segments, offset);
                     let mut frames = Vec::new();
-                    if let Some(l) = &loader {
+                    if let Some(l) = loader {
                         if job.dwarf {
-                            dwarf_frames(l, svma, job.module, inlines, &mut dem, &mut frames);
+                            dwarf_frames(l, svma, job.module, inlines, strings, &mut frames);
                         }
                         if frames.is_empty() {
                             if let Some(sym) = l.find_symbol(svma) {
@@ -264,9 +293,12 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                                     None
                                 };
                                 frames.push(SymFrame {
-                                    name: dem(sym),
+                                    name: strings.name(sym),
                                     module: job.module,
-                                    file: loc.as_ref().and_then(|l| l.file).map(str::to_string),
+                                    file: loc
+                                        .as_ref()
+                                        .and_then(|l| l.file)
+                                        .map(|f| strings.file(f)),
                                     line: loc.as_ref().and_then(|l| l.line).unwrap_or(0),
                                     inlined: false,
                                     resolved: true,
@@ -277,17 +309,25 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                     }
                     if frames.is_empty() {
                         if let Some(e) = job.embedded {
-                            // Without the file there are no segments: the
-                            // offset is the address for PIEs linked by GNU
-                            // ld; non-PIE executables load at 0x400000.
-                            let hit = e.lookup(svma).or_else(|| {
-                                (job.segments.is_empty())
-                                    .then(|| e.lookup(svma.wrapping_add(0x40_0000)))
-                                    .flatten()
-                            });
+                            // Without the file there are no segments to
+                            // turn the offset into an ELF address: infer
+                            // the shift from where the symbols must lie in
+                            // the mapped range; failing that, the offset is
+                            // the address for PIEs linked by GNU ld and
+                            // non-PIE executables load at 0x400000.
+                            let hit = if job.segments.is_empty() {
+                                match e.offset_to_svma_shift() {
+                                    Some(d) => e.lookup(svma.wrapping_add(d)),
+                                    None => e
+                                        .lookup(svma)
+                                        .or_else(|| e.lookup(svma.wrapping_add(0x40_0000))),
+                                }
+                            } else {
+                                e.lookup(svma)
+                            };
                             if let Some(n) = hit {
                                 frames.push(SymFrame {
-                                    name: dem(n),
+                                    name: strings.name(n),
                                     module: job.module,
                                     file: None,
                                     line: 0,
@@ -306,6 +346,8 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 .collect()
         })
         .collect();
+    // The parsed DWARF is large; free it on all workers at once.
+    workers.into_par_iter().for_each(drop);
     for r in results {
         for (idx, frames) in r {
             if let Some(slot) = out.get_mut(idx) {
@@ -321,9 +363,49 @@ pub fn symbolize<S: std::hash::BuildHasher>(
     out
 }
 
+/// Addresses per parallel job.
+const CHUNK: usize = 1024;
+
+/// What one worker thread keeps across its jobs.
+#[derive(Default)]
+struct Worker {
+    /// `None`: the module's file could not be loaded.
+    loaders: HashMap<ModuleId, Option<addr2line::Loader>>,
+    strings: Strings,
+}
+
+/// Per-worker interning of demangled names and file paths: a hit costs a
+/// hash lookup and a reference count, not an allocation (and later a free).
+#[derive(Default)]
+struct Strings {
+    /// Raw (mangled) name -> demangled.
+    names: HashMap<Box<str>, Arc<str>>,
+    files: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Strings {
+    fn name(&mut self, raw: &str) -> Arc<str> {
+        if let Some(d) = self.names.get(raw) {
+            return d.clone();
+        }
+        let d: Arc<str> = demangle(raw).into();
+        self.names.insert(raw.into(), d.clone());
+        d
+    }
+
+    fn file(&mut self, path: &str) -> Arc<str> {
+        if let Some(f) = self.files.get(path) {
+            return f.clone();
+        }
+        let f: Arc<str> = path.into();
+        self.files.insert(path.into(), f.clone());
+        f
+    }
+}
+
 fn unresolved(module: ModuleId, name: &str, offset: u64) -> SymFrame {
     SymFrame {
-        name: format!("{name}+0x{offset:x}"),
+        name: format!("{name}+0x{offset:x}").into(),
         module,
         file: None,
         line: 0,
@@ -339,7 +421,7 @@ fn dwarf_frames(
     svma: u64,
     module: ModuleId,
     inlines: bool,
-    dem: &mut dyn FnMut(&str) -> String,
+    strings: &mut Strings,
     out: &mut Vec<SymFrame>,
 ) {
     let Ok(mut it) = l.find_frames(svma) else {
@@ -349,9 +431,9 @@ fn dwarf_frames(
     let mut inner_first: Vec<SymFrame> = Vec::new();
     while let Ok(Some(f)) = it.next() {
         let name = match f.function.as_ref().and_then(|n| n.raw_name().ok()) {
-            Some(n) => dem(&n),
+            Some(n) => strings.name(&n),
             None => match l.find_symbol(svma) {
-                Some(s) if inner_first.is_empty() => dem(s),
+                Some(s) if inner_first.is_empty() => strings.name(s),
                 _ => continue,
             },
         };
@@ -359,7 +441,7 @@ fn dwarf_frames(
         inner_first.push(SymFrame {
             name,
             module,
-            file: loc.and_then(|l| l.file).map(str::to_string),
+            file: loc.and_then(|l| l.file).map(|f| strings.file(f)),
             line: loc.and_then(|l| l.line).unwrap_or(0),
             inlined: false,
             resolved: true,
@@ -384,5 +466,115 @@ fn dwarf_frames(
         // Every frame but the outermost was inlined into its caller.
         f.inlined = k > 0;
         out.push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(syms: &[(u64, u64, &str)], mapped: Option<(u64, u64)>) -> EmbeddedSymbols {
+        EmbeddedSymbols {
+            symbols: syms
+                .iter()
+                .map(|&(a, s, n)| (a, s, n.to_string()))
+                .collect(),
+            mapped,
+        }
+    }
+
+    /// The layout of the statically linked (static-pie, lld) vmon-capture
+    /// in samples/loadmon-6.1.vmt: text at file offset 0x92000 is at ELF
+    /// address 0x93000, so reading offsets as addresses put its poll frame
+    /// (offset 0x274270) into open64, one page below.
+    fn static_pie() -> EmbeddedSymbols {
+        table(
+            &[
+                (0x93cb0, 0x30, "deregister_tm_clones"),
+                (0x274190, 0x128, "__libc_open64"),
+                (0x274190, 0x128, "open64"),
+                (0x275260, 0x9b, "__libc_poll"),
+                (0x275260, 0x9b, "poll"),
+                (0x2aa884, 0, "_init"),
+                (0x2ab600, 0, "strcmp"),
+            ],
+            Some((0x92000, 0x92000 + 0x219000)),
+        )
+    }
+
+    #[test]
+    fn shift_is_inferred_from_the_mapping_when_the_file_is_missing() {
+        assert_eq!(static_pie().offset_to_svma_shift(), Some(0x1000));
+        // GNU ld PIE: offsets are addresses.
+        let pie = table(
+            &[(0x1040, 0x20, "main"), (0x1100, 0x10, "f")],
+            Some((0x1000, 0x2000)),
+        );
+        assert_eq!(pie.offset_to_svma_shift(), Some(0));
+        // Non-PIE executable at 0x400000.
+        let exe = table(
+            &[(0x401000, 0, "_init"), (0x47a218, 0, "_fini")],
+            Some((0x1000, 0x7b000)),
+        );
+        assert_eq!(exe.offset_to_svma_shift(), Some(0x40_0000));
+        // No mapping, or symbols that cannot fit the mapping: no guess.
+        assert_eq!(
+            table(&[(0x1040, 0x20, "main")], None).offset_to_svma_shift(),
+            None
+        );
+        let bad = table(
+            &[(0x1000, 0x10, "a"), (0x9000, 0x10, "b")],
+            Some((0x1000, 0x2000)),
+        );
+        assert_eq!(bad.offset_to_svma_shift(), None);
+    }
+
+    #[test]
+    fn static_pie_frame_symbolizes_as_poll_not_open64() {
+        let m = ModuleId(1);
+        let mut modules = vec![
+            ModuleInfo {
+                kind: ModuleKind::Unknown,
+                path: "[unknown]".into(),
+                name: "[unknown]".into(),
+                build_id: Vec::new(),
+                source: SymbolSource::NotNeeded,
+                build_id_mismatch: false,
+            },
+            ModuleInfo {
+                kind: ModuleKind::User,
+                path: "/nonexistent/vmon-capture".into(),
+                name: "vmon-capture".into(),
+                build_id: vec![0xa7, 0x6c],
+                source: SymbolSource::NotNeeded,
+                build_id_mismatch: false,
+            },
+        ];
+        let mut embedded = std::collections::HashMap::new();
+        embedded.insert(m, static_pie());
+        let mut warnings = Vec::new();
+        let out = symbolize(
+            &[
+                AddrKey::User {
+                    module: m,
+                    offset: 0x274270,
+                },
+                AddrKey::User {
+                    module: m,
+                    offset: 0x273200,
+                },
+            ],
+            &[],
+            &mut |_| ModuleId(0),
+            &mut modules,
+            &embedded,
+            &SymbolizeOptions::default(),
+            &mut warnings,
+        );
+        assert_eq!(&*out[0][0].name, "poll");
+        assert_eq!(&*out[1][0].name, "open64");
+        assert!(out.iter().all(|f| f[0].resolved));
+        assert_eq!(modules[1].source, SymbolSource::Embedded);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
 }

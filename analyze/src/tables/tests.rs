@@ -322,6 +322,75 @@ fn plain_csv_quotes_like_polars() {
         .contains(",kallsyms,\"\",false,"));
 }
 
+/// A table big enough to be formatted in several windows of parallel
+/// chunks, with a partial last chunk: rows must come out whole and in order.
+fn big_stack_frames(rows: usize) -> Table {
+    let n = rows as u32;
+    Table {
+        schema: schema("stack_frames"),
+        columns: vec![
+            ColumnData::U32((0..n).map(|i| i / 7).collect()),
+            ColumnData::U32((0..n).map(|i| i % 7).collect()),
+            dict(
+                vec!["main".into(), "a,b".into(), "q\"x".into(), String::new()],
+                (0..n).map(|i| i % 4).collect(),
+            ),
+            dict(vec!["app".into()], vec![0; rows]),
+            ColumnData::Bool((0..n).map(|i| i % 3 == 0).collect()),
+            ColumnData::Bool((0..n).map(|i| i % 5 == 0).collect()),
+        ],
+    }
+}
+
+#[test]
+fn csv_chunks_keep_every_row_in_order() {
+    let rows = CSV_CHUNK_ROWS * 4 * rayon::current_num_threads().max(1) * 2 + 123;
+    let t = big_stack_frames(rows);
+    let mut out = Vec::new();
+    write_csv_plain(&t, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), rows + 1);
+    let names = ["main", "\"a,b\"", "\"q\"\"x\"", "\"\""];
+    for (i, l) in lines[1..].iter().enumerate() {
+        let want = format!(
+            "{},{},{},app,{},{}",
+            i / 7,
+            i % 7,
+            names[i % 4],
+            i % 3 == 0,
+            i % 5 == 0
+        );
+        assert_eq!(*l, want, "row {i}");
+    }
+}
+
+/// The built-in writer is the only CSV writer; polars' CsvWriter is the
+/// reference for its quoting and number formats.
+#[cfg(feature = "polars")]
+#[test]
+fn csv_writer_writes_what_polars_writes() {
+    use polars::prelude::{CsvWriter, SerWriter};
+    let a = analysis();
+    let set = tables(&a);
+    let mut all: Vec<&Table> = set.tables.iter().collect();
+    let big = big_stack_frames(CSV_CHUNK_ROWS * 3 + 5);
+    all.push(&big);
+    for t in all {
+        let mut ours = Vec::new();
+        write_csv_plain(t, &mut ours).unwrap();
+        let mut theirs = Vec::new();
+        let mut df = polars_frame::to_dataframe(t).unwrap();
+        CsvWriter::new(&mut theirs).finish(&mut df).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            String::from_utf8(theirs).unwrap(),
+            "{}",
+            t.name()
+        );
+    }
+}
+
 #[test]
 fn csv_dir_writes_every_table() {
     let a = analysis();
