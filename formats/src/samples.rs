@@ -1,0 +1,626 @@
+//! Streaming decode of SAMPLES chunks (SPEC.md §5.7): column by column, in
+//! blocks of [`BLOCK`] samples that stay in L1/L2 and are reused from block
+//! to block, so decoding allocates nothing per sample.
+
+use crate::error::Warning;
+use crate::model::*;
+use crate::varint::{unzigzag, Cursor, DResult, DecodeError};
+
+/// Samples per [`SampleBlock`]: the columns of one block (about 22 KiB) fit
+/// in L1/L2 together with the scratch column.
+pub const BLOCK: usize = 256;
+
+/// Number of columns of a SAMPLES chunk.
+pub(crate) const SAMPLE_COLUMNS: usize = 14;
+
+/// Sizes of the tables a sample refers to; ids at or above are invalid.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Limits {
+    pub strings: u32,
+    pub stacks: u32,
+    pub breaches: u32,
+    pub raw: u32,
+    pub processes: u32,
+}
+
+/// Validated task samples of one block, column by column: element `i` of
+/// every column is sample `i`. Only samples that passed validation are here
+/// (every id is valid for the tables they were decoded against).
+pub struct SampleBlock {
+    len: usize,
+    breach: [u32; BLOCK],
+    pid: [i32; BLOCK],
+    tgid: [i32; BLOCK],
+    comm: [StrId; BLOCK],
+    state: [TaskState; BLOCK],
+    flags: [u32; BLOCK],
+    cpu: [i32; BLOCK],
+    cgroup_id: [u64; BLOCK],
+    kstack: [StackId; BLOCK],
+    ustack: [StackId; BLOCK],
+    ip: [u64; BLOCK],
+    sp: [u64; BLOCK],
+    bp: [u64; BLOCK],
+    raw_stack: [Option<u32>; BLOCK],
+    process: [Option<u32>; BLOCK],
+}
+
+macro_rules! column_getters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[inline]
+            pub fn $name(&self) -> &[$ty] {
+                &self.$name[..self.len]
+            }
+        )*
+    };
+}
+
+impl SampleBlock {
+    pub(crate) fn new_boxed() -> Box<SampleBlock> {
+        Box::new(SampleBlock {
+            len: 0,
+            breach: [0; BLOCK],
+            pid: [0; BLOCK],
+            tgid: [0; BLOCK],
+            comm: [StrId(0); BLOCK],
+            state: [TaskState::Other; BLOCK],
+            flags: [0; BLOCK],
+            cpu: [0; BLOCK],
+            cgroup_id: [0; BLOCK],
+            kstack: [StackId::EMPTY; BLOCK],
+            ustack: [StackId::EMPTY; BLOCK],
+            ip: [0; BLOCK],
+            sp: [0; BLOCK],
+            bp: [0; BLOCK],
+            raw_stack: [None; BLOCK],
+            process: [None; BLOCK],
+        })
+    }
+
+    /// Number of samples in the block (at most [`BLOCK`]).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    column_getters! {
+        /// Index into [`Capture::breaches`].
+        breach: u32,
+        pid: i32,
+        tgid: i32,
+        comm: StrId,
+        state: TaskState,
+        /// [`task_flags`] bits.
+        flags: u32,
+        cpu: i32,
+        cgroup_id: u64,
+        kstack: StackId,
+        ustack: StackId,
+        /// User registers: instruction pointer.
+        ip: u64,
+        /// User registers: stack pointer.
+        sp: u64,
+        /// User registers: frame pointer.
+        bp: u64,
+        /// Index into [`Capture::raw_stacks`].
+        raw_stack: Option<u32>,
+        /// Index into [`Capture::processes`].
+        process: Option<u32>,
+    }
+
+    /// Sample `i` as a [`TaskSample`], `None` past the end.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<TaskSample> {
+        (i < self.len).then(|| self.at(i))
+    }
+
+    /// Sample `i < self.len`.
+    #[inline(always)]
+    fn at(&self, i: usize) -> TaskSample {
+        TaskSample {
+            breach: self.breach[i],
+            pid: self.pid[i],
+            tgid: self.tgid[i],
+            comm: self.comm[i],
+            state: self.state[i],
+            cpu: self.cpu[i],
+            cgroup_id: self.cgroup_id[i],
+            kstack: self.kstack[i],
+            ustack: self.ustack[i],
+            regs: UserRegs {
+                ip: self.ip[i],
+                sp: self.sp[i],
+                bp: self.bp[i],
+            },
+            raw_stack: self.raw_stack[i],
+            process: self.process[i],
+            flags: self.flags[i],
+        }
+    }
+
+    /// The samples of the block, in file order, as [`TaskSample`]s.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = TaskSample> + '_ {
+        (0..self.len).map(|i| self.at(i))
+    }
+
+    /// Keeps the samples whose `bad` flag is 0, in order.
+    fn retain(&mut self, bad: &[u8]) {
+        let mut w = 0;
+        for (r, &b) in bad.iter().enumerate().take(self.len) {
+            if b != 0 {
+                continue;
+            }
+            if w != r {
+                self.breach[w] = self.breach[r];
+                self.pid[w] = self.pid[r];
+                self.tgid[w] = self.tgid[r];
+                self.comm[w] = self.comm[r];
+                self.state[w] = self.state[r];
+                self.flags[w] = self.flags[r];
+                self.cpu[w] = self.cpu[r];
+                self.cgroup_id[w] = self.cgroup_id[r];
+                self.kstack[w] = self.kstack[r];
+                self.ustack[w] = self.ustack[r];
+                self.ip[w] = self.ip[r];
+                self.sp[w] = self.sp[r];
+                self.bp[w] = self.bp[r];
+                self.raw_stack[w] = self.raw_stack[r];
+                self.process[w] = self.process[r];
+            }
+            w += 1;
+        }
+        self.len = w;
+    }
+}
+
+/// Where one SAMPLES chunk's decoding stands: column positions and the
+/// running values of its delta-coded columns.
+#[derive(Clone, Debug)]
+pub(crate) struct ChunkCursor {
+    /// Samples the chunk declares.
+    pub declared: usize,
+    /// Samples not decoded yet.
+    pub left: usize,
+    /// Byte offset of each column's next value in the payload, and its end.
+    pos: [usize; SAMPLE_COLUMNS],
+    end: [usize; SAMPLE_COLUMNS],
+    breach: i64,
+    pid: i64,
+    cgroup: u64,
+    sp: u64,
+    raw_next: i64,
+    proc_prev: i64,
+}
+
+impl ChunkCursor {
+    /// Parses the chunk's sample count and column table.
+    pub fn new(p: &[u8]) -> DResult<ChunkCursor> {
+        let mut hdr = Cursor::new(p);
+        let n = hdr.count(SAMPLE_COLUMNS, "sample count")?;
+        let mut lens = [0u64; SAMPLE_COLUMNS];
+        for l in lens.iter_mut() {
+            *l = hdr.u("column length")?;
+        }
+        let mut at = p.len() - hdr.remaining();
+        let mut pos = [0; SAMPLE_COLUMNS];
+        let mut end = [0; SAMPLE_COLUMNS];
+        for ((s, e), &l) in pos.iter_mut().zip(end.iter_mut()).zip(&lens) {
+            let stop = usize::try_from(l)
+                .ok()
+                .and_then(|l| at.checked_add(l))
+                .filter(|&stop| stop <= p.len())
+                .ok_or(DecodeError::Eof("sample column"))?;
+            *s = at;
+            *e = stop;
+            at = stop;
+        }
+        Ok(ChunkCursor {
+            declared: n,
+            left: n,
+            pos,
+            end,
+            breach: 0,
+            pid: 0,
+            cgroup: 0,
+            sp: 0,
+            raw_next: 0,
+            proc_prev: 0,
+        })
+    }
+}
+
+/// What sample validation needs from the tables.
+#[derive(Clone, Copy)]
+pub(crate) struct SampleCtx<'t> {
+    pub limits: Limits,
+    /// Stack table frames: column 9 (ip) is coded against the user stack's top.
+    pub frames: &'t [u64],
+}
+
+/// Per-block working memory.
+pub(crate) struct Scratch {
+    vals: [u64; BLOCK],
+    bad: [u8; BLOCK],
+}
+
+impl Scratch {
+    pub fn new_boxed() -> Box<Scratch> {
+        Box::new(Scratch {
+            vals: [0; BLOCK],
+            bad: [0; BLOCK],
+        })
+    }
+}
+
+/// Counts of one decode, merged over blocks and chunks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BlockStats {
+    pub bad_refs: u64,
+    pub bad_strings: u64,
+}
+
+/// Decodes the next `min(left, BLOCK)` samples of the chunk into `blk`,
+/// keeping the valid ones. On error `blk` is empty and the cursor unusable.
+pub(crate) fn decode_block(
+    cur: &mut ChunkCursor,
+    p: &[u8],
+    ctx: &SampleCtx<'_>,
+    blk: &mut SampleBlock,
+    sc: &mut Scratch,
+    st: &mut BlockStats,
+) -> DResult<()> {
+    blk.len = 0;
+    let n = cur.left.min(BLOCK);
+    let lim = ctx.limits;
+    let Scratch { vals, bad } = sc;
+    let vals = &mut vals[..n];
+    let bad = &mut bad[..n];
+    bad.fill(0);
+    let mut col = |c: usize, vals: &mut [u64]| -> DResult<()> {
+        let s = p.get(cur.pos[c]..cur.end[c]).unwrap_or(&[]);
+        let used = read_varints(s, vals)?;
+        cur.pos[c] += used;
+        Ok(())
+    };
+
+    col(0, vals)?;
+    let mut breach = cur.breach;
+    for ((o, b), &v) in blk.breach.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+        breach = breach.wrapping_add(unzigzag(v));
+        *o = breach as u32;
+        *b |= ((breach as u64) >= lim.breaches as u64) as u8;
+    }
+    col(1, vals)?;
+    let mut pid = cur.pid;
+    for ((o, b), &v) in blk.pid.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+        pid = pid.wrapping_add(unzigzag(v));
+        *o = pid as i32;
+        *b |= (pid as i32 as i64 != pid) as u8;
+    }
+    col(2, vals)?;
+    for (((o, b), &v), &pid) in blk
+        .tgid
+        .iter_mut()
+        .zip(bad.iter_mut())
+        .zip(&*vals)
+        .zip(&blk.pid)
+    {
+        let tgid = (pid as i64).wrapping_sub(unzigzag(v));
+        *o = tgid as i32;
+        *b |= (tgid as i32 as i64 != tgid) as u8;
+    }
+    col(3, vals)?;
+    let mut unknown = 0u64;
+    for (o, &v) in blk.comm.iter_mut().zip(&*vals) {
+        let ok = v < lim.strings as u64;
+        unknown += !ok as u64;
+        *o = StrId(if ok { v as u32 } else { 0 });
+    }
+    col(4, vals)?;
+    for (((o, f), b), &v) in blk
+        .state
+        .iter_mut()
+        .zip(blk.flags.iter_mut())
+        .zip(bad.iter_mut())
+        .zip(&*vals)
+    {
+        *o = match v & 3 {
+            0 => TaskState::Other,
+            1 => TaskState::Running,
+            2 => TaskState::Uninterruptible,
+            _ => TaskState::RtLock,
+        };
+        *f = (v >> 2) as u32;
+        *b |= (v >> 34 != 0) as u8;
+    }
+    col(5, vals)?;
+    for ((o, b), &v) in blk.cpu.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+        let cpu = unzigzag(v);
+        *o = cpu as i32;
+        *b |= (cpu as i32 as i64 != cpu) as u8;
+    }
+    col(6, vals)?;
+    let mut cgroup = cur.cgroup;
+    for (o, &v) in blk.cgroup_id.iter_mut().zip(&*vals) {
+        cgroup = cgroup.wrapping_add(unzigzag(v) as u64);
+        *o = cgroup;
+    }
+    for (c, out) in [(7, &mut blk.kstack), (8, &mut blk.ustack)] {
+        col(c, vals)?;
+        for ((o, b), &v) in out.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+            // 0 (empty) wraps to StackId::EMPTY.
+            let id = (v as u32).wrapping_sub(1);
+            *o = StackId(id);
+            *b |= (v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks)) as u8;
+        }
+    }
+    col(9, vals)?;
+    for ((o, &v), u) in blk.ip.iter_mut().zip(&*vals).zip(&blk.ustack) {
+        let top = ctx.frames.get(u.0 as usize).copied().unwrap_or(0);
+        *o = top.wrapping_add(unzigzag(v) as u64);
+    }
+    col(10, vals)?;
+    let mut sp = cur.sp;
+    for (o, &v) in blk.sp.iter_mut().zip(&*vals) {
+        sp = sp.wrapping_add(unzigzag(v) as u64);
+        *o = sp;
+    }
+    col(11, vals)?;
+    for ((o, &v), &sp) in blk.bp.iter_mut().zip(&*vals).zip(&blk.sp) {
+        *o = sp.wrapping_add(unzigzag(v) as u64);
+    }
+    col(12, vals)?;
+    let mut raw_next = cur.raw_next;
+    for ((o, b), &v) in blk.raw_stack.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+        *o = if v == 0 {
+            None
+        } else {
+            let r = raw_next.wrapping_add(unzigzag(v - 1));
+            raw_next = r.wrapping_add(1);
+            *b |= ((r as u64) >= lim.raw as u64) as u8;
+            Some(r as u32)
+        };
+    }
+    col(13, vals)?;
+    let mut proc_prev = cur.proc_prev;
+    for ((o, b), &v) in blk.process.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+        *o = if v == 0 {
+            None
+        } else {
+            proc_prev = proc_prev.wrapping_add(unzigzag(v - 1));
+            *b |= ((proc_prev as u64) >= lim.processes as u64) as u8;
+            Some(proc_prev as u32)
+        };
+    }
+    // The block decoded: commit the running values.
+    cur.breach = breach;
+    cur.pid = pid;
+    cur.cgroup = cgroup;
+    cur.sp = sp;
+    cur.raw_next = raw_next;
+    cur.proc_prev = proc_prev;
+    cur.left -= n;
+    st.bad_strings += unknown;
+    blk.len = n;
+    let dropped = bad.iter().map(|&b| b as u64).sum::<u64>();
+    if dropped > 0 {
+        st.bad_refs += dropped;
+        blk.retain(bad);
+    }
+    Ok(())
+}
+
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Decodes `out.len()` LEB128 varints from the front of `col`; returns the
+/// bytes they took. While 8 bytes are readable, a whole little-endian word
+/// is decoded at once: eight 1-byte varints with a byte spread, otherwise
+/// every varint that ends in the word, from its stop bits.
+#[inline]
+fn read_varints(col: &[u8], out: &mut [u64]) -> DResult<usize> {
+    let n = out.len();
+    let mut i = 0;
+    let mut pos = 0;
+    while i < n {
+        let Some(w8) = col.get(pos..).and_then(|s| s.first_chunk::<8>()) else {
+            break;
+        };
+        let w = u64::from_le_bytes(*w8);
+        let stops = !w & HIGH;
+        if stops == HIGH && n - i >= 8 {
+            if let Some(o) = out.get_mut(i..i + 8) {
+                for (k, x) in o.iter_mut().enumerate() {
+                    *x = (w >> (8 * k)) & 0xff;
+                }
+            }
+            i += 8;
+            pos += 8;
+            continue;
+        }
+        if stops == 0 {
+            // A varint of 9 or 10 bytes (or a malformed one).
+            let (v, used) = read_one(&col[pos..])?;
+            if let Some(o) = out.get_mut(i) {
+                *o = v;
+            }
+            i += 1;
+            pos += used;
+            continue;
+        }
+        // Every varint ending in this word, up to the values still wanted.
+        let take = (stops.count_ones() as usize).min(n - i);
+        let mut s = stops;
+        let mut start = 0u32;
+        for o in out.iter_mut().skip(i).take(take) {
+            let end = s.trailing_zeros() + 1; // a multiple of 8, 8..=64
+            let x = (w & (u64::MAX >> (64 - end))) >> start;
+            *o = compact7(x);
+            start = end;
+            s &= s - 1;
+        }
+        i += take;
+        pos += (start / 8) as usize;
+    }
+    // The column's last few bytes: one varint at a time.
+    while i < n {
+        let (v, used) = read_one(col.get(pos..).unwrap_or(&[]))?;
+        if let Some(o) = out.get_mut(i) {
+            *o = v;
+        }
+        i += 1;
+        pos += used;
+    }
+    Ok(pos)
+}
+
+/// Packs the 7-bit groups of a varint's bytes (at most 8, little-endian,
+/// high bits ignored) into its value.
+#[inline(always)]
+fn compact7(x: u64) -> u64 {
+    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    (x & 0x0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
+}
+
+#[cold]
+fn read_one(b: &[u8]) -> DResult<(u64, usize)> {
+    let mut c = Cursor::new(b);
+    let v = c.u("a sample column")?;
+    Ok((v, b.len() - c.remaining()))
+}
+
+/// The sample decode's outcome, for one chunk or merged over many.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SampleReport {
+    /// Task samples the chunks declared.
+    pub declared: u64,
+    /// Task samples delivered.
+    pub kept: u64,
+    /// Task samples dropped because an id they hold is not in the file, or
+    /// their pid, tgid or cpu does not fit an `i32`.
+    pub bad_refs: u64,
+    /// Task samples whose comm is not in the string table (set to string 0).
+    pub bad_strings: u64,
+    /// SAMPLES chunks (or their tails) skipped, one warning each.
+    pub chunk_warnings: Vec<Warning>,
+}
+
+impl SampleReport {
+    /// Adds `other` (another part of the same file) to this report.
+    pub fn merge(&mut self, other: SampleReport) {
+        self.declared += other.declared;
+        self.kept += other.kept;
+        self.bad_refs += other.bad_refs;
+        self.bad_strings += other.bad_strings;
+        self.chunk_warnings.extend(other.chunk_warnings);
+    }
+
+    /// Every warning: the chunk warnings, then one summary per kind of
+    /// sample-level damage.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut w = self.chunk_warnings.clone();
+        if self.bad_refs > 0 {
+            w.push(Warning {
+                offset: 0,
+                chunk_type: Some(crate::chunk::ChunkType::Samples as u16),
+                message: format!(
+                    "dropped {} task samples referring to breaches, stacks, processes or raw \
+                     stacks the file does not hold (chunks lost to truncation or corruption)",
+                    self.bad_refs
+                ),
+            });
+        }
+        if self.bad_strings > 0 {
+            w.push(Warning {
+                offset: 0,
+                chunk_type: Some(crate::chunk::ChunkType::Samples as u16),
+                message: format!(
+                    "{} task samples had an unknown comm string; set to \"\"",
+                    self.bad_strings
+                ),
+            });
+        }
+        w
+    }
+
+    pub(crate) fn add_stats(&mut self, st: BlockStats) {
+        self.bad_refs += st.bad_refs;
+        self.bad_strings += st.bad_strings;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::varint::put_u;
+
+    #[test]
+    fn read_varints_matches_the_scalar_decoder() {
+        // Mixed lengths 1..=10, so every word shape and the tail are hit.
+        let mut vals = Vec::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..3000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let bits = [0, 7, 7, 14, 21, 3, 35, 49, 56, 63, 64][(i % 11) as usize];
+            vals.push(if bits == 64 {
+                x
+            } else {
+                x & ((1u64 << bits) - 1)
+            });
+            if i % 5 < 2 {
+                vals.push(i as u64 % 100);
+            }
+        }
+        let mut buf = Vec::new();
+        for &v in &vals {
+            put_u(&mut buf, v);
+        }
+        for split in [1usize, 7, 8, 9, 255, 256, 1000] {
+            let mut pos = 0;
+            let mut got = Vec::new();
+            for chunk in vals.chunks(split) {
+                let mut out = vec![0; chunk.len()];
+                pos += read_varints(&buf[pos..], &mut out).unwrap();
+                got.extend(out);
+            }
+            assert_eq!(got, vals, "split {split}");
+            assert_eq!(pos, buf.len());
+        }
+        // One value short: the column ends inside the block.
+        let mut out = vec![0; vals.len() + 1];
+        assert_eq!(
+            read_varints(&buf, &mut out),
+            Err(DecodeError::Eof("a sample column"))
+        );
+        // An 11-byte varint is refused wherever it sits.
+        for pad in 0..10 {
+            let mut b = vec![1u8; pad];
+            b.extend_from_slice(&[0xff; 10]);
+            b.push(0);
+            b.extend_from_slice(&[0; 8]);
+            let mut out = vec![0; pad + 1];
+            assert_eq!(
+                read_varints(&b, &mut out),
+                Err(DecodeError::Overlong("a sample column")),
+                "pad {pad}"
+            );
+        }
+    }
+
+    #[test]
+    fn compact7_packs_groups() {
+        assert_eq!(compact7(0x7f), 0x7f);
+        assert_eq!(compact7(0x01_80), 0x80);
+        assert_eq!(compact7(0x7f_ff_ff), (1 << 21) - 1);
+        assert_eq!(compact7(0x7fff_ffff_ffff_ffff), (1 << 56) - 1);
+    }
+}
