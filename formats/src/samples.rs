@@ -246,14 +246,14 @@ pub(crate) struct SampleCtx<'t> {
 
 /// Per-block working memory.
 pub(crate) struct Scratch {
-    vals: [u64; BLOCK],
+    vals: [u64; BLOCK + 8],
     bad: [u8; BLOCK],
 }
 
 impl Scratch {
     pub fn new_boxed() -> Box<Scratch> {
         Box::new(Scratch {
-            vals: [0; BLOCK],
+            vals: [0; BLOCK + 8],
             bad: [0; BLOCK],
         })
     }
@@ -264,6 +264,55 @@ impl Scratch {
 pub(crate) struct BlockStats {
     pub bad_refs: u64,
     pub bad_strings: u64,
+}
+
+/// One column's values for a block: the column's own bytes when every
+/// value is a 1-byte varint (no decode step at all), else decoded words.
+enum Vals<'a> {
+    Bytes(&'a [u8]),
+    Words(&'a [u64]),
+}
+
+/// The next `vals.len()` values of column `c`.
+#[inline]
+fn column<'a>(
+    cur: &mut ChunkCursor,
+    p: &'a [u8],
+    c: usize,
+    n: usize,
+    vals: &'a mut [u64; BLOCK + 8],
+) -> DResult<Vals<'a>> {
+    let s = p.get(cur.pos[c]..cur.end[c]).unwrap_or(&[]);
+    if let Some(b) = s.get(..n) {
+        if b.iter().fold(0u8, |a, &x| a | x) < 0x80 {
+            cur.pos[c] += n;
+            return Ok(Vals::Bytes(b));
+        }
+    }
+    let used = read_varints(s, vals, n)?;
+    cur.pos[c] += used;
+    Ok(Vals::Words(&vals[..n]))
+}
+
+/// `for (pat, v) in outputs.zip(values) body`, with `v: u64`, for either
+/// kind of [`Vals`]: one monomorphic loop each, so both vectorise.
+macro_rules! each {
+    ($vals:expr, $outs:expr, |$pat:pat_param, $v:ident| $body:block) => {
+        match $vals {
+            Vals::Bytes(b) => {
+                for ($pat, &$v) in $outs.zip(b) {
+                    let $v = $v as u64;
+                    $body
+                }
+            }
+            Vals::Words(w) => {
+                for ($pat, &$v) in $outs.zip(w) {
+                    let $v: u64 = $v;
+                    $body
+                }
+            }
+        }
+    };
 }
 
 /// Decodes the next `min(left, BLOCK)` samples of the chunk into `blk`,
@@ -280,105 +329,82 @@ pub(crate) fn decode_block(
     let n = cur.left.min(BLOCK);
     let lim = ctx.limits;
     let Scratch { vals, bad } = sc;
-    let vals = &mut vals[..n];
     let bad = &mut bad[..n];
     bad.fill(0);
-    let mut col = |c: usize, vals: &mut [u64]| -> DResult<()> {
-        let s = p.get(cur.pos[c]..cur.end[c]).unwrap_or(&[]);
-        let used = read_varints(s, vals)?;
-        cur.pos[c] += used;
-        Ok(())
-    };
 
-    col(0, vals)?;
     let mut breach = cur.breach;
-    for ((o, b), &v) in blk.breach.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+    each!(column(cur, p, 0, n, vals)?, blk.breach.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
         breach = breach.wrapping_add(unzigzag(v));
         *o = breach as u32;
         *b |= ((breach as u64) >= lim.breaches as u64) as u8;
-    }
-    col(1, vals)?;
+    });
     let mut pid = cur.pid;
-    for ((o, b), &v) in blk.pid.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+    each!(column(cur, p, 1, n, vals)?, blk.pid.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
         pid = pid.wrapping_add(unzigzag(v));
         *o = pid as i32;
         *b |= (pid as i32 as i64 != pid) as u8;
-    }
-    col(2, vals)?;
-    for (((o, b), &v), &pid) in blk
-        .tgid
-        .iter_mut()
-        .zip(bad.iter_mut())
-        .zip(&*vals)
-        .zip(&blk.pid)
-    {
-        let tgid = (pid as i64).wrapping_sub(unzigzag(v));
-        *o = tgid as i32;
-        *b |= (tgid as i32 as i64 != tgid) as u8;
-    }
-    col(3, vals)?;
+    });
+    each!(
+        column(cur, p, 2, n, vals)?,
+        blk.tgid.iter_mut().zip(bad.iter_mut()).zip(&blk.pid),
+        |((o, b), &pid), v| {
+            let tgid = (pid as i64).wrapping_sub(unzigzag(v));
+            *o = tgid as i32;
+            *b |= (tgid as i32 as i64 != tgid) as u8;
+        }
+    );
     let mut unknown = 0u64;
-    for (o, &v) in blk.comm.iter_mut().zip(&*vals) {
+    each!(column(cur, p, 3, n, vals)?, blk.comm.iter_mut(), |o, v| {
         let ok = v < lim.strings as u64;
         unknown += !ok as u64;
         *o = StrId(if ok { v as u32 } else { 0 });
-    }
-    col(4, vals)?;
-    for (((o, f), b), &v) in blk
-        .state
-        .iter_mut()
-        .zip(blk.flags.iter_mut())
-        .zip(bad.iter_mut())
-        .zip(&*vals)
-    {
-        *o = match v & 3 {
-            0 => TaskState::Other,
-            1 => TaskState::Running,
-            2 => TaskState::Uninterruptible,
-            _ => TaskState::RtLock,
-        };
-        *f = (v >> 2) as u32;
-        *b |= (v >> 34 != 0) as u8;
-    }
-    col(5, vals)?;
-    for ((o, b), &v) in blk.cpu.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+    });
+    each!(
+        column(cur, p, 4, n, vals)?,
+        blk.state.iter_mut().zip(blk.flags.iter_mut()).zip(bad.iter_mut()),
+        |((o, f), b), v| {
+            *o = match v & 3 {
+                0 => TaskState::Other,
+                1 => TaskState::Running,
+                2 => TaskState::Uninterruptible,
+                _ => TaskState::RtLock,
+            };
+            *f = (v >> 2) as u32;
+            *b |= (v >> 34 != 0) as u8;
+        }
+    );
+    each!(column(cur, p, 5, n, vals)?, blk.cpu.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
         let cpu = unzigzag(v);
         *o = cpu as i32;
         *b |= (cpu as i32 as i64 != cpu) as u8;
-    }
-    col(6, vals)?;
+    });
     let mut cgroup = cur.cgroup;
-    for (o, &v) in blk.cgroup_id.iter_mut().zip(&*vals) {
+    each!(column(cur, p, 6, n, vals)?, blk.cgroup_id.iter_mut(), |o, v| {
         cgroup = cgroup.wrapping_add(unzigzag(v) as u64);
         *o = cgroup;
-    }
+    });
     for (c, out) in [(7, &mut blk.kstack), (8, &mut blk.ustack)] {
-        col(c, vals)?;
-        for ((o, b), &v) in out.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+        each!(column(cur, p, c, n, vals)?, out.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
             // 0 (empty) wraps to StackId::EMPTY.
             let id = (v as u32).wrapping_sub(1);
             *o = StackId(id);
             *b |= (v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks)) as u8;
-        }
+        });
     }
-    col(9, vals)?;
-    for ((o, &v), u) in blk.ip.iter_mut().zip(&*vals).zip(&blk.ustack) {
+    each!(column(cur, p, 9, n, vals)?, blk.ip.iter_mut().zip(&blk.ustack), |(o, u), v| {
         let top = ctx.frames.get(u.0 as usize).copied().unwrap_or(0);
         *o = top.wrapping_add(unzigzag(v) as u64);
-    }
-    col(10, vals)?;
+    });
     let mut sp = cur.sp;
-    for (o, &v) in blk.sp.iter_mut().zip(&*vals) {
+    each!(column(cur, p, 10, n, vals)?, blk.sp.iter_mut(), |o, v| {
         sp = sp.wrapping_add(unzigzag(v) as u64);
         *o = sp;
-    }
-    col(11, vals)?;
-    for ((o, &v), &sp) in blk.bp.iter_mut().zip(&*vals).zip(&blk.sp) {
+    });
+    each!(column(cur, p, 11, n, vals)?, blk.bp.iter_mut().zip(&blk.sp), |(o, &sp), v| {
         *o = sp.wrapping_add(unzigzag(v) as u64);
-    }
-    col(12, vals)?;
+    });
     let mut raw_next = cur.raw_next;
-    for ((o, b), &v) in blk.raw_stack.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+    each!(column(cur, p, 12, n, vals)?, blk.raw_stack.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
         *o = if v == 0 {
             None
         } else {
@@ -387,10 +413,9 @@ pub(crate) fn decode_block(
             *b |= ((r as u64) >= lim.raw as u64) as u8;
             Some(r as u32)
         };
-    }
-    col(13, vals)?;
+    });
     let mut proc_prev = cur.proc_prev;
-    for ((o, b), &v) in blk.process.iter_mut().zip(bad.iter_mut()).zip(&*vals) {
+    each!(column(cur, p, 13, n, vals)?, blk.process.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
         *o = if v == 0 {
             None
         } else {
@@ -398,7 +423,7 @@ pub(crate) fn decode_block(
             *b |= ((proc_prev as u64) >= lim.processes as u64) as u8;
             Some(proc_prev as u32)
         };
-    }
+    });
     // The block decoded: commit the running values.
     cur.breach = breach;
     cur.pid = pid;
@@ -419,65 +444,165 @@ pub(crate) fn decode_block(
 
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// Decodes `out.len()` LEB128 varints from the front of `col`; returns the
-/// bytes they took. While 8 bytes are readable, a whole little-endian word
-/// is decoded at once: eight 1-byte varints with a byte spread, otherwise
-/// every varint that ends in the word, from its stop bits.
+/// Decodes `n` LEB128 varints from the front of `col` into `out[..n]`
+/// (`out` may be longer: the fast path wants 8 slots of slack); returns
+/// the bytes they took. Uses BMI2 (`pext`) where the CPU has it.
 #[inline]
-fn read_varints(col: &[u8], out: &mut [u64]) -> DResult<usize> {
-    let n = out.len();
+fn read_varints(col: &[u8], out: &mut [u64], n: usize) -> DResult<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi2") && std::arch::is_x86_feature_detected!("popcnt")
+    {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { read_varints_bmi2(col, out, n) };
+    }
+    read_varints_with::<false>(col, out, n)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi1,bmi2,popcnt")]
+fn read_varints_bmi2(col: &[u8], out: &mut [u64], n: usize) -> DResult<usize> {
+    read_varints_with::<true>(col, out, n)
+}
+
+/// Words of 8 bytes are loaded at a fixed stride, so that loads do not wait
+/// on decoding: a word of eight 1-byte varints is spread at once; otherwise
+/// the varints that end in the word are extracted from its stop bits,
+/// branch-free, 4 or 8 at a time, written speculatively into the slack of
+/// `out` (its length is at least `n + 8`), and the bytes after the last
+/// stop are carried into the next word. Varints longer than 8 bytes and
+/// the column's last 7 bytes go one at a time. `PEXT` is only true when
+/// inlined into a function compiled for BMI2.
+#[inline(always)]
+fn read_varints_with<const PEXT: bool>(col: &[u8], out: &mut [u64], n: usize) -> DResult<usize> {
     let mut i = 0;
+    // Next word to load; start of the first varint not yet complete.
     let mut pos = 0;
+    let mut next = 0;
+    // Low 7-bit groups of the unfinished varint that starts at `next`.
+    let mut carry = 0u64;
+    let mut cbits = 0u32;
     while i < n {
         let Some(w8) = col.get(pos..).and_then(|s| s.first_chunk::<8>()) else {
             break;
         };
+        let Some(o) = out.get_mut(i..i + 8) else {
+            break;
+        };
+        let o: &mut [u64; 8] = o.try_into().unwrap_or_else(|_| unreachable!());
         let w = u64::from_le_bytes(*w8);
         let stops = !w & HIGH;
-        if stops == HIGH && n - i >= 8 {
-            if let Some(o) = out.get_mut(i..i + 8) {
-                for (k, x) in o.iter_mut().enumerate() {
-                    *x = (w >> (8 * k)) & 0xff;
-                }
+        if stops == HIGH && cbits == 0 {
+            let b = w.to_le_bytes();
+            for (x, &b) in o.iter_mut().zip(&b) {
+                *x = b as u64;
             }
-            i += 8;
-            pos += 8;
+            let take = (n - i).min(8);
+            i += take;
+            pos += take;
+            next = pos;
             continue;
         }
-        if stops == 0 {
-            // A varint of 9 or 10 bytes (or a malformed one).
-            let (v, used) = read_one(&col[pos..])?;
-            if let Some(o) = out.get_mut(i) {
-                *o = v;
-            }
+        // Longer than 8 bytes in all (or malformed): the exact decoder.
+        let first_end = stops.trailing_zeros() + 1; // 65 when no stop
+        if stops == 0 || cbits / 7 * 8 + first_end > 64 {
+            let (v, used) = read_one(col.get(next..).unwrap_or(&[]))?;
+            o[0] = v;
             i += 1;
-            pos += used;
+            next += used;
+            pos = next;
+            carry = 0;
+            cbits = 0;
             continue;
         }
-        // Every varint ending in this word, up to the values still wanted.
-        let take = (stops.count_ones() as usize).min(n - i);
+        let found = stops.count_ones() as usize;
+        let take = found.min(n - i);
+        // Speculative extraction: past the last stop, values are garbage
+        // that `take` leaves out.
         let mut s = stops;
         let mut start = 0u32;
-        for o in out.iter_mut().skip(i).take(take) {
-            let end = s.trailing_zeros() + 1; // a multiple of 8, 8..=64
-            let x = (w & (u64::MAX >> (64 - end))) >> start;
-            *o = compact7(x);
-            start = end;
-            s &= s - 1;
+        let mut extract = |k: usize, s: &mut u64, start: &mut u32| {
+            let end = s.trailing_zeros().wrapping_add(1);
+            o[k] = extract7::<PEXT>(w, *start, end);
+            *start = end;
+            *s &= s.wrapping_sub(1);
+        };
+        for k in 0..4 {
+            extract(k, &mut s, &mut start);
         }
+        if found > 4 {
+            for k in 4..8 {
+                extract(k, &mut s, &mut start);
+            }
+        }
+        o[0] = carry | (o[0] << cbits);
         i += take;
-        pos += (start / 8) as usize;
+        let last_end = if take == found {
+            64 - stops.leading_zeros()
+        } else {
+            end_of_stop(stops, take)
+        };
+        next = pos + (last_end / 8) as usize;
+        if take < found || last_end == 64 {
+            carry = 0;
+            cbits = 0;
+            pos = next;
+        } else {
+            carry = extract7::<PEXT>(w, last_end, 64);
+            cbits = (64 - last_end) / 8 * 7;
+            pos += 8;
+        }
     }
     // The column's last few bytes: one varint at a time.
     while i < n {
-        let (v, used) = read_one(col.get(pos..).unwrap_or(&[]))?;
+        let (v, used) = read_one(col.get(next..).unwrap_or(&[]))?;
         if let Some(o) = out.get_mut(i) {
             *o = v;
         }
         i += 1;
-        pos += used;
+        next += used;
     }
-    Ok(pos)
+    Ok(next)
+}
+
+/// The bit just past the `k`-th (1-based) stop bit of `stops`.
+#[cold]
+fn end_of_stop(mut stops: u64, k: usize) -> u32 {
+    for _ in 1..k {
+        stops &= stops.wrapping_sub(1);
+    }
+    stops.trailing_zeros() + 1
+}
+
+/// The value of the varint in bits `start..end` of `w` (byte-aligned);
+/// garbage, without panicking, for out-of-range bounds.
+#[inline(always)]
+fn extract7<const PEXT: bool>(w: u64, start: u32, end: u32) -> u64 {
+    if PEXT {
+        pext7(w, start, end)
+    } else {
+        let mask = u64::MAX.wrapping_shr(64u32.wrapping_sub(end));
+        compact7((w & mask).wrapping_shr(start))
+    }
+}
+
+/// The value of the varint in bytes `start / 8 .. end / 8` of `w`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn pext7(w: u64, start: u32, end: u32) -> u64 {
+    use std::arch::x86_64::{_bzhi_u64, _pext_u64};
+    // SAFETY: only reached (PEXT = true) inside `read_varints_bmi2`.
+    unsafe {
+        _pext_u64(
+            _bzhi_u64(w, end).wrapping_shr(start),
+            0x7f7f_7f7f_7f7f_7f7f,
+        )
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn pext7(w: u64, start: u32, end: u32) -> u64 {
+    extract7::<false>(w, start, end)
 }
 
 /// Packs the 7-bit groups of a varint's bytes (at most 8, little-endian,
@@ -586,19 +711,29 @@ mod tests {
         }
         for split in [1usize, 7, 8, 9, 255, 256, 1000] {
             let mut pos = 0;
-            let mut got = Vec::new();
+            let mut got: Vec<u64> = Vec::new();
             for chunk in vals.chunks(split) {
-                let mut out = vec![0; chunk.len()];
-                pos += read_varints(&buf[pos..], &mut out).unwrap();
-                got.extend(out);
+                let k = chunk.len();
+                let mut runs = Vec::new();
+                for slack in [0, 8] {
+                    let mut out = vec![0; k + slack];
+                    let used = read_varints(&buf[pos..], &mut out, k).unwrap();
+                    runs.push((used, out[..k].to_vec()));
+                    let mut out = vec![0; k + slack];
+                    let used = read_varints_with::<false>(&buf[pos..], &mut out, k).unwrap();
+                    runs.push((used, out[..k].to_vec()));
+                }
+                assert!(runs.iter().all(|r| *r == runs[0]), "split {split}");
+                pos += runs[0].0;
+                got.extend(&runs[0].1);
             }
             assert_eq!(got, vals, "split {split}");
             assert_eq!(pos, buf.len());
         }
         // One value short: the column ends inside the block.
-        let mut out = vec![0; vals.len() + 1];
+        let mut out = vec![0; vals.len() + 9];
         assert_eq!(
-            read_varints(&buf, &mut out),
+            read_varints(&buf, &mut out, vals.len() + 1),
             Err(DecodeError::Eof("a sample column"))
         );
         // An 11-byte varint is refused wherever it sits.
@@ -607,9 +742,9 @@ mod tests {
             b.extend_from_slice(&[0xff; 10]);
             b.push(0);
             b.extend_from_slice(&[0; 8]);
-            let mut out = vec![0; pad + 1];
+            let mut out = vec![0; pad + 9];
             assert_eq!(
-                read_varints(&b, &mut out),
+                read_varints(&b, &mut out, pad + 1),
                 Err(DecodeError::Overlong("a sample column")),
                 "pad {pad}"
             );
