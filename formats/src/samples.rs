@@ -333,17 +333,25 @@ pub(crate) fn decode_block(
     bad.fill(0);
 
     let mut breach = cur.breach;
-    each!(column(cur, p, 0, n, vals)?, blk.breach.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
-        breach = breach.wrapping_add(unzigzag(v));
-        *o = breach as u32;
-        *b |= ((breach as u64) >= lim.breaches as u64) as u8;
-    });
+    each!(
+        column(cur, p, 0, n, vals)?,
+        blk.breach.iter_mut().zip(bad.iter_mut()),
+        |(o, b), v| {
+            breach = breach.wrapping_add(unzigzag(v));
+            *o = breach as u32;
+            *b |= ((breach as u64) >= lim.breaches as u64) as u8;
+        }
+    );
     let mut pid = cur.pid;
-    each!(column(cur, p, 1, n, vals)?, blk.pid.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
-        pid = pid.wrapping_add(unzigzag(v));
-        *o = pid as i32;
-        *b |= (pid as i32 as i64 != pid) as u8;
-    });
+    each!(
+        column(cur, p, 1, n, vals)?,
+        blk.pid.iter_mut().zip(bad.iter_mut()),
+        |(o, b), v| {
+            pid = pid.wrapping_add(unzigzag(v));
+            *o = pid as i32;
+            *b |= (pid as i32 as i64 != pid) as u8;
+        }
+    );
     each!(
         column(cur, p, 2, n, vals)?,
         blk.tgid.iter_mut().zip(bad.iter_mut()).zip(&blk.pid),
@@ -361,7 +369,10 @@ pub(crate) fn decode_block(
     });
     each!(
         column(cur, p, 4, n, vals)?,
-        blk.state.iter_mut().zip(blk.flags.iter_mut()).zip(bad.iter_mut()),
+        blk.state
+            .iter_mut()
+            .zip(blk.flags.iter_mut())
+            .zip(bad.iter_mut()),
         |((o, f), b), v| {
             *o = match v & 3 {
                 0 => TaskState::Other,
@@ -373,57 +384,85 @@ pub(crate) fn decode_block(
             *b |= (v >> 34 != 0) as u8;
         }
     );
-    each!(column(cur, p, 5, n, vals)?, blk.cpu.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
-        let cpu = unzigzag(v);
-        *o = cpu as i32;
-        *b |= (cpu as i32 as i64 != cpu) as u8;
-    });
+    each!(
+        column(cur, p, 5, n, vals)?,
+        blk.cpu.iter_mut().zip(bad.iter_mut()),
+        |(o, b), v| {
+            let cpu = unzigzag(v);
+            *o = cpu as i32;
+            *b |= (cpu as i32 as i64 != cpu) as u8;
+        }
+    );
     let mut cgroup = cur.cgroup;
-    each!(column(cur, p, 6, n, vals)?, blk.cgroup_id.iter_mut(), |o, v| {
-        cgroup = cgroup.wrapping_add(unzigzag(v) as u64);
-        *o = cgroup;
-    });
+    each!(
+        column(cur, p, 6, n, vals)?,
+        blk.cgroup_id.iter_mut(),
+        |o, v| {
+            cgroup = cgroup.wrapping_add(unzigzag(v) as u64);
+            *o = cgroup;
+        }
+    );
     for (c, out) in [(7, &mut blk.kstack), (8, &mut blk.ustack)] {
-        each!(column(cur, p, c, n, vals)?, out.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
-            // 0 (empty) wraps to StackId::EMPTY.
-            let id = (v as u32).wrapping_sub(1);
-            *o = StackId(id);
-            *b |= (v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks)) as u8;
-        });
+        each!(
+            column(cur, p, c, n, vals)?,
+            out.iter_mut().zip(bad.iter_mut()),
+            |(o, b), v| {
+                // 0 (empty) wraps to StackId::EMPTY.
+                let id = (v as u32).wrapping_sub(1);
+                *o = StackId(id);
+                *b |= (v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks)) as u8;
+            }
+        );
     }
-    each!(column(cur, p, 9, n, vals)?, blk.ip.iter_mut().zip(&blk.ustack), |(o, u), v| {
-        let top = ctx.frames.get(u.0 as usize).copied().unwrap_or(0);
-        *o = top.wrapping_add(unzigzag(v) as u64);
-    });
+    each!(
+        column(cur, p, 9, n, vals)?,
+        blk.ip.iter_mut().zip(&blk.ustack),
+        |(o, u), v| {
+            let top = ctx.frames.get(u.0 as usize).copied().unwrap_or(0);
+            *o = top.wrapping_add(unzigzag(v) as u64);
+        }
+    );
     let mut sp = cur.sp;
     each!(column(cur, p, 10, n, vals)?, blk.sp.iter_mut(), |o, v| {
         sp = sp.wrapping_add(unzigzag(v) as u64);
         *o = sp;
     });
-    each!(column(cur, p, 11, n, vals)?, blk.bp.iter_mut().zip(&blk.sp), |(o, &sp), v| {
-        *o = sp.wrapping_add(unzigzag(v) as u64);
-    });
+    each!(
+        column(cur, p, 11, n, vals)?,
+        blk.bp.iter_mut().zip(&blk.sp),
+        |(o, &sp), v| {
+            *o = sp.wrapping_add(unzigzag(v) as u64);
+        }
+    );
     let mut raw_next = cur.raw_next;
-    each!(column(cur, p, 12, n, vals)?, blk.raw_stack.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
-        *o = if v == 0 {
-            None
-        } else {
-            let r = raw_next.wrapping_add(unzigzag(v - 1));
-            raw_next = r.wrapping_add(1);
-            *b |= ((r as u64) >= lim.raw as u64) as u8;
-            Some(r as u32)
-        };
-    });
+    each!(
+        column(cur, p, 12, n, vals)?,
+        blk.raw_stack.iter_mut().zip(bad.iter_mut()),
+        |(o, b), v| {
+            *o = if v == 0 {
+                None
+            } else {
+                let r = raw_next.wrapping_add(unzigzag(v - 1));
+                raw_next = r.wrapping_add(1);
+                *b |= ((r as u64) >= lim.raw as u64) as u8;
+                Some(r as u32)
+            };
+        }
+    );
     let mut proc_prev = cur.proc_prev;
-    each!(column(cur, p, 13, n, vals)?, blk.process.iter_mut().zip(bad.iter_mut()), |(o, b), v| {
-        *o = if v == 0 {
-            None
-        } else {
-            proc_prev = proc_prev.wrapping_add(unzigzag(v - 1));
-            *b |= ((proc_prev as u64) >= lim.processes as u64) as u8;
-            Some(proc_prev as u32)
-        };
-    });
+    each!(
+        column(cur, p, 13, n, vals)?,
+        blk.process.iter_mut().zip(bad.iter_mut()),
+        |(o, b), v| {
+            *o = if v == 0 {
+                None
+            } else {
+                proc_prev = proc_prev.wrapping_add(unzigzag(v - 1));
+                *b |= ((proc_prev as u64) >= lim.processes as u64) as u8;
+                Some(proc_prev as u32)
+            };
+        }
+    );
     // The block decoded: commit the running values.
     cur.breach = breach;
     cur.pid = pid;
@@ -464,25 +503,20 @@ fn read_varints_bmi2(col: &[u8], out: &mut [u64], n: usize) -> DResult<usize> {
     read_varints_with::<true>(col, out, n)
 }
 
-/// Words of 8 bytes are loaded at a fixed stride, so that loads do not wait
-/// on decoding: a word of eight 1-byte varints is spread at once; otherwise
-/// the varints that end in the word are extracted from its stop bits,
-/// branch-free, 4 or 8 at a time, written speculatively into the slack of
-/// `out` (its length is at least `n + 8`), and the bytes after the last
-/// stop are carried into the next word. Varints longer than 8 bytes and
-/// the column's last 7 bytes go one at a time. `PEXT` is only true when
-/// inlined into a function compiled for BMI2.
+/// A word of 8 bytes at a time: eight 1-byte varints are spread at once;
+/// otherwise the varints that end in the word are extracted from its stop
+/// bits, branch-free, 4 or 8 at a time, written speculatively into the
+/// slack of `out` (its length is at least `n + 8`). The next word starts
+/// after the last complete varint, an address computed from the stop bits
+/// alone, so the loads run ahead of the extraction. Varints longer than 8
+/// bytes and the column's last 7 bytes go one at a time. `PEXT` is only
+/// true when inlined into a function compiled for BMI2.
 #[inline(always)]
 fn read_varints_with<const PEXT: bool>(col: &[u8], out: &mut [u64], n: usize) -> DResult<usize> {
     let mut i = 0;
-    // Next word to load; start of the first varint not yet complete.
-    let mut pos = 0;
     let mut next = 0;
-    // Low 7-bit groups of the unfinished varint that starts at `next`.
-    let mut carry = 0u64;
-    let mut cbits = 0u32;
     while i < n {
-        let Some(w8) = col.get(pos..).and_then(|s| s.first_chunk::<8>()) else {
+        let Some(w8) = col.get(next..).and_then(|s| s.first_chunk::<8>()) else {
             break;
         };
         let Some(o) = out.get_mut(i..i + 8) else {
@@ -491,27 +525,22 @@ fn read_varints_with<const PEXT: bool>(col: &[u8], out: &mut [u64], n: usize) ->
         let o: &mut [u64; 8] = o.try_into().unwrap_or_else(|_| unreachable!());
         let w = u64::from_le_bytes(*w8);
         let stops = !w & HIGH;
-        if stops == HIGH && cbits == 0 {
+        if stops == 0 {
+            // Longer than 8 bytes (or malformed): the exact decoder.
+            let (v, used) = read_one(col.get(next..).unwrap_or(&[]))?;
+            o[0] = v;
+            i += 1;
+            next += used;
+            continue;
+        }
+        if stops == HIGH {
             let b = w.to_le_bytes();
             for (x, &b) in o.iter_mut().zip(&b) {
                 *x = b as u64;
             }
             let take = (n - i).min(8);
             i += take;
-            pos += take;
-            next = pos;
-            continue;
-        }
-        // Longer than 8 bytes in all (or malformed): the exact decoder.
-        let first_end = stops.trailing_zeros() + 1; // 65 when no stop
-        if stops == 0 || cbits / 7 * 8 + first_end > 64 {
-            let (v, used) = read_one(col.get(next..).unwrap_or(&[]))?;
-            o[0] = v;
-            i += 1;
-            next += used;
-            pos = next;
-            carry = 0;
-            cbits = 0;
+            next += take;
             continue;
         }
         let found = stops.count_ones() as usize;
@@ -534,23 +563,15 @@ fn read_varints_with<const PEXT: bool>(col: &[u8], out: &mut [u64], n: usize) ->
                 extract(k, &mut s, &mut start);
             }
         }
-        o[0] = carry | (o[0] << cbits);
         i += take;
+        // The next word starts after the last varint taken; its address
+        // depends on the stop bits only, not on the extraction.
         let last_end = if take == found {
             64 - stops.leading_zeros()
         } else {
             end_of_stop(stops, take)
         };
-        next = pos + (last_end / 8) as usize;
-        if take < found || last_end == 64 {
-            carry = 0;
-            cbits = 0;
-            pos = next;
-        } else {
-            carry = extract7::<PEXT>(w, last_end, 64);
-            cbits = (64 - last_end) / 8 * 7;
-            pos += 8;
-        }
+        next += (last_end / 8) as usize;
     }
     // The column's last few bytes: one varint at a time.
     while i < n {
@@ -591,12 +612,7 @@ fn extract7<const PEXT: bool>(w: u64, start: u32, end: u32) -> u64 {
 fn pext7(w: u64, start: u32, end: u32) -> u64 {
     use std::arch::x86_64::{_bzhi_u64, _pext_u64};
     // SAFETY: only reached (PEXT = true) inside `read_varints_bmi2`.
-    unsafe {
-        _pext_u64(
-            _bzhi_u64(w, end).wrapping_shr(start),
-            0x7f7f_7f7f_7f7f_7f7f,
-        )
-    }
+    unsafe { _pext_u64(_bzhi_u64(w, end).wrapping_shr(start), 0x7f7f_7f7f_7f7f_7f7f) }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
