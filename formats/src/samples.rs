@@ -295,9 +295,12 @@ fn column<'a>(
 }
 
 /// `for (pat, v) in outputs.zip(values) body`, with `v: u64`, for either
-/// kind of [`Vals`]: one monomorphic loop each, so both vectorise.
+/// kind of [`Vals`]: one monomorphic loop each, so both vectorise. `$f` is
+/// a flag local to the loop (for `check!`); the expression's value.
 macro_rules! each {
-    ($vals:expr, $outs:expr, |$pat:pat_param, $v:ident| $body:block) => {
+    ($vals:expr, $outs:expr, |$pat:pat_param, $v:ident, $f:ident| $body:block) => {{
+        #[allow(unused_mut)]
+        let mut $f = false;
         match $vals {
             Vals::Bytes(b) => {
                 for ($pat, &$v) in $outs.zip(b) {
@@ -312,7 +315,8 @@ macro_rules! each {
                 }
             }
         }
-    };
+        $f
+    }};
 }
 
 /// Decodes the next `min(left, BLOCK)` samples of the chunk into `blk`,
@@ -325,144 +329,205 @@ pub(crate) fn decode_block(
     sc: &mut Scratch,
     st: &mut BlockStats,
 ) -> DResult<()> {
+    // Validity is first only OR-ed together (which vectorises); a block
+    // with an invalid sample, rare, is decoded again marking each one.
+    let before = cur.clone();
+    if decode_block_with::<false>(cur, p, ctx, blk, sc, st)? {
+        return Ok(());
+    }
+    *cur = before;
+    decode_block_with::<true>(cur, p, ctx, blk, sc, st).map(|_| ())
+}
+
+/// One pass of [`decode_block`]. Without `MARK`, returns `Ok(false)` and
+/// commits nothing when some sample is invalid; with `MARK`, drops those.
+#[inline(always)]
+fn decode_block_with<const MARK: bool>(
+    cur: &mut ChunkCursor,
+    p: &[u8],
+    ctx: &SampleCtx<'_>,
+    blk: &mut SampleBlock,
+    sc: &mut Scratch,
+    st: &mut BlockStats,
+) -> DResult<bool> {
     blk.len = 0;
     let n = cur.left.min(BLOCK);
     let lim = ctx.limits;
     let Scratch { vals, bad } = sc;
     let bad = &mut bad[..n];
-    bad.fill(0);
+    if MARK {
+        bad.fill(0);
+    }
+    let mut any_bad = false;
+    // Records that the sample behind `$b` (its `bad` slot) is invalid; the
+    // first pass only sets the loop's flag `$f`.
+    macro_rules! check {
+        ($f:ident, $b:expr, $cond:expr) => {{
+            let c: bool = $cond;
+            if MARK {
+                *$b |= c as u8;
+            } else {
+                $f |= c;
+            }
+        }};
+    }
 
     let mut breach = cur.breach;
-    each!(
+    any_bad |= each!(
         column(cur, p, 0, n, vals)?,
         blk.breach.iter_mut().zip(bad.iter_mut()),
-        |(o, b), v| {
+        |(o, b), v, f| {
             breach = breach.wrapping_add(unzigzag(v));
             *o = breach as u32;
-            *b |= ((breach as u64) >= lim.breaches as u64) as u8;
+            check!(f, b, (breach as u64) >= lim.breaches as u64);
         }
     );
     let mut pid = cur.pid;
-    each!(
+    any_bad |= each!(
         column(cur, p, 1, n, vals)?,
         blk.pid.iter_mut().zip(bad.iter_mut()),
-        |(o, b), v| {
+        |(o, b), v, f| {
             pid = pid.wrapping_add(unzigzag(v));
             *o = pid as i32;
-            *b |= (pid as i32 as i64 != pid) as u8;
+            check!(f, b, pid as i32 as i64 != pid);
         }
     );
-    each!(
+    any_bad |= each!(
         column(cur, p, 2, n, vals)?,
         blk.tgid.iter_mut().zip(bad.iter_mut()).zip(&blk.pid),
-        |((o, b), &pid), v| {
+        |((o, b), &pid), v, f| {
             let tgid = (pid as i64).wrapping_sub(unzigzag(v));
             *o = tgid as i32;
-            *b |= (tgid as i32 as i64 != tgid) as u8;
+            check!(f, b, tgid as i32 as i64 != tgid);
         }
     );
     let mut unknown = 0u64;
-    each!(column(cur, p, 3, n, vals)?, blk.comm.iter_mut(), |o, v| {
-        let ok = v < lim.strings as u64;
-        unknown += !ok as u64;
-        *o = StrId(if ok { v as u32 } else { 0 });
-    });
-    each!(
+    any_bad |= each!(
+        column(cur, p, 3, n, vals)?,
+        blk.comm.iter_mut(),
+        |o, v, f| {
+            let ok = v < lim.strings as u64;
+            if MARK {
+                unknown += !ok as u64;
+                *o = StrId(if ok { v as u32 } else { 0 });
+            } else {
+                // An unknown comm sends the block to the marking pass.
+                *o = StrId(v as u32);
+                f |= !ok;
+            }
+        }
+    );
+    any_bad |= each!(
         column(cur, p, 4, n, vals)?,
         blk.state
             .iter_mut()
             .zip(blk.flags.iter_mut())
             .zip(bad.iter_mut()),
-        |((o, f), b), v| {
+        |((o, fl), b), v, f| {
             *o = match v & 3 {
                 0 => TaskState::Other,
                 1 => TaskState::Running,
                 2 => TaskState::Uninterruptible,
                 _ => TaskState::RtLock,
             };
-            *f = (v >> 2) as u32;
-            *b |= (v >> 34 != 0) as u8;
+            *fl = (v >> 2) as u32;
+            check!(f, b, v >> 34 != 0);
         }
     );
-    each!(
+    any_bad |= each!(
         column(cur, p, 5, n, vals)?,
         blk.cpu.iter_mut().zip(bad.iter_mut()),
-        |(o, b), v| {
+        |(o, b), v, f| {
             let cpu = unzigzag(v);
             *o = cpu as i32;
-            *b |= (cpu as i32 as i64 != cpu) as u8;
+            check!(f, b, cpu as i32 as i64 != cpu);
         }
     );
     let mut cgroup = cur.cgroup;
-    each!(
+    any_bad |= each!(
         column(cur, p, 6, n, vals)?,
         blk.cgroup_id.iter_mut(),
-        |o, v| {
+        |o, v, f| {
             cgroup = cgroup.wrapping_add(unzigzag(v) as u64);
             *o = cgroup;
         }
     );
-    for (c, out) in [(7, &mut blk.kstack), (8, &mut blk.ustack)] {
-        each!(
-            column(cur, p, c, n, vals)?,
-            out.iter_mut().zip(bad.iter_mut()),
-            |(o, b), v| {
-                // 0 (empty) wraps to StackId::EMPTY.
-                let id = (v as u32).wrapping_sub(1);
-                *o = StackId(id);
-                *b |= (v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks)) as u8;
-            }
-        );
-    }
-    each!(
+    any_bad |= each!(
+        column(cur, p, 7, n, vals)?,
+        blk.kstack.iter_mut().zip(bad.iter_mut()),
+        |(o, b), v, f| {
+            // `id + 1`, 0 (empty) wrapping to StackId::EMPTY: valid when
+            // at most the number of stack nodes.
+            *o = StackId((v as u32).wrapping_sub(1));
+            check!(f, b, v > lim.stacks as u64);
+        }
+    );
+    any_bad |= each!(
+        column(cur, p, 8, n, vals)?,
+        blk.ustack.iter_mut().zip(bad.iter_mut()),
+        |(o, b), v, f| {
+            // `id + 1`, 0 (empty) wrapping to StackId::EMPTY: valid when
+            // at most the number of stack nodes.
+            *o = StackId((v as u32).wrapping_sub(1));
+            check!(f, b, v > lim.stacks as u64);
+        }
+    );
+    any_bad |= each!(
         column(cur, p, 9, n, vals)?,
         blk.ip.iter_mut().zip(&blk.ustack),
-        |(o, u), v| {
+        |(o, u), v, f| {
             let top = ctx.frames.get(u.0 as usize).copied().unwrap_or(0);
             *o = top.wrapping_add(unzigzag(v) as u64);
         }
     );
     let mut sp = cur.sp;
-    each!(column(cur, p, 10, n, vals)?, blk.sp.iter_mut(), |o, v| {
-        sp = sp.wrapping_add(unzigzag(v) as u64);
-        *o = sp;
-    });
-    each!(
+    any_bad |= each!(
+        column(cur, p, 10, n, vals)?,
+        blk.sp.iter_mut(),
+        |o, v, f| {
+            sp = sp.wrapping_add(unzigzag(v) as u64);
+            *o = sp;
+        }
+    );
+    any_bad |= each!(
         column(cur, p, 11, n, vals)?,
         blk.bp.iter_mut().zip(&blk.sp),
-        |(o, &sp), v| {
+        |(o, &sp), v, f| {
             *o = sp.wrapping_add(unzigzag(v) as u64);
         }
     );
     let mut raw_next = cur.raw_next;
-    each!(
+    any_bad |= each!(
         column(cur, p, 12, n, vals)?,
         blk.raw_stack.iter_mut().zip(bad.iter_mut()),
-        |(o, b), v| {
+        |(o, b), v, f| {
             *o = if v == 0 {
                 None
             } else {
                 let r = raw_next.wrapping_add(unzigzag(v - 1));
                 raw_next = r.wrapping_add(1);
-                *b |= ((r as u64) >= lim.raw as u64) as u8;
+                check!(f, b, (r as u64) >= lim.raw as u64);
                 Some(r as u32)
             };
         }
     );
     let mut proc_prev = cur.proc_prev;
-    each!(
+    any_bad |= each!(
         column(cur, p, 13, n, vals)?,
         blk.process.iter_mut().zip(bad.iter_mut()),
-        |(o, b), v| {
+        |(o, b), v, f| {
             *o = if v == 0 {
                 None
             } else {
                 proc_prev = proc_prev.wrapping_add(unzigzag(v - 1));
-                *b |= ((proc_prev as u64) >= lim.processes as u64) as u8;
+                check!(f, b, (proc_prev as u64) >= lim.processes as u64);
                 Some(proc_prev as u32)
             };
         }
     );
+    if !MARK && any_bad {
+        return Ok(false);
+    }
     // The block decoded: commit the running values.
     cur.breach = breach;
     cur.pid = pid;
@@ -473,12 +538,12 @@ pub(crate) fn decode_block(
     cur.left -= n;
     st.bad_strings += unknown;
     blk.len = n;
-    let dropped = bad.iter().map(|&b| b as u64).sum::<u64>();
-    if dropped > 0 {
+    if MARK {
+        let dropped = bad.iter().map(|&b| b as u64).sum::<u64>();
         st.bad_refs += dropped;
         blk.retain(bad);
     }
-    Ok(())
+    Ok(true)
 }
 
 const HIGH: u64 = 0x8080_8080_8080_8080;
