@@ -932,11 +932,20 @@ impl TableDecoder {
                 if !self.gap(c, "STRINGS", first, self.cap.strings.len())? {
                     return Ok(());
                 }
-                let mut v = Vec::with_capacity(n);
+                let have = self.cap.strings.len();
+                check_u32_len(have + n, "strings")?;
+                // Straight into the table (no second copy); all or nothing.
+                self.cap.strings.reserve(n);
                 let mut bad = 0;
                 for _ in 0..n {
-                    let b = r.bytes("string")?;
-                    v.push(match std::str::from_utf8(b) {
+                    let b = match r.bytes("string") {
+                        Ok(b) => b,
+                        Err(e) => {
+                            self.cap.strings.truncate(have);
+                            return Err(e);
+                        }
+                    };
+                    self.cap.strings.push(match std::str::from_utf8(b) {
                         Ok(s) => s.to_owned(),
                         Err(_) => {
                             bad += 1;
@@ -944,8 +953,6 @@ impl TableDecoder {
                         }
                     });
                 }
-                check_u32_len(self.cap.strings.len() + v.len(), "strings")?;
-                self.cap.strings.extend(v);
                 if bad > 0 {
                     self.warnings.push(Warning {
                         offset: c.offset,
