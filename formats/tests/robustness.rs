@@ -411,6 +411,18 @@ proptest! {
             for w in &d.warnings {
                 prop_assert!(!w.message.is_empty());
             }
+            // The streaming API sees the same samples and warnings.
+            let f = VmtFile::from_bytes(&bytes).unwrap();
+            let t = f.tables().unwrap();
+            let mut s = t.samples();
+            let mut streamed = Vec::new();
+            while let Some(b) = s.next_block() {
+                streamed.extend(b.iter());
+            }
+            prop_assert_eq!(&streamed, &d.capture.samples);
+            let mut w = t.warnings().to_vec();
+            w.extend(s.report().warnings());
+            prop_assert_eq!(&w, &d.warnings);
         }
     }
 }
