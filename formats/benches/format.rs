@@ -90,7 +90,11 @@ fn main() {
         {
             // A loop to run under `perf record`: the sample stream alone.
             let t = file.tables().expect("tables");
-            let total: usize = if std::env::var_os("VMT_BENCH_PROFILE_TABLES").is_some() {
+            let total: usize = if std::env::var_os("VMT_BENCH_PROFILE_DECODE").is_some() {
+                (0..k)
+                    .map(|_| file.decode().expect("decode").samples.len())
+                    .sum()
+            } else if std::env::var_os("VMT_BENCH_PROFILE_TABLES").is_some() {
                 (0..k)
                     .map(|_| file.tables().expect("tables").capture().strings.len())
                     .sum()

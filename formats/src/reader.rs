@@ -272,6 +272,7 @@ impl<'a> VmtFile<'a> {
         // traffic). Counts were checked against decompressed lengths, so
         // `total` is bounded by what is really there.
         let mut samples: Vec<TaskSample> = Vec::with_capacity(total);
+        advise_huge_pages(&mut samples);
         let mut jobs = Vec::with_capacity(ok.len());
         let mut rest: &mut [MaybeUninit<TaskSample>] = &mut samples.spare_capacity_mut()[..total];
         for (c, p, cur) in ok {
@@ -359,6 +360,31 @@ fn decode_chunk_into(
     }
     kept
 }
+
+/// Asks for transparent huge pages under the spare capacity of `v`, about
+/// to be written once: a fresh 4 KiB page costs a fault each (about half
+/// the time of materialising samples), a 2 MiB page one fault per 512.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages<T>(v: &mut Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let start = v.as_mut_ptr() as usize;
+    let page = 4096;
+    let aligned = (start + page - 1) & !(page - 1);
+    let len = (start + bytes).saturating_sub(aligned) & !(page - 1);
+    // SAFETY: the range lies inside the vector's allocation, which we own;
+    // MADV_HUGEPAGE only changes how its pages are backed, never their
+    // contents. Failure (no THP, not an mmap) is harmless: ignored.
+    unsafe {
+        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages<T>(_v: &mut Vec<T>) {}
 
 /// What fills the slots of dropped samples until they are compacted away.
 const FILLER: TaskSample = TaskSample {
