@@ -104,6 +104,7 @@ fn main() {
             println!("streamed {total} task samples");
             continue;
         }
+        println!("## {path}");
         let cap = file.decode().expect("decode");
         let n = cap.samples.len() as f64;
         let mb = bytes.len() as f64 / 1e6;
@@ -216,7 +217,6 @@ fn main() {
             perf += 48 + 8 * (k + u + (k > 0) as u64 + (u > 0) as u64);
         }
 
-        println!("## {path}");
         println!(
             "task samples: {}  file: {} bytes  stack nodes: {}  strings: {}  kernel symbols: {}",
             cap.samples.len(),
