@@ -223,13 +223,7 @@ impl<'a> VmtFile<'a> {
                 self.bytes_lost
             ));
         }
-        let limits = Limits {
-            strings: d.cap.strings.len() as u32,
-            stacks: d.cap.stacks.frame.len() as u32,
-            breaches: d.cap.breaches.len() as u32,
-            raw: d.cap.raw_stacks.len() as u32,
-            processes: d.cap.processes.len() as u32,
-        };
+        let limits = Limits::of(&d.cap);
         Ok(Tables {
             capture: d.cap,
             warnings: d.warnings,
@@ -237,6 +231,17 @@ impl<'a> VmtFile<'a> {
             sample_chunks,
             limits,
         })
+    }
+
+    /// Streams the task samples of this file against `tables`: the capture
+    /// [`VmtFile::tables`] decoded from it (kept, for instance, through
+    /// [`Tables::into_parts`]). Every id a block holds is valid in `tables`.
+    pub fn samples_for<'s>(&'s self, tables: &'s Capture) -> SampleStream<'s> {
+        let ctx = SampleCtx {
+            limits: Limits::of(tables),
+            frames: &tables.stacks.frame,
+        };
+        SampleStream::new(self.data(), &self.chunks, ctx)
     }
 
     /// Decodes the whole capture; SAMPLES chunks decode in parallel on the
@@ -468,18 +473,7 @@ impl<'f> Tables<'f> {
     pub fn samples_of(&self, range: std::ops::Range<usize>) -> SampleStream<'_> {
         let n = self.sample_chunks.len();
         let range = range.start.min(n)..range.end.min(n).max(range.start.min(n));
-        SampleStream {
-            data: self.data,
-            chunks: self.sample_chunks[range].iter(),
-            ctx: self.ctx(),
-            cur: None,
-            zbuf: Vec::new(),
-            zctx: None,
-            block: SampleBlock::new_boxed(),
-            scratch: Scratch::new_boxed(),
-            stats: BlockStats::default(),
-            report: SampleReport::default(),
-        }
+        SampleStream::new(self.data, &self.sample_chunks[range], self.ctx())
     }
 
     /// The capture without samples and the warnings so far.
@@ -535,12 +529,31 @@ pub struct SampleStream<'t> {
     report: SampleReport,
 }
 
-impl SampleStream<'_> {
+impl<'t> SampleStream<'t> {
+    /// A stream over the SAMPLES chunks among `chunks`.
+    fn new(data: &'t [u8], chunks: &'t [ChunkInfo], ctx: SampleCtx<'t>) -> Self {
+        SampleStream {
+            data,
+            chunks: chunks.iter(),
+            ctx,
+            cur: None,
+            zbuf: Vec::new(),
+            zctx: None,
+            block: SampleBlock::new_boxed(),
+            scratch: Scratch::new_boxed(),
+            stats: BlockStats::default(),
+            report: SampleReport::default(),
+        }
+    }
+
     /// The next block of valid samples (never empty), or `None` at the end.
     pub fn next_block(&mut self) -> Option<&SampleBlock> {
         loop {
             let Some(open) = &mut self.cur else {
                 let c = *self.chunks.next()?;
+                if c.header.ty != ChunkType::Samples as u16 {
+                    continue;
+                }
                 match self.open(&c) {
                     Ok(open) => {
                         self.report.declared += open.cur.declared as u64;

@@ -23,6 +23,21 @@ pub(crate) struct Limits {
     pub processes: u32,
 }
 
+impl Limits {
+    pub fn of(cap: &Capture) -> Limits {
+        // Table lengths are below 2^32 - 1 (the decoder enforces it); a
+        // hand-built capture beyond that only narrows what is accepted.
+        let n = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
+        Limits {
+            strings: n(cap.strings.len()),
+            stacks: n(cap.stacks.frame.len()).min(u32::MAX - 1),
+            breaches: n(cap.breaches.len()),
+            raw: n(cap.raw_stacks.len()),
+            processes: n(cap.processes.len()),
+        }
+    }
+}
+
 /// Validated task samples of one block, column by column: element `i` of
 /// every column is sample `i`. Only samples that passed validation are here
 /// (every id is valid for the tables they were decoded against).

@@ -79,6 +79,16 @@ fn assert_agree(bytes: &[u8], what: &str) -> Option<Vec<TaskSample>> {
     let (samples, warnings, _) = stream(&f);
     assert_eq!(samples, d.capture.samples, "{what}: samples differ");
     assert_eq!(warnings, d.warnings, "{what}: warnings differ");
+    // The same through `samples_for` on the tables kept apart.
+    let (tables, mut w2) = f.tables().unwrap().into_parts();
+    let mut s = f.samples_for(&tables);
+    let mut again = Vec::new();
+    while let Some(b) = s.next_block() {
+        again.extend(b.iter());
+    }
+    w2.extend(s.report().warnings());
+    assert_eq!(again, samples, "{what}: samples_for differs");
+    assert_eq!(w2, warnings, "{what}: samples_for warnings differ");
     Some(samples)
 }
 
