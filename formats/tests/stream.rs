@@ -440,3 +440,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn shipped_captures_stream_like_they_decode() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples");
+    let mut seen = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "vmt") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let samples = assert_agree(&bytes, &path.display().to_string()).unwrap();
+        assert!(!samples.is_empty(), "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen > 0, "no captures in {}", dir.display());
+}
