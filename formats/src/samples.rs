@@ -599,10 +599,12 @@ fn read_varints_with<const PEXT: bool>(col: &[u8], out: &mut [u64], n: usize) ->
         let Some(w8) = col.get(next..).and_then(|s| s.first_chunk::<8>()) else {
             break;
         };
-        let Some(o) = out.get_mut(i..i + 8) else {
+        let Some(o) = out
+            .get_mut(i..i + 8)
+            .and_then(|o| <&mut [u64; 8]>::try_from(o).ok())
+        else {
             break;
         };
-        let o: &mut [u64; 8] = o.try_into().unwrap_or_else(|_| unreachable!());
         let w = u64::from_le_bytes(*w8);
         let stops = !w & HIGH;
         if stops == 0 {
