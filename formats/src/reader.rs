@@ -976,6 +976,11 @@ impl TableDecoder {
                 // Straight into the table (no second copy); all or nothing.
                 self.cap.strings.reserve(n);
                 let mut bad = 0;
+                // A payload that is all ASCII (short strings: their length
+                // bytes are too) holds only valid UTF-8: one check for all.
+                let ascii = p
+                    .get(p.len() - r.remaining()..)
+                    .is_some_and(<[u8]>::is_ascii);
                 for _ in 0..n {
                     let b = match r.bytes("string") {
                         Ok(b) => b,
@@ -984,7 +989,14 @@ impl TableDecoder {
                             return Err(e);
                         }
                     };
-                    self.cap.strings.push(match std::str::from_utf8(b) {
+                    let s = if ascii {
+                        // SAFETY: `b` is part of an all-ASCII slice, and
+                        // ASCII is valid UTF-8.
+                        Ok(unsafe { std::str::from_utf8_unchecked(b) })
+                    } else {
+                        std::str::from_utf8(b)
+                    };
+                    self.cap.strings.push(match s {
                         Ok(s) => s.to_owned(),
                         Err(_) => {
                             bad += 1;
