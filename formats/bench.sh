@@ -1,7 +1,8 @@
 #!/bin/sh
 # Reruns the "## Format" section of BENCHMARKS.md: generates 1,000,000-task-
 # sample captures with vmon-gen (zstd and uncompressed), measures size,
-# encode and decode with `cargo bench -p vmon-format --bench format`, and
+# encode and decode (materializing decode() and the streaming sample API,
+# 1 thread and all threads) with `cargo bench -p vmon-format --bench format`, and
 # records a real perf.data of the same workload binary for comparison.
 # Usage: formats/bench.sh [SAMPLES]      (from anywhere; needs gcc, perf optional)
 set -eu

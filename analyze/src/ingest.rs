@@ -7,7 +7,7 @@ use crate::analysis::{FxHashMap as HashMap, FxHashSet};
 use std::path::PathBuf;
 
 use rayon::prelude::*;
-use vmon_format::{task_flags, Capture, TaskState, WatchKind};
+use vmon_format::{task_flags, Capture, TaskSample, TaskState, WatchKind};
 
 use crate::analysis::*;
 use crate::symbolize::{self, elf, AddrKey, EmbeddedSymbols, Kallsyms, SymbolizeOptions};
@@ -16,9 +16,39 @@ use crate::unwind::{self, ModuleMapping, ProcessUnwinder, Unwound};
 /// One decoded input file.
 pub struct LoadedInput {
     pub path: String,
+    /// The capture; its `samples` are empty when `file` streams them.
     pub capture: Capture,
+    /// The opened file, when its task samples are streamed from it (against
+    /// `capture`'s tables) rather than held in `capture.samples`.
+    pub file: Option<vmon_format::VmtFile<'static>>,
     /// Reader warnings (damage recovered from).
     pub warnings: Vec<String>,
+}
+
+/// Calls `f` on every task sample of `input` in file order: streamed from
+/// the file block by block, or from `capture.samples`. Returns the warnings
+/// of the stream (damaged SAMPLES chunks, dropped samples).
+fn for_each_sample(input: &LoadedInput, mut f: impl FnMut(&TaskSample)) -> Vec<String> {
+    match &input.file {
+        Some(file) => {
+            let mut stream = file.samples_for(&input.capture);
+            while let Some(block) = stream.next_block() {
+                for s in block.iter() {
+                    f(&s);
+                }
+            }
+            stream
+                .report()
+                .warnings()
+                .iter()
+                .map(|w| w.to_string())
+                .collect()
+        }
+        None => {
+            input.capture.samples.iter().for_each(f);
+            Vec::new()
+        }
+    }
 }
 
 /// Sample filters; empty lists match everything.
@@ -304,22 +334,34 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         }
 
         // Which samples pass the filters.
-        let pass: Vec<Option<BreachId>> = c
-            .samples
-            .iter()
-            .map(|s| {
-                let b = breach_map.get(s.breach as usize).copied().flatten()?;
-                let ok = (f.pid.is_empty() || f.pid.contains(&s.pid) || f.pid.contains(&s.tgid))
-                    && state_ok(f, s.state)
-                    && (f.comm.is_empty() || f.comm.iter().any(|x| x == c.str(s.comm)));
-                ok.then_some(b)
-            })
-            .collect();
+        let mut pass: Vec<Option<BreachId>> = Vec::with_capacity(c.samples.len());
+        let stream_warnings = for_each_sample(input, |s| {
+            let b = breach_map.get(s.breach as usize).copied().flatten();
+            let ok = (f.pid.is_empty() || f.pid.contains(&s.pid) || f.pid.contains(&s.tgid))
+                && state_ok(f, s.state)
+                && (f.comm.is_empty() || f.comm.iter().any(|x| x == c.str(s.comm)));
+            pass.push(b.filter(|_| ok));
+        });
+        let mut more = stream_warnings;
+        if input.file.is_some() && !(input.warnings.is_empty() && more.is_empty()) {
+            more.push(format!(
+                "recovered {} breaches and {} task samples despite the damage above",
+                c.breaches.len(),
+                pass.len()
+            ));
+        }
+        for w in &more {
+            an.warnings.push(format!("{}: {w}", input.path));
+        }
+        if let Some(info) = an.inputs.last_mut() {
+            info.samples_total = pass.len() as u64;
+            info.warnings.extend(more);
+        }
 
         // Unwind each unique (process, raw stack) once, in parallel.
         let unwound = if opts.unwind && !f.kernel_only {
             progress("unwinding raw user stacks");
-            unwind_input(c, &pass, &maps, &an, opts)
+            unwind_input(input, &pass, &maps, &an, opts)
         } else {
             HashMap::default()
         };
@@ -328,10 +370,13 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         // determines them, so 10^6 samples cost 10^6 hash lookups.
         let mut comm_ids: Vec<Option<NameId>> = vec![None; c.strings.len()];
         let mut cache: HashMap<SampleStackKey, (u32, Option<bool>)> = HashMap::default();
-        for (s, b) in c.samples.iter().zip(&pass) {
-            let Some(b) = *b else { continue };
+        let mut next = pass.iter();
+        for_each_sample(input, |s| {
+            let Some(b) = next.next().copied().flatten() else {
+                return;
+            };
             let Some(breach) = an.breaches.get_mut(b.idx()) else {
-                continue;
+                return;
             };
             breach.samples += 1;
             let (watch, time_ns) = (breach.watch, breach.time_ns);
@@ -390,7 +435,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                 process: s.process,
             });
             sample_raw.push(raw_id);
-        }
+        });
     }
 
     for (id, e) in embedded.iter_mut() {
@@ -638,24 +683,28 @@ fn build_stack(
 
 /// Unwinds the unique (process, raw stack) pairs of the samples that pass.
 fn unwind_input(
-    c: &Capture,
+    input: &LoadedInput,
     pass: &[Option<BreachId>],
     maps: &[MapTable],
     an: &Analysis,
     opts: &Options,
 ) -> HashMap<(u32, u32), Unwound> {
+    let c = &input.capture;
     let mut todo: Vec<(u32, u32, vmon_format::UserRegs)> = Vec::new();
     let mut seen: FxHashSet<(u32, u32)> = FxHashSet::default();
-    for (s, b) in c.samples.iter().zip(pass) {
+    let mut next = pass.iter();
+    // Warnings of this second pass repeat the first pass's: dropped.
+    let _ = for_each_sample(input, |s| {
+        let b = next.next().copied().flatten();
         if b.is_none() || s.flags & task_flags::NO_UREGS != 0 {
-            continue;
+            return;
         }
         if let (Some(p), Some(r)) = (s.process, s.raw_stack) {
             if seen.insert((p, r)) {
                 todo.push((p, r, s.regs));
             }
         }
-    }
+    });
     if todo.is_empty() {
         return HashMap::default();
     }

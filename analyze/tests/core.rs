@@ -113,6 +113,7 @@ fn run(c: Capture, opts: &Options) -> (Analysis, Aggregates) {
         vec![LoadedInput {
             path: "test.vmt".into(),
             capture: c,
+            file: None,
             warnings: vec![],
         }],
         opts,

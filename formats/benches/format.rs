@@ -42,6 +42,23 @@ fn best_cpu<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
     best
 }
 
+/// Streams every sample of `file` (tables first); returns the sample count.
+fn stream_all(file: &VmtFile<'_>) -> usize {
+    stream_samples(&file.tables().expect("tables"))
+}
+
+/// Streams every sample block, touching every column the way a consumer
+/// that aggregates would; returns the sample count.
+fn stream_samples(t: &Tables<'_>) -> usize {
+    let mut s = t.samples();
+    let mut n = 0;
+    while let Some(b) = s.next_block() {
+        n += b.len();
+        std::hint::black_box(b);
+    }
+    n
+}
+
 fn rate(n: f64, d: Duration) -> f64 {
     n / d.as_secs_f64()
 }
@@ -67,6 +84,27 @@ fn main() {
         let bytes = std::fs::read(&path).expect("read input");
         let file = VmtFile::from_bytes(&bytes).expect("open");
         assert!(file.warnings().is_empty(), "{:?}", file.warnings());
+        if let Some(k) = std::env::var("VMT_BENCH_PROFILE_STREAM")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            // A loop to run under `perf record`: the sample stream alone.
+            let t = file.tables().expect("tables");
+            let total: usize = if std::env::var_os("VMT_BENCH_PROFILE_DECODE").is_some() {
+                (0..k)
+                    .map(|_| file.decode().expect("decode").samples.len())
+                    .sum()
+            } else if std::env::var_os("VMT_BENCH_PROFILE_TABLES").is_some() {
+                (0..k)
+                    .map(|_| file.tables().expect("tables").capture().strings.len())
+                    .sum()
+            } else {
+                (0..k).map(|_| stream_samples(&t)).sum()
+            };
+            println!("streamed {total} task samples");
+            continue;
+        }
+        println!("## {path}");
         let cap = file.decode().expect("decode");
         let n = cap.samples.len() as f64;
         let mb = bytes.len() as f64 / 1e6;
@@ -108,6 +146,37 @@ fn main() {
             ct.as_secs_f64() * 1e3
         );
         let c1 = one.install(|| best_cpu(runs, || file.decode().expect("decode")));
+        // Streaming decode, 1 thread (the stream never uses rayon): tables
+        // plus every sample block, and the sample blocks alone.
+        let (ds, streamed) = best_of(runs, || stream_all(&file));
+        assert_eq!(streamed, cap.samples.len(), "stream and decode() disagree");
+        let cs = best_cpu(runs, || stream_all(&file));
+        let tables = file.tables().expect("tables");
+        let tcpu = best_cpu(runs, || {
+            file.tables().expect("tables").capture().strings.len()
+        });
+        let (dss, _) = best_of(runs, || stream_samples(&tables));
+        let css = best_cpu(runs, || stream_samples(&tables));
+        println!(
+            "streaming decode 1 thread (tables + samples): {:.1} ms wall, {:.1} ms CPU  {:.1} M task samples/s (CPU)  {:.0} MB/s",
+            ds.as_secs_f64() * 1e3,
+            cs.as_secs_f64() * 1e3,
+            rate(n, cs) / 1e6,
+            rate(mb, cs)
+        );
+        println!(
+            "streaming decode 1 thread, samples only (tables {:.1} ms CPU): {:.1} ms wall, {:.1} ms CPU  {:.1} M task samples/s (CPU)",
+            tcpu.as_secs_f64() * 1e3,
+            dss.as_secs_f64() * 1e3,
+            css.as_secs_f64() * 1e3,
+            rate(n, css) / 1e6
+        );
+        println!(
+            "materializing decode() 1 thread: {:.1} ms wall, {:.1} ms CPU  {:.1} M task samples/s (CPU)",
+            d1.as_secs_f64() * 1e3,
+            c1.as_secs_f64() * 1e3,
+            rate(n, c1) / 1e6
+        );
         if std::env::var_os("VMT_BENCH_DECODE_ONLY").is_some() {
             println!(
                 "decode 1 thread: {:.1} ms wall, {:.1} ms CPU",
@@ -148,7 +217,6 @@ fn main() {
             perf += 48 + 8 * (k + u + (k > 0) as u64 + (u > 0) as u64);
         }
 
-        println!("## {path}");
         println!(
             "task samples: {}  file: {} bytes  stack nodes: {}  strings: {}  kernel symbols: {}",
             cap.samples.len(),

@@ -11,8 +11,10 @@ use rayon::prelude::*;
 use crate::chunk::*;
 use crate::error::{Error, Result, Warning};
 use crate::model::*;
-use crate::varint::{self, unzigzag, Cursor, DResult, DecodeError};
-use crate::writer::SAMPLE_COLUMNS;
+use crate::samples::{
+    decode_block, BlockStats, ChunkCursor, Limits, SampleBlock, SampleCtx, SampleReport, Scratch,
+};
+use crate::varint::{Cursor, DResult, DecodeError};
 
 /// Where a chunk is and what its header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,17 +190,15 @@ impl<'a> VmtFile<'a> {
         Ok(capture)
     }
 
-    /// Decodes the whole capture; SAMPLES chunks decode in parallel on the
-    /// current rayon pool. Every id in the result is valid.
-    pub fn decode_with_warnings(&self) -> Result<Decoded> {
+    /// Decodes and validates everything but the task samples; stream those
+    /// with [`Tables::samples`]. The warnings so far (opening and tables)
+    /// are in [`Tables::warnings`].
+    pub fn tables(&self) -> Result<Tables<'_>> {
         let data = self.data();
         let mut d = TableDecoder {
             warnings: self.warnings.clone(),
             ..Default::default()
         };
-        if self.bytes_lost > 0 {
-            d.lost_note = Some(self.bytes_lost);
-        }
         let mut sample_chunks = Vec::new();
         for c in &self.chunks {
             if c.header.ty == ChunkType::Samples as u16 {
@@ -213,116 +213,102 @@ impl<'a> VmtFile<'a> {
                 }
             };
             if let Err(e) = d.table_chunk(c, &payload) {
-                d.warnings.push(Warning {
-                    offset: c.offset,
-                    chunk_type: Some(c.header.ty),
-                    message: format!("skipped: {e}"),
-                });
+                d.warnings.push(skipped(c, e));
             }
         }
         d.fix_references();
-        let limits = Limits {
-            strings: d.cap.strings.len() as u32,
-            stacks: d.cap.stacks.frame.len() as u32,
-            breaches: d.cap.breaches.len() as u32,
-            raw: d.cap.raw_stacks.len() as u32,
-            processes: d.cap.processes.len() as u32,
-        };
+        if self.bytes_lost > 0 {
+            d.cap.losses.notes.push(format!(
+                "reader: {} bytes of the file hold no complete chunk (truncated or corrupt)",
+                self.bytes_lost
+            ));
+        }
+        let limits = Limits::of(&d.cap);
+        Ok(Tables {
+            capture: d.cap,
+            warnings: d.warnings,
+            data,
+            sample_chunks,
+            limits,
+        })
+    }
 
+    /// Streams the task samples of this file against `tables`: the capture
+    /// [`VmtFile::tables`] decoded from it (kept, for instance, through
+    /// [`Tables::into_parts`]). Every id a block holds is valid in `tables`.
+    pub fn samples_for<'s>(&'s self, tables: &'s Capture) -> SampleStream<'s> {
+        let ctx = SampleCtx {
+            limits: Limits::of(tables),
+            frames: &tables.stacks.frame,
+        };
+        SampleStream::new(self.data(), &self.chunks, ctx)
+    }
+
+    /// Decodes the whole capture; SAMPLES chunks decode in parallel on the
+    /// current rayon pool. Every id in the result is valid.
+    pub fn decode_with_warnings(&self) -> Result<Decoded> {
+        let tables = self.tables()?;
+        let data = tables.data;
+        let ctx = tables.ctx();
         // Phase 1: check and decompress every SAMPLES chunk, and read its count.
-        let payloads: Vec<PayloadResult<'_>> = sample_chunks
+        let opened: Vec<OpenResult<'_>> = tables
+            .sample_chunks
             .par_iter()
             .map(|c| {
                 let p = chunk_payload(data, c)?;
-                let n = Cursor::new(&p)
-                    .count(SAMPLE_COLUMNS, "sample count")
-                    .map_err(|e| Warning {
-                        offset: c.offset,
-                        chunk_type: Some(c.header.ty),
-                        message: format!("skipped: {e}"),
-                    })?;
-                Ok((p, n))
+                let cur = ChunkCursor::new(&p).map_err(|e| skipped(c, e))?;
+                Ok((p, cur))
             })
             .collect();
+        let mut report = SampleReport::default();
         let mut total = 0usize;
-        let mut ok = Vec::with_capacity(payloads.len());
-        for (c, r) in sample_chunks.iter().zip(payloads) {
+        let mut ok = Vec::with_capacity(opened.len());
+        for (c, r) in tables.sample_chunks.iter().zip(opened) {
             match r {
-                Ok((p, n)) => {
-                    total += n;
-                    ok.push((c, p, n));
+                Ok((p, cur)) => {
+                    total += cur.declared;
+                    ok.push((c, p, cur));
                 }
-                Err(w) => d.warnings.push(w),
+                Err(w) => report.chunk_warnings.push(w),
             }
         }
-        // Phase 2: decode into disjoint slices of one output vector. Counts
-        // were checked against decompressed lengths, so `total` is bounded
-        // by what is really there.
-        let filler = TaskSample {
-            breach: 0,
-            pid: 0,
-            tgid: 0,
-            comm: StrId(0),
-            state: TaskState::Other,
-            cpu: 0,
-            cgroup_id: 0,
-            kstack: StackId::EMPTY,
-            ustack: StackId::EMPTY,
-            regs: UserRegs::default(),
-            raw_stack: None,
-            process: None,
-            flags: 0,
-        };
-        // Decoded straight into the vector's spare capacity: the output is
-        // written once (filling it first would double the memory traffic).
+        // Phase 2: decode into disjoint slices of one output vector, straight
+        // into its spare capacity (filling it first would double the memory
+        // traffic). Counts were checked against decompressed lengths, so
+        // `total` is bounded by what is really there.
         let mut samples: Vec<TaskSample> = Vec::with_capacity(total);
+        advise_huge_pages(&mut samples);
         let mut jobs = Vec::with_capacity(ok.len());
         let mut rest: &mut [MaybeUninit<TaskSample>] = &mut samples.spare_capacity_mut()[..total];
-        for (c, p, n) in ok {
-            let (head, tail) = rest.split_at_mut(n);
+        for (c, p, cur) in ok {
+            let (head, tail) = rest.split_at_mut(cur.declared);
             rest = tail;
-            jobs.push((c, p, head));
+            jobs.push((c, p, cur, head));
         }
-        let frames = &d.cap.stacks.frame;
-        let results: Vec<(usize, SampleStats, Option<Warning>)> = jobs
+        let results: Vec<(usize, usize, SampleReport)> = jobs
             .into_par_iter()
-            .map(|(c, p, out)| {
-                let mut st = SampleStats::default();
-                let res = decode_samples(&p, out, &limits, frames, &mut st, &filler);
-                match res {
-                    Ok(kept) => (kept, st, None),
-                    Err(e) => (
-                        0,
-                        st,
-                        Some(Warning {
-                            offset: c.offset,
-                            chunk_type: Some(c.header.ty),
-                            message: format!("skipped: {e}"),
-                        }),
-                    ),
-                }
-            })
+            .map_init(
+                || (SampleBlock::new_boxed(), Scratch::new_boxed()),
+                |(blk, sc), (c, p, mut cur, out)| {
+                    let mut rep = SampleReport {
+                        declared: cur.declared as u64,
+                        ..Default::default()
+                    };
+                    let kept = decode_chunk_into(c, &p, &mut cur, &ctx, blk, sc, out, &mut rep);
+                    rep.kept = kept as u64;
+                    (kept, out.len(), rep)
+                },
+            )
             .collect();
-        // SAFETY: `decode_samples` initialises every slot of the slice it is
-        // given, on success and on error alike, and the slices tile
-        // `0..total` of the spare capacity.
+        // SAFETY: `decode_chunk_into` initialises every slot of the slice it
+        // is given, and the slices tile `0..total` of the spare capacity.
         unsafe { samples.set_len(total) };
         // Compact only when some chunk kept fewer samples than it declared.
-        let declared: Vec<usize> = results.iter().map(|r| r.1.declared).collect();
-        let short = results.iter().zip(&declared).any(|(r, &n)| r.0 != n);
-        let mut stats = SampleStats::default();
-        for (_, st, w) in &results {
-            stats.bad_refs += st.bad_refs;
-            stats.bad_strings += st.bad_strings;
-            if let Some(w) = w {
-                d.warnings.push(w.clone());
-            }
-        }
-        if short {
+        if results.iter().any(|r| r.0 != r.1) {
             let mut write = 0usize;
             let mut read = 0usize;
-            for ((kept, _, _), &n) in results.iter().zip(&declared) {
-                for i in 0..*kept {
+            for &(kept, n, _) in &results {
+                for i in 0..kept {
                     samples.swap(write, read + i);
                     write += 1;
                 }
@@ -330,42 +316,355 @@ impl<'a> VmtFile<'a> {
             }
             samples.truncate(write);
         }
-        if stats.bad_refs > 0 {
-            d.warnings.push(Warning {
-                offset: 0,
-                chunk_type: Some(ChunkType::Samples as u16),
-                message: format!(
-                    "dropped {} task samples referring to breaches, stacks, processes or raw \
-                     stacks the file does not hold (chunks lost to truncation or corruption)",
-                    stats.bad_refs
-                ),
-            });
+        for (_, _, r) in results {
+            report.merge(r);
         }
-        if stats.bad_strings > 0 {
-            d.warnings.push(Warning {
-                offset: 0,
-                chunk_type: Some(ChunkType::Samples as u16),
-                message: format!(
-                    "{} task samples had an unknown comm string; set to \"\"",
-                    stats.bad_strings
-                ),
-            });
+        // File order, as a stream reports them.
+        report.chunk_warnings.sort_by_key(|w| w.offset);
+        let Tables {
+            mut capture,
+            mut warnings,
+            ..
+        } = tables;
+        warnings.extend(report.warnings());
+        capture.samples = samples;
+        Ok(Decoded { capture, warnings })
+    }
+}
+
+/// Decodes the rest of a chunk into `out` (exactly its declared length):
+/// kept samples first, then filler, so that every slot is initialised.
+/// Returns how many were kept; damage goes to `rep`.
+#[allow(clippy::too_many_arguments)]
+fn decode_chunk_into(
+    c: &ChunkInfo,
+    p: &[u8],
+    cur: &mut ChunkCursor,
+    ctx: &SampleCtx<'_>,
+    blk: &mut SampleBlock,
+    sc: &mut Scratch,
+    out: &mut [MaybeUninit<TaskSample>],
+    rep: &mut SampleReport,
+) -> usize {
+    let mut kept = 0usize;
+    let mut st = BlockStats::default();
+    while cur.left > 0 {
+        if let Err(e) = decode_block(cur, p, ctx, blk, sc, &mut st) {
+            rep.chunk_warnings.push(skipped_at(c, cur, e));
+            break;
         }
-        d.cap.samples = samples;
-        if let Some(lost) = d.lost_note {
-            d.cap.losses.notes.push(format!(
-                "reader: {lost} bytes of the file hold no complete chunk (truncated or corrupt)"
-            ));
+        let dst = out.get_mut(kept..).unwrap_or(&mut []);
+        for (slot, s) in dst.iter_mut().zip(blk.iter()) {
+            slot.write(s);
         }
-        Ok(Decoded {
-            capture: d.cap,
-            warnings: d.warnings,
+        kept += blk.len();
+    }
+    rep.add_stats(st);
+    for slot in out.get_mut(kept..).unwrap_or(&mut []) {
+        slot.write(FILLER);
+    }
+    kept
+}
+
+/// Asks for transparent huge pages under the spare capacity of `v`, about
+/// to be written once: a fresh 4 KiB page costs a fault each (about half
+/// the time of materialising samples), a 2 MiB page one fault per 512.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages<T>(v: &mut Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let start = v.as_mut_ptr() as usize;
+    let page = 4096;
+    let aligned = (start + page - 1) & !(page - 1);
+    let len = (start + bytes).saturating_sub(aligned) & !(page - 1);
+    // SAFETY: the range lies inside the vector's allocation, which we own;
+    // MADV_HUGEPAGE only changes how its pages are backed, never their
+    // contents. Failure (no THP, not an mmap) is harmless: ignored.
+    unsafe {
+        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages<T>(_v: &mut Vec<T>) {}
+
+/// What fills the slots of dropped samples until they are compacted away.
+const FILLER: TaskSample = TaskSample {
+    breach: 0,
+    pid: 0,
+    tgid: 0,
+    comm: StrId(0),
+    state: TaskState::Other,
+    cpu: 0,
+    cgroup_id: 0,
+    kstack: StackId::EMPTY,
+    ustack: StackId::EMPTY,
+    regs: UserRegs {
+        ip: 0,
+        sp: 0,
+        bp: 0,
+    },
+    raw_stack: None,
+    process: None,
+    flags: 0,
+};
+
+fn skipped(c: &ChunkInfo, e: DecodeError) -> Warning {
+    Warning {
+        offset: c.offset,
+        chunk_type: Some(c.header.ty),
+        message: format!("skipped: {e}"),
+    }
+}
+
+/// A SAMPLES chunk that failed after `cur.declared - cur.left` samples.
+fn skipped_at(c: &ChunkInfo, cur: &ChunkCursor, e: DecodeError) -> Warning {
+    let done = cur.declared - cur.left;
+    if done == 0 {
+        return skipped(c, e);
+    }
+    Warning {
+        offset: c.offset,
+        chunk_type: Some(c.header.ty),
+        message: format!(
+            "skipped after {done} of {} task samples: {e} (the {} after it are lost)",
+            cur.declared, cur.left
+        ),
+    }
+}
+
+/// Everything of a capture but its task samples, decoded and validated (see
+/// [`VmtFile::tables`]), and the source of the samples: stream them block by
+/// block with [`Tables::samples`], without materialising them.
+pub struct Tables<'f> {
+    capture: Capture,
+    warnings: Vec<Warning>,
+    data: &'f [u8],
+    sample_chunks: Vec<ChunkInfo>,
+    limits: Limits,
+}
+
+impl<'f> Tables<'f> {
+    /// The capture without its samples (`capture().samples` is empty).
+    pub fn capture(&self) -> &Capture {
+        &self.capture
+    }
+
+    /// Warnings of opening the file and decoding its tables.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// The SAMPLES chunks, in file order.
+    pub fn sample_chunks(&self) -> &[ChunkInfo] {
+        &self.sample_chunks
+    }
+
+    /// Streams the task samples of every SAMPLES chunk, in file order.
+    pub fn samples(&self) -> SampleStream<'_> {
+        self.samples_of(0..self.sample_chunks.len())
+    }
+
+    /// Streams the task samples of `sample_chunks()[range]` (clamped), so
+    /// that consumers can split the chunks between threads.
+    pub fn samples_of(&self, range: std::ops::Range<usize>) -> SampleStream<'_> {
+        let n = self.sample_chunks.len();
+        let range = range.start.min(n)..range.end.min(n).max(range.start.min(n));
+        SampleStream::new(self.data, &self.sample_chunks[range], self.ctx())
+    }
+
+    /// The capture without samples and the warnings so far.
+    pub fn into_parts(self) -> (Capture, Vec<Warning>) {
+        (self.capture, self.warnings)
+    }
+
+    fn ctx(&self) -> SampleCtx<'_> {
+        SampleCtx {
+            limits: self.limits,
+            frames: &self.capture.stacks.frame,
+        }
+    }
+}
+
+/// The chunk a [`SampleStream`] is in.
+struct OpenChunk {
+    info: ChunkInfo,
+    cur: ChunkCursor,
+    /// The payload is the stream's decompression buffer, not the file.
+    decompressed: bool,
+}
+
+/// Task samples of a file, decoded block by block into one reused
+/// [`SampleBlock`]: memory stays at one block plus one decompressed chunk.
+/// Samples that fail validation are dropped and counted, damaged chunks
+/// skipped with a warning; see [`SampleStream::report`].
+///
+/// ```no_run
+/// # fn main() -> vmon_format::Result<()> {
+/// let file = vmon_format::VmtFile::open("capture.vmt")?;
+/// let tables = file.tables()?;
+/// let mut stream = tables.samples();
+/// let mut on_cpu = 0usize;
+/// while let Some(block) = stream.next_block() {
+///     on_cpu += block.cpu().iter().filter(|&&c| c >= 0).count();
+/// }
+/// for w in stream.report().warnings() {
+///     eprintln!("warning: {w}");
+/// }
+/// # Ok(()) }
+/// ```
+pub struct SampleStream<'t> {
+    data: &'t [u8],
+    chunks: std::slice::Iter<'t, ChunkInfo>,
+    ctx: SampleCtx<'t>,
+    cur: Option<OpenChunk>,
+    zbuf: Vec<u8>,
+    zctx: Option<zstd::bulk::Decompressor<'static>>,
+    block: Box<SampleBlock>,
+    scratch: Box<Scratch>,
+    stats: BlockStats,
+    report: SampleReport,
+}
+
+impl<'t> SampleStream<'t> {
+    /// A stream over the SAMPLES chunks among `chunks`.
+    fn new(data: &'t [u8], chunks: &'t [ChunkInfo], ctx: SampleCtx<'t>) -> Self {
+        SampleStream {
+            data,
+            chunks: chunks.iter(),
+            ctx,
+            cur: None,
+            zbuf: Vec::new(),
+            zctx: None,
+            block: SampleBlock::new_boxed(),
+            scratch: Scratch::new_boxed(),
+            stats: BlockStats::default(),
+            report: SampleReport::default(),
+        }
+    }
+
+    /// The next block of valid samples (never empty), or `None` at the end.
+    pub fn next_block(&mut self) -> Option<&SampleBlock> {
+        loop {
+            let Some(open) = &mut self.cur else {
+                let c = *self.chunks.next()?;
+                if c.header.ty != ChunkType::Samples as u16 {
+                    continue;
+                }
+                match self.open(&c) {
+                    Ok(open) => {
+                        self.report.declared += open.cur.declared as u64;
+                        self.cur = Some(open);
+                    }
+                    Err(w) => self.report.chunk_warnings.push(w),
+                }
+                continue;
+            };
+            if open.cur.left == 0 {
+                self.cur = None;
+                continue;
+            }
+            let p: &[u8] = if open.decompressed {
+                &self.zbuf
+            } else {
+                self.data.get(open.info.payload_range()).unwrap_or(&[])
+            };
+            let res = decode_block(
+                &mut open.cur,
+                p,
+                &self.ctx,
+                &mut self.block,
+                &mut self.scratch,
+                &mut self.stats,
+            );
+            if let Err(e) = res {
+                self.report
+                    .chunk_warnings
+                    .push(skipped_at(&open.info, &open.cur, e));
+                self.cur = None;
+                continue;
+            }
+            if !self.block.is_empty() {
+                self.report.kept += self.block.len() as u64;
+                return Some(&self.block);
+            }
+        }
+    }
+
+    /// What the stream delivered and stepped over so far; complete once
+    /// [`SampleStream::next_block`] returned `None`.
+    pub fn report(&self) -> SampleReport {
+        let mut r = self.report.clone();
+        r.add_stats(self.stats);
+        r
+    }
+
+    /// CRC-checks and (when compressed) decompresses a chunk into the
+    /// reused buffer, and parses its column table.
+    fn open(&mut self, c: &ChunkInfo) -> std::result::Result<OpenChunk, Warning> {
+        let stored = checked_stored(self.data, c)?;
+        let decompressed = match c.header.flags & COMPRESSION_MASK {
+            COMPRESSION_NONE => {
+                if c.header.raw_len != c.header.stored_len {
+                    return Err(chunk_warning(
+                        c,
+                        "uncompressed chunk with raw length != stored length".into(),
+                    ));
+                }
+                false
+            }
+            COMPRESSION_ZSTD => {
+                let zctx = match &mut self.zctx {
+                    Some(z) => z,
+                    None => self
+                        .zctx
+                        .insert(zstd::bulk::Decompressor::new().map_err(|e| {
+                            chunk_warning(c, format!("zstd decompressor unavailable: {e}"))
+                        })?),
+                };
+                self.zbuf.clear();
+                // raw_len is capped at MAX_PAYLOAD by the header parser.
+                self.zbuf.reserve(c.header.raw_len as usize);
+                let got = zctx
+                    .decompress_to_buffer(stored, &mut self.zbuf)
+                    .map_err(|e| {
+                        chunk_warning(c, format!("zstd payload does not decompress: {e}"))
+                    })?;
+                if got != c.header.raw_len as usize || self.zbuf.len() != got {
+                    return Err(chunk_warning(
+                        c,
+                        format!(
+                            "zstd payload decompressed to {got} bytes, header says {}",
+                            c.header.raw_len
+                        ),
+                    ));
+                }
+                true
+            }
+            other => {
+                return Err(chunk_warning(
+                    c,
+                    format!(
+                        "unknown compression {other}: chunk skipped (written by a newer vmon?)"
+                    ),
+                ))
+            }
+        };
+        let p: &[u8] = if decompressed { &self.zbuf } else { stored };
+        let cur = ChunkCursor::new(p).map_err(|e| skipped(c, e))?;
+        Ok(OpenChunk {
+            info: *c,
+            cur,
+            decompressed,
         })
     }
 }
 
-/// A checked, decompressed SAMPLES payload and its sample count.
-type PayloadResult<'d> = std::result::Result<(Cow<'d, [u8]>, usize), Warning>;
+/// A checked, decompressed SAMPLES payload and its column table.
+type OpenResult<'d> = std::result::Result<(Cow<'d, [u8]>, ChunkCursor), Warning>;
 
 fn first8(b: &[u8]) -> [u8; 8] {
     let mut m = [0u8; 8];
@@ -375,22 +674,35 @@ fn first8(b: &[u8]) -> [u8; 8] {
     m
 }
 
-/// The payload of `c`, CRC-checked and decompressed.
-fn chunk_payload<'d>(data: &'d [u8], c: &ChunkInfo) -> std::result::Result<Cow<'d, [u8]>, Warning> {
-    let warn = |message: String| Warning {
+fn chunk_warning(c: &ChunkInfo, message: String) -> Warning {
+    Warning {
         offset: c.offset,
         chunk_type: Some(c.header.ty),
         message,
-    };
+    }
+}
+
+/// The stored payload of `c`, CRC-checked.
+fn checked_stored<'d>(data: &'d [u8], c: &ChunkInfo) -> std::result::Result<&'d [u8], Warning> {
     let stored = data
         .get(c.payload_range())
-        .ok_or_else(|| warn("payload runs past the end of the file".into()))?;
+        .ok_or_else(|| chunk_warning(c, "payload runs past the end of the file".into()))?;
     if crc32c::crc32c(stored) != c.header.payload_crc {
-        return Err(warn(format!(
-            "payload CRC mismatch: {} bytes corrupt, chunk skipped",
-            c.header.stored_len
-        )));
+        return Err(chunk_warning(
+            c,
+            format!(
+                "payload CRC mismatch: {} bytes corrupt, chunk skipped",
+                c.header.stored_len
+            ),
+        ));
     }
+    Ok(stored)
+}
+
+/// The payload of `c`, CRC-checked and decompressed.
+fn chunk_payload<'d>(data: &'d [u8], c: &ChunkInfo) -> std::result::Result<Cow<'d, [u8]>, Warning> {
+    let warn = |message: String| chunk_warning(c, message);
+    let stored = checked_stored(data, c)?;
     match c.header.flags & COMPRESSION_MASK {
         COMPRESSION_NONE => {
             if c.header.raw_len != c.header.stored_len {
@@ -586,235 +898,10 @@ fn find_next_header(data: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-#[derive(Clone, Copy)]
-struct Limits {
-    strings: u32,
-    stacks: u32,
-    breaches: u32,
-    raw: u32,
-    processes: u32,
-}
-
-#[derive(Clone, Copy, Default, Debug)]
-struct SampleStats {
-    declared: usize,
-    bad_refs: u64,
-    bad_strings: u64,
-}
-
-/// A sample column: the hot loop's varint reader. `None` means the column
-/// ran out; malformed (over-long) varints also give `None`.
-#[derive(Clone, Copy)]
-struct Col<'a>(&'a [u8]);
-
-impl Col<'_> {
-    #[inline(always)]
-    fn u(&mut self) -> Option<u64> {
-        let p = self.0;
-        let &b = p.first()?;
-        if b < 0x80 {
-            self.0 = &p[1..];
-            return Some(b as u64);
-        }
-        self.u_multi()
-    }
-
-    #[inline(always)]
-    fn u_multi(&mut self) -> Option<u64> {
-        let p = self.0;
-        if let Some((v, n)) = p.first_chunk::<8>().and_then(varint::decode8) {
-            self.0 = p.get(n..)?;
-            return Some(v);
-        }
-        self.u_slow()
-    }
-
-    #[cold]
-    fn u_slow(&mut self) -> Option<u64> {
-        let mut c = Cursor::new(self.0);
-        let v = c.u("column").ok()?;
-        self.0 = self.0.get(self.0.len() - c.remaining()..)?;
-        Some(v)
-    }
-
-    #[inline(always)]
-    fn i(&mut self) -> Option<i64> {
-        self.u().map(unzigzag)
-    }
-}
-
-/// Decodes one SAMPLES payload into `out` (exactly its declared length);
-/// returns how many samples were kept, packed at the front.
-/// Every slot of `out` is initialised when this returns, whatever it
-/// returns: kept samples first, then `filler`.
-fn decode_samples(
-    p: &[u8],
-    out: &mut [MaybeUninit<TaskSample>],
-    lim: &Limits,
-    frames: &[u64],
-    st: &mut SampleStats,
-    filler: &TaskSample,
-) -> DResult<usize> {
-    st.declared = out.len();
-    let mut kept = 0usize;
-    let res = decode_samples_into(p, out, lim, frames, st, filler, &mut kept);
-    for slot in out.get_mut(kept..).unwrap_or(&mut []) {
-        slot.write(filler.clone());
-    }
-    res.map(|()| kept)
-}
-
-/// Decodes into `out[..*kept]`, advancing `*kept` as samples are written.
-fn decode_samples_into(
-    p: &[u8],
-    out: &mut [MaybeUninit<TaskSample>],
-    lim: &Limits,
-    frames: &[u64],
-    st: &mut SampleStats,
-    filler: &TaskSample,
-    kept: &mut usize,
-) -> DResult<()> {
-    let mut hdr = Cursor::new(p);
-    let n = hdr.count(SAMPLE_COLUMNS, "sample count")?;
-    if n != out.len() {
-        return Err(DecodeError::Range("sample count", n as u64));
-    }
-    let mut lens = [0usize; SAMPLE_COLUMNS];
-    for l in lens.iter_mut() {
-        let v = hdr.u("column length")?;
-        *l = usize::try_from(v).map_err(|_| DecodeError::Range("column length", v))?;
-    }
-    let mut cols = [Col(&[]); SAMPLE_COLUMNS];
-    for (c, &l) in cols.iter_mut().zip(&lens) {
-        *c = Col(hdr.take(l, "sample column")?);
-    }
-    let [c_breach, c_pid, c_tgid, c_comm, c_state, c_cpu, c_cgroup, c_kstack, c_ustack, c_ip, c_sp, c_bp, c_raw, c_proc] =
-        &mut cols;
-    let (mut breach, mut pid, mut cgroup, mut sp) = (0i64, 0i64, 0u64, 0u64);
-    let (mut raw_next, mut proc_prev) = (0i64, 0i64);
-    let eof = DecodeError::Eof("a sample column");
-    // Column by column over blocks small enough to stay in L1/L2: each pass
-    // is a tight loop with one cursor. `bad[i]` marks samples to drop.
-    let mut bad = [false; BLOCK];
-    let mut buf: Vec<TaskSample> = vec![filler.clone(); BLOCK.min(n)];
-    let mut left = n;
-    while left > 0 {
-        let len = left.min(BLOCK);
-        left -= len;
-        let blk = &mut buf[..len];
-        let bad = &mut bad[..len];
-        bad.fill(false);
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            breach = breach.wrapping_add(c_breach.i().ok_or(eof)?);
-            s.breach = breach as u32;
-            *b |= !(0..lim.breaches as i64).contains(&breach);
-        }
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            pid = pid.wrapping_add(c_pid.i().ok_or(eof)?);
-            s.pid = pid as i32;
-            *b |= i32::try_from(pid).is_err();
-        }
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            let tgid = (s.pid as i64).wrapping_sub(c_tgid.i().ok_or(eof)?);
-            s.tgid = tgid as i32;
-            *b |= i32::try_from(tgid).is_err();
-        }
-        for s in blk.iter_mut() {
-            let comm = c_comm.u().ok_or(eof)?;
-            s.comm = StrId(if comm < lim.strings as u64 {
-                comm as u32
-            } else {
-                st.bad_strings += 1;
-                0
-            });
-        }
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            let sf = c_state.u().ok_or(eof)?;
-            s.state = match sf & 3 {
-                0 => TaskState::Other,
-                1 => TaskState::Running,
-                2 => TaskState::Uninterruptible,
-                _ => TaskState::RtLock,
-            };
-            s.flags = (sf >> 2) as u32;
-            *b |= sf >> 2 > u32::MAX as u64;
-        }
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            let cpu = c_cpu.i().ok_or(eof)?;
-            s.cpu = cpu as i32;
-            *b |= i32::try_from(cpu).is_err();
-        }
-        for s in blk.iter_mut() {
-            cgroup = cgroup.wrapping_add(c_cgroup.i().ok_or(eof)? as u64);
-            s.cgroup_id = cgroup;
-        }
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            let v = c_kstack.u().ok_or(eof)?;
-            let id = (v as u32).wrapping_sub(1);
-            s.kstack = StackId(id);
-            *b |= v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks);
-        }
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            let v = c_ustack.u().ok_or(eof)?;
-            let id = (v as u32).wrapping_sub(1);
-            s.ustack = StackId(id);
-            *b |= v > u32::MAX as u64 || (id != StackId::EMPTY.0 && id >= lim.stacks);
-        }
-        for s in blk.iter_mut() {
-            let top = frames.get(s.ustack.0 as usize).copied().unwrap_or(0);
-            s.regs.ip = top.wrapping_add(c_ip.i().ok_or(eof)? as u64);
-        }
-        for s in blk.iter_mut() {
-            sp = sp.wrapping_add(c_sp.i().ok_or(eof)? as u64);
-            s.regs.sp = sp;
-        }
-        for s in blk.iter_mut() {
-            s.regs.bp = s.regs.sp.wrapping_add(c_bp.i().ok_or(eof)? as u64);
-        }
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            let v = c_raw.u().ok_or(eof)?;
-            s.raw_stack = if v == 0 {
-                None
-            } else {
-                let r = raw_next.wrapping_add(unzigzag(v - 1));
-                raw_next = r.wrapping_add(1);
-                *b |= !(0..lim.raw as i64).contains(&r);
-                Some(r as u32)
-            };
-        }
-        for (s, b) in blk.iter_mut().zip(bad.iter_mut()) {
-            let v = c_proc.u().ok_or(eof)?;
-            s.process = if v == 0 {
-                None
-            } else {
-                proc_prev = proc_prev.wrapping_add(unzigzag(v - 1));
-                *b |= !(0..lim.processes as i64).contains(&proc_prev);
-                Some(proc_prev as u32)
-            };
-        }
-        for (smp, &b) in blk.iter().zip(bad.iter()) {
-            if b {
-                st.bad_refs += 1;
-                continue;
-            }
-            let Some(slot) = out.get_mut(*kept) else {
-                break;
-            };
-            slot.write(smp.clone());
-            *kept += 1;
-        }
-    }
-    Ok(())
-}
-
-/// Samples decoded per column pass.
-const BLOCK: usize = 256;
-
 #[derive(Default)]
 struct TableDecoder {
     cap: Capture,
     warnings: Vec<Warning>,
-    lost_note: Option<u64>,
     /// Per-table "this table stopped at a gap" flags, to warn once.
     warned_unknown: Vec<u16>,
 }
@@ -884,11 +971,32 @@ impl TableDecoder {
                 if !self.gap(c, "STRINGS", first, self.cap.strings.len())? {
                     return Ok(());
                 }
-                let mut v = Vec::with_capacity(n);
+                let have = self.cap.strings.len();
+                check_u32_len(have + n, "strings")?;
+                // Straight into the table (no second copy); all or nothing.
+                self.cap.strings.reserve(n);
                 let mut bad = 0;
+                // A payload that is all ASCII (short strings: their length
+                // bytes are too) holds only valid UTF-8: one check for all.
+                let ascii = p
+                    .get(p.len() - r.remaining()..)
+                    .is_some_and(<[u8]>::is_ascii);
                 for _ in 0..n {
-                    let b = r.bytes("string")?;
-                    v.push(match std::str::from_utf8(b) {
+                    let b = match r.bytes("string") {
+                        Ok(b) => b,
+                        Err(e) => {
+                            self.cap.strings.truncate(have);
+                            return Err(e);
+                        }
+                    };
+                    let s = if ascii {
+                        // SAFETY: `b` is part of an all-ASCII slice, and
+                        // ASCII is valid UTF-8.
+                        Ok(unsafe { std::str::from_utf8_unchecked(b) })
+                    } else {
+                        std::str::from_utf8(b)
+                    };
+                    self.cap.strings.push(match s {
                         Ok(s) => s.to_owned(),
                         Err(_) => {
                             bad += 1;
@@ -896,8 +1004,6 @@ impl TableDecoder {
                         }
                     });
                 }
-                check_u32_len(self.cap.strings.len() + v.len(), "strings")?;
-                self.cap.strings.extend(v);
                 if bad > 0 {
                     self.warnings.push(Warning {
                         offset: c.offset,

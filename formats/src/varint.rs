@@ -115,13 +115,13 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn i(&mut self, what: &'static str) -> DResult<i64> {
         Ok(unzigzag(self.u(what)?))
     }
 
     /// An unsigned varint that must fit a `u32`.
-    #[inline]
+    #[inline(always)]
     pub fn u32(&mut self, what: &'static str) -> DResult<u32> {
         let v = self.u(what)?;
         u32::try_from(v).map_err(|_| DecodeError::Range(what, v))

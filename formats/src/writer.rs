@@ -668,8 +668,7 @@ fn encode_losses(b: &mut Vec<u8>, l: &Losses) {
     }
 }
 
-/// Number of columns of a SAMPLES chunk.
-pub(crate) const SAMPLE_COLUMNS: usize = 14;
+use crate::samples::SAMPLE_COLUMNS;
 
 pub(crate) fn state_code(s: TaskState) -> u64 {
     match s {

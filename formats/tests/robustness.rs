@@ -411,6 +411,18 @@ proptest! {
             for w in &d.warnings {
                 prop_assert!(!w.message.is_empty());
             }
+            // The streaming API sees the same samples and warnings.
+            let f = VmtFile::from_bytes(&bytes).unwrap();
+            let t = f.tables().unwrap();
+            let mut s = t.samples();
+            let mut streamed = Vec::new();
+            while let Some(b) = s.next_block() {
+                streamed.extend(b.iter());
+            }
+            prop_assert_eq!(&streamed, &d.capture.samples);
+            let mut w = t.warnings().to_vec();
+            w.extend(s.report().warnings());
+            prop_assert_eq!(&w, &d.warnings);
         }
     }
 }
@@ -471,4 +483,48 @@ fn hostile_trailer_offsets_fall_back_to_the_scan() {
             "offset {off}"
         );
     }
+}
+
+#[test]
+fn strings_ascii_utf8_and_invalid() {
+    // STRINGS: "", "kworker/0:1", "é", then invalid bytes; one all-ASCII
+    // chunk after it.
+    let chunk = |strings: &[&[u8]], first: u64| {
+        let mut p = Vec::new();
+        vmon_format::varint::put_u(&mut p, first);
+        vmon_format::varint::put_u(&mut p, strings.len() as u64);
+        for s in strings {
+            vmon_format::varint::put_bytes(&mut p, s);
+        }
+        let h = ChunkHeader {
+            ty: 2,
+            flags: 0,
+            stored_len: p.len() as u32,
+            raw_len: p.len() as u32,
+            count: strings.len() as u32,
+            payload_crc: crc32c::crc32c(&p),
+        };
+        let mut c = h.encode().to_vec();
+        c.extend_from_slice(&p);
+        c
+    };
+    let mut file = vmon_format::chunk::file_header(1, 0).to_vec();
+    file.extend(chunk(&[b"", b"kworker/0:1", "é".as_bytes(), b"a\xffb"], 0));
+    file.extend(chunk(&[b"swapper", b"x".repeat(200).as_slice()], 4));
+    let d = decode(&file).unwrap();
+    let s = &d.capture.strings;
+    assert_eq!(s.len(), 6);
+    assert_eq!(
+        s[..4],
+        ["", "kworker/0:1", "é", "a\u{fffd}b"].map(String::from)
+    );
+    assert_eq!(s[4], "swapper");
+    assert_eq!(s[5], "x".repeat(200));
+    let bad: Vec<_> = d
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("not UTF-8"))
+        .collect();
+    assert_eq!(bad.len(), 1, "{:?}", d.warnings);
+    assert!(bad[0].message.starts_with("1 strings"), "{}", bad[0]);
 }

@@ -267,6 +267,31 @@ struct Template {
 
 const PIE_BASE: u64 = 0x5555_5555_4000;
 
+/// Whether a kallsyms text symbol is a function a stack can return into,
+/// rather than function padding (`__pfx_`, kernel >= 6.2), a CFI preamble,
+/// a static-call trampoline, a jump/return thunk or a section marker.
+fn is_function(name: &str) -> bool {
+    const NOT_FRAMES: [&str; 8] = [
+        "__pfx_",
+        "__cfi_",
+        "__SCT__",
+        "__x86_indirect_",
+        "__x86_return_thunk",
+        "__start_",
+        "__stop_",
+        "__end_",
+    ];
+    let marker = name.starts_with("__")
+        && (name.ends_with("_start") || name.ends_with("_end"))
+        && (name.contains("text") || name.contains("thunk"));
+    !(NOT_FRAMES.iter().any(|p| name.starts_with(p))
+        || marker
+        || matches!(
+            name,
+            "_stext" | "_etext" | "_sinittext" | "_einittext" | "_text"
+        ))
+}
+
 fn kernel_frame(rng: &mut StdRng, s: &Ksym, next: Option<&Ksym>) -> u64 {
     // A return address inside the function.
     let span = next
@@ -294,11 +319,23 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| out_dir.join("vmon-gen-bin"));
     let bins = build_binaries(&bin_dir)?;
     let (ksyms, ksrc) = load_kallsyms(&a.kallsyms)?;
-    let mut text_syms: Vec<&Ksym> = ksyms
+    // Every core text symbol bounds the one before it (a return address
+    // stays inside its function, before the next one's padding); only
+    // real functions become frames.
+    let mut all_text: Vec<&Ksym> = ksyms
         .iter()
         .filter(|s| matches!(s.kind, b't' | b'T') && s.addr != 0 && s.module.is_empty())
         .collect();
-    text_syms.sort_by_key(|s| s.addr);
+    all_text.sort_by_key(|s| s.addr);
+    let text_syms: Vec<&Ksym> = all_text
+        .iter()
+        .copied()
+        .filter(|s| is_function(&s.name))
+        .collect();
+    let next_text = |s: &Ksym| -> Option<&Ksym> {
+        let i = all_text.partition_point(|t| t.addr <= s.addr);
+        all_text.get(i).copied()
+    };
     if text_syms.len() < 100 {
         bail!(
             "kallsyms source {ksrc} has only {} text symbols; pass --kallsyms FILE",
@@ -563,7 +600,7 @@ fn main() -> Result<()> {
             kern.push(kernel_frame(
                 &mut rng,
                 text_syms[pick],
-                text_syms.get(pick + 1).copied(),
+                next_text(text_syms[pick]),
             ));
         }
         // Total depth stays within 10..=60 frames.

@@ -29,8 +29,15 @@ pub fn meta() -> Meta {
     }
 }
 
-/// Writes a capture with every record kind; returns the file bytes.
+/// Writes a capture with every record kind, flushing every 13 samples;
+/// returns the file bytes.
 pub fn small_file(samples: usize, opts: WriterOptions) -> Vec<u8> {
+    file_flushing_every(samples, opts, 13)
+}
+
+/// [`small_file`], flushing every `flush_every` samples (and whenever the
+/// writer's chunk is full).
+pub fn file_flushing_every(samples: usize, opts: WriterOptions, flush_every: usize) -> Vec<u8> {
     let mut w = Writer::with_options(Vec::new(), opts).unwrap();
     w.write_meta(&meta()).unwrap();
     let sched = w.intern_str("schedule");
@@ -207,7 +214,7 @@ pub fn small_file(samples: usize, opts: WriterOptions) -> Vec<u8> {
                 },
         })
         .unwrap();
-        if i % 13 == 12 {
+        if i % flush_every == flush_every - 1 {
             w.flush().unwrap();
         }
     }
