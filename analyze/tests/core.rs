@@ -21,9 +21,7 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    manifest_dir().join("tests/data").join(name)
 }
 
 fn compile(compiler: &str, src: &Path, out: &Path, flags: &[&str]) {
@@ -781,4 +779,13 @@ fn names_only_mode_drops_inlined_frames() {
         assert_eq!(st[0].0, "level3");
         assert!(!st[0].1);
     }
+}
+
+/// The crate's directory, read when the test runs: a test binary built in
+/// another checkout sharing the target directory stays "fresh" for cargo,
+/// and the compile-time path would point into that other checkout.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
 }

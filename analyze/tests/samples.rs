@@ -3,13 +3,11 @@
 //! the binaries are not needed, the captures carry their symbol tables and
 //! the kernel's kallsyms.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../samples")
-        .join(name)
+    manifest_dir().join("../samples").join(name)
 }
 
 /// Runs vmon-analyze with ARGS on the sample and returns its stdout.
@@ -140,4 +138,13 @@ fn loadmon_sample_names_vmon_captures_poll_through_its_embedded_symbols() {
         );
     }
     assert_eq!(folded_count(&all, &["open64"]), 0, "{all}");
+}
+
+/// The crate's directory, read when the test runs: a test binary built in
+/// another checkout sharing the target directory stays "fresh" for cargo,
+/// and the compile-time path would point into that other checkout.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::mem::{offset_of, size_of};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use vmon_kabi::abi::*;
 
@@ -229,7 +229,7 @@ fn constants() -> Vec<(&'static str, u64)> {
 }
 
 fn header_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../include")
+    manifest_dir().join("../include")
 }
 
 fn c_layout(structs: &[(&str, usize)], fields: &[Field]) -> BTreeMap<String, u64> {
@@ -347,4 +347,13 @@ fn ioctl_numbers_follow_the_kernel_encoding() {
     assert_eq!(VMON_IOC_VERSION, (3 << 30) | (16 << 16) | (0x56 << 8));
     assert_eq!(VMON_IOC_WATCH, (3 << 30) | (128 << 16) | (0x56 << 8) | 1);
     assert_eq!(VMON_IOC_CANCEL, (0x56 << 8) | 2);
+}
+
+/// The crate's directory, read when the test runs: a test binary built in
+/// another checkout sharing the target directory stays "fresh" for cargo,
+/// and the compile-time path would point into that other checkout.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
 }
