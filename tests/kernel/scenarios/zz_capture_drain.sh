@@ -7,23 +7,35 @@
 # the module's stats (tasks_sampled, records, bytes, lost_*, dumps_skipped)
 # and the reader's summary and /proc/PID/stat (its CPU time while the step
 # ran and the ring drained).
-# Asserts: zero loss (no lost_records, no capture loss) at every step up to
-# and including the first that reached 10,000 task samples/s, and that one
-# was reached; if TCG cannot produce that rate the run fails and says the
+# Two modes. As a benchmark (VMON_DRAIN_BAR set, e.g. 10000) it asserts
+# zero loss (no lost_records, no capture loss) at every step up to and
+# including the first that reached BAR task samples/s, and that one was
+# reached; if TCG cannot produce that rate the run fails and says the
 # highest rate it reached. Steps above it are reported, not asserted. The
 # same rates are then drained by dd (bs=4M, no parsing, no file): the read
 # floor, measured in the same run, for the ratios.
+# Without VMON_DRAIN_BAR (the test suite) it runs two short steps and checks
+# only what does not depend on the host's speed: vmon-capture exits 0 at
+# every rate, prints its summary and converts the saved stream; a rate is
+# never asserted in a test (under TCG it follows the host's load).
 # Writes $VMON_OUT/drain.txt.
 # Named zz_ to run last: its 32 D tasks leave the load average above 20
 # for minutes, and the load monitor scenarios (threshold: current load +
 # 1.5) cannot breach while it decays.
-#   tests/kernel/run.sh --kernels 6.1 --scenario zz_capture_drain
+#   tests/kernel/run.sh --kernels 6.1 --scenario zz_capture_drain --env VMON_DRAIN_BAR=10000
 # vmon-rust: vmon-capture
 # vmon-timeout: 900
-BAR=${VMON_DRAIN_BAR:-10000}
-SECS=${VMON_DRAIN_SECS:-6}
+BAR=${VMON_DRAIN_BAR:-}
 THREADS=${VMON_DRAIN_THREADS:-200}
-RATES=${VMON_DRAIN_RATES:-"10 20 45 60 90 180"}
+if [ -n "$BAR" ]; then
+	SECS=${VMON_DRAIN_SECS:-6}
+	RATES=${VMON_DRAIN_RATES:-"10 20 45 60 90 180"}
+	DD_RATES=${VMON_DRAIN_DD_RATES:-$RATES}
+else
+	SECS=${VMON_DRAIN_SECS:-3}
+	RATES=${VMON_DRAIN_RATES:-"20 60"}
+	DD_RATES=${VMON_DRAIN_DD_RATES:-20}
+fi
 out=$VMON_OUT/drain.txt
 fail() {
 	echo "FAIL: $*"
@@ -116,17 +128,17 @@ for rate in $RATES; do
 	echo "step: $line"
 	set -- $line
 	samples_s=$5 loss=$(($9 + ${10}))
-	if [ $reached = 0 ]; then
+	if [ -n "$BAR" ] && [ $reached = 0 ]; then
 		if [ $loss != 0 ]; then
 			verdict="loss at $samples_s task samples/s, before the bar was reached: $line"
 			break
 		fi
 		[ "$samples_s" -gt "$max_s" ] && max_s=$samples_s
-		[ "$samples_s" -ge $BAR ] && reached=1
+		[ -n "$BAR" ] && [ "$samples_s" -ge "$BAR" ] && reached=1
 	fi
 done
 # the read floor at the same rates, same run
-for rate in ${VMON_DRAIN_DD_RATES:-$RATES}; do
+for rate in $DD_RATES; do
 	line=$(step dd $rate) || { echo "$line"; exit 1; }
 	echo "$line" >> "$out"
 	echo "step: $line"
@@ -156,6 +168,10 @@ kill $lg 2>/dev/null; killall -9 loadgen vmon_dwait vmon_busy 2>/dev/null
 wait $lg 2>/dev/null
 cat "$out"
 rmmod variable_monitor || fail "rmmod"
+if [ -z "$BAR" ]; then
+	echo "test mode: every step drained and converted (rates reported in drain.txt, not asserted; set VMON_DRAIN_BAR to benchmark)"
+	exit 0
+fi
 [ -z "$verdict" ] || fail "$verdict"
 [ $reached = 1 ] || fail "TCG produced at most $max_s task samples/s (< $BAR), with no loss up to there; the bar rate was not reached"
 echo "no loss up to and including the first step at >= $BAR task samples/s"
