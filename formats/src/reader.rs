@@ -625,23 +625,7 @@ impl<'t> SampleStream<'t> {
                             chunk_warning(c, format!("zstd decompressor unavailable: {e}"))
                         })?),
                 };
-                self.zbuf.clear();
-                // raw_len is capped at MAX_PAYLOAD by the header parser.
-                self.zbuf.reserve(c.header.raw_len as usize);
-                let got = zctx
-                    .decompress_to_buffer(stored, &mut self.zbuf)
-                    .map_err(|e| {
-                        chunk_warning(c, format!("zstd payload does not decompress: {e}"))
-                    })?;
-                if got != c.header.raw_len as usize || self.zbuf.len() != got {
-                    return Err(chunk_warning(
-                        c,
-                        format!(
-                            "zstd payload decompressed to {got} bytes, header says {}",
-                            c.header.raw_len
-                        ),
-                    ));
-                }
+                zstd_exact(zctx, c, stored, &mut self.zbuf)?;
                 true
             }
             other => {
@@ -713,22 +697,44 @@ fn chunk_payload<'d>(data: &'d [u8], c: &ChunkInfo) -> std::result::Result<Cow<'
             Ok(Cow::Borrowed(stored))
         }
         COMPRESSION_ZSTD => {
-            // raw_len is capped at MAX_PAYLOAD by the header parser.
-            let out = zstd::bulk::decompress(stored, c.header.raw_len as usize)
-                .map_err(|e| warn(format!("zstd payload does not decompress: {e}")))?;
-            if out.len() != c.header.raw_len as usize {
-                return Err(warn(format!(
-                    "zstd payload decompressed to {} bytes, header says {}",
-                    out.len(),
-                    c.header.raw_len
-                )));
-            }
+            let mut z = zstd::bulk::Decompressor::new()
+                .map_err(|e| warn(format!("zstd decompressor unavailable: {e}")))?;
+            let mut out = Vec::new();
+            zstd_exact(&mut z, c, stored, &mut out)?;
             Ok(Cow::Owned(out))
         }
         other => Err(warn(format!(
             "unknown compression {other}: chunk skipped (written by a newer vmon?)"
         ))),
     }
+}
+
+/// Decompresses `stored` into `out`, which must come out exactly
+/// `raw_len` bytes long. The one zstd path of both read paths: the
+/// decompressor gets exactly `raw_len` bytes of room (not a reused
+/// buffer's larger capacity), so a damaged frame fails the same way in
+/// `decode()` and in a sample stream.
+fn zstd_exact(
+    z: &mut zstd::bulk::Decompressor<'_>,
+    c: &ChunkInfo,
+    stored: &[u8],
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), Warning> {
+    // raw_len is capped at MAX_PAYLOAD by the header parser.
+    let raw_len = c.header.raw_len as usize;
+    out.clear();
+    out.resize(raw_len, 0);
+    let got = z
+        .decompress_to_buffer(stored, out.as_mut_slice())
+        .map_err(|e| chunk_warning(c, format!("zstd payload does not decompress: {e}")))?;
+    if got != raw_len {
+        out.truncate(got);
+        return Err(chunk_warning(
+            c,
+            format!("zstd payload decompressed to {got} bytes, header says {raw_len}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Locates chunks through the footer; `Err` says why the footer is unusable.

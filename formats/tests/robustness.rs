@@ -528,3 +528,42 @@ fn strings_ascii_utf8_and_invalid() {
     assert_eq!(bad.len(), 1, "{:?}", d.warnings);
     assert!(bad[0].message.starts_with("1 strings"), "{}", bad[0]);
 }
+
+/// The case the fuzzer found in CI: a damaged zstd frame in a SAMPLES chunk
+/// failed with "Destination buffer is too small" in `decode()` but "Data
+/// corruption detected" in the stream, whose reused buffer had more room.
+#[test]
+fn damaged_zstd_samples_chunk_warns_alike_in_decode_and_stream() {
+    let opts = WriterOptions {
+        samples_per_chunk: 8,
+        ..Default::default()
+    };
+    let mut bytes = common::small_file(30, opts);
+    for m in [
+        Mutation::Delete(301161512132185769, 35),
+        Mutation::Insert(5171275607656531254, vec![0; 23]),
+        Mutation::Set(7704099119127438136, 10),
+    ] {
+        apply(&mut bytes, &m);
+    }
+    fix_crcs(&mut bytes);
+    let d = decode(&bytes).unwrap();
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.message.starts_with("zstd payload does not decompress")),
+        "the mutation should damage a zstd frame: {:?}",
+        d.warnings
+    );
+    let f = VmtFile::from_bytes(&bytes).unwrap();
+    let t = f.tables().unwrap();
+    let mut s = t.samples();
+    let mut streamed = Vec::new();
+    while let Some(b) = s.next_block() {
+        streamed.extend(b.iter());
+    }
+    assert_eq!(streamed, d.capture.samples);
+    let mut w = t.warnings().to_vec();
+    w.extend(s.report().warnings());
+    assert_eq!(w, d.warnings);
+}
