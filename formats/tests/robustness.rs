@@ -329,27 +329,6 @@ fn crafted_huge_counts_do_not_allocate() {
     );
 }
 
-/// Recomputes the CRCs of every chunk header found by a scan, so that
-/// mutated payloads reach the parsers instead of stopping at the CRC.
-fn fix_crcs(bytes: &mut [u8]) {
-    let Ok(f) = VmtFile::from_bytes(bytes) else {
-        return;
-    };
-    let chunks = f.chunks().to_vec();
-    drop(f);
-    for c in chunks {
-        let start = c.offset as usize + CHUNK_HEADER_LEN;
-        let Some(p) = bytes.get(start..start + c.header.stored_len as usize) else {
-            continue;
-        };
-        let h = ChunkHeader {
-            payload_crc: crc32c::crc32c(p),
-            ..c.header
-        };
-        bytes[c.offset as usize..start].copy_from_slice(&h.encode());
-    }
-}
-
 #[derive(Debug, Clone)]
 enum Mutation {
     Set(usize, u8),
@@ -404,7 +383,7 @@ proptest! {
             apply(&mut bytes, m);
         }
         if fix {
-            fix_crcs(&mut bytes);
+            common::fix_crcs(&mut bytes);
         }
         if let Ok(d) = decode(&bytes) {
             assert_valid(&d.capture);
@@ -412,17 +391,7 @@ proptest! {
                 prop_assert!(!w.message.is_empty());
             }
             // The streaming API sees the same samples and warnings.
-            let f = VmtFile::from_bytes(&bytes).unwrap();
-            let t = f.tables().unwrap();
-            let mut s = t.samples();
-            let mut streamed = Vec::new();
-            while let Some(b) = s.next_block() {
-                streamed.extend(b.iter());
-            }
-            prop_assert_eq!(&streamed, &d.capture.samples);
-            let mut w = t.warnings().to_vec();
-            w.extend(s.report().warnings());
-            prop_assert_eq!(&w, &d.warnings);
+            common::assert_agree(&bytes, "mutated");
         }
     }
 }
@@ -546,7 +515,7 @@ fn damaged_zstd_samples_chunk_warns_alike_in_decode_and_stream() {
     ] {
         apply(&mut bytes, &m);
     }
-    fix_crcs(&mut bytes);
+    common::fix_crcs(&mut bytes);
     let d = decode(&bytes).unwrap();
     assert!(
         d.warnings
@@ -555,15 +524,5 @@ fn damaged_zstd_samples_chunk_warns_alike_in_decode_and_stream() {
         "the mutation should damage a zstd frame: {:?}",
         d.warnings
     );
-    let f = VmtFile::from_bytes(&bytes).unwrap();
-    let t = f.tables().unwrap();
-    let mut s = t.samples();
-    let mut streamed = Vec::new();
-    while let Some(b) = s.next_block() {
-        streamed.extend(b.iter());
-    }
-    assert_eq!(streamed, d.capture.samples);
-    let mut w = t.warnings().to_vec();
-    w.extend(s.report().warnings());
-    assert_eq!(w, d.warnings);
+    common::assert_agree(&bytes, "damaged zstd frame");
 }

@@ -21,77 +21,6 @@ fn zstd(samples_per_chunk: usize) -> WriterOptions {
     }
 }
 
-/// Streams every sample; returns them and every warning (tables, then
-/// samples), checking the block invariants on the way.
-fn stream(f: &VmtFile<'_>) -> (Vec<TaskSample>, Vec<Warning>, SampleReport) {
-    let t = f.tables().unwrap();
-    assert!(t.capture().samples.is_empty());
-    let mut s = t.samples();
-    let mut out = Vec::new();
-    while let Some(b) = s.next_block() {
-        assert!(!b.is_empty() && b.len() <= BLOCK);
-        let n = b.len();
-        for col in [
-            b.breach().len(),
-            b.pid().len(),
-            b.tgid().len(),
-            b.comm().len(),
-            b.state().len(),
-            b.flags().len(),
-            b.cpu().len(),
-            b.cgroup_id().len(),
-            b.kstack().len(),
-            b.ustack().len(),
-            b.ip().len(),
-            b.sp().len(),
-            b.bp().len(),
-            b.raw_stack().len(),
-            b.process().len(),
-        ] {
-            assert_eq!(col, n);
-        }
-        assert_eq!(b.get(n), None);
-        for (i, x) in b.iter().enumerate() {
-            assert_eq!(b.breach()[i], x.breach);
-            assert_eq!(b.tgid()[i], x.tgid);
-            assert_eq!(b.comm()[i], x.comm);
-            assert_eq!(b.cgroup_id()[i], x.cgroup_id);
-            assert_eq!(b.ustack()[i], x.ustack);
-            assert_eq!(b.sp()[i], x.regs.sp);
-            assert_eq!(b.raw_stack()[i], x.raw_stack);
-        }
-        out.extend(b.iter());
-    }
-    // The end is sticky.
-    assert!(s.next_block().is_none());
-    let report = s.report();
-    assert_eq!(report.kept as usize, out.len());
-    assert!(report.kept + report.bad_refs <= report.declared);
-    let mut w = t.warnings().to_vec();
-    w.extend(report.warnings());
-    (out, w, report)
-}
-
-/// Asserts the stream and `decode_with_warnings` agree on `bytes`.
-fn assert_agree(bytes: &[u8], what: &str) -> Option<Vec<TaskSample>> {
-    let f = VmtFile::from_bytes(bytes).ok()?;
-    let d = f.decode_with_warnings().unwrap();
-    let (samples, warnings, _) = stream(&f);
-    assert_eq!(samples, d.capture.samples, "{what}: samples differ");
-    assert_eq!(warnings, d.warnings, "{what}: warnings differ");
-    // The same through `samples_for` on the tables kept apart.
-    let (tables, mut w2) = f.tables().unwrap().into_parts();
-    let mut s = f.samples_for(&tables);
-    let mut again = Vec::new();
-    while let Some(b) = s.next_block() {
-        again.extend(b.iter());
-    }
-    w2.extend(s.report().warnings());
-    assert_eq!(again, samples, "{what}: samples_for differs");
-    assert_eq!(w2, warnings, "{what}: samples_for warnings differ");
-    Some(samples)
-}
-
 #[test]
 fn block_boundaries() {
     let b = BLOCK;
@@ -104,7 +33,7 @@ fn block_boundaries() {
             plain(97),
         ] {
             let bytes = common::file_flushing_every(n, opts.clone(), usize::MAX);
-            let samples = assert_agree(&bytes, &format!("n {n}, {opts:?}")).unwrap();
+            let samples = common::assert_agree(&bytes, &format!("n {n}, {opts:?}")).unwrap();
             assert_eq!(samples.len(), n, "n {n}, {opts:?}");
             // The writer's samples, in order, whatever the chunking.
             let reference = common::file_flushing_every(n, plain(100_000), usize::MAX);
@@ -144,7 +73,7 @@ fn truncation_at_every_byte() {
         let full = common::small_file(40, opts);
         let mut prev = 0;
         for cut in 16..full.len() {
-            let n = assert_agree(&full[..cut], &format!("cut {cut}"))
+            let n = common::assert_agree(&full[..cut], &format!("cut {cut}"))
                 .unwrap()
                 .len();
             assert!(n >= prev, "cut {cut}");
@@ -161,7 +90,7 @@ fn every_corrupt_byte() {
         for pos in 0..full.len() {
             let mut bad = full.clone();
             bad[pos] ^= 0x20;
-            assert_agree(&bad, &format!("byte {pos}"));
+            common::assert_agree(&bad, &format!("byte {pos}"));
         }
     }
 }
@@ -233,7 +162,7 @@ fn a_short_column_ends_its_chunk_at_a_block_boundary() {
         cols[13].truncate(n as usize - 50);
         samples_payload(n, &cols)
     });
-    let samples = assert_agree(&bad, "short column").unwrap();
+    let samples = common::assert_agree(&bad, "short column").unwrap();
     assert_eq!(
         samples.len(),
         2 * BLOCK,
@@ -263,7 +192,7 @@ fn a_short_column_ends_its_chunk_at_a_block_boundary() {
         cols[5].splice(3..3, [0xffu8; 10]);
         samples_payload(n, &cols)
     });
-    let samples = assert_agree(&overlong, "overlong").unwrap();
+    let samples = common::assert_agree(&overlong, "overlong").unwrap();
     assert!(samples.is_empty());
     let d = VmtFile::from_bytes(&overlong)
         .unwrap()
@@ -307,13 +236,13 @@ fn invalid_ids_are_dropped_and_counted_in_both() {
         cols[3] = comm;
         samples_payload(n, &cols)
     });
-    let samples = assert_agree(&bad, "bad ids").unwrap();
+    let samples = common::assert_agree(&bad, "bad ids").unwrap();
     let mut expect = good.samples.clone();
     expect[10].comm = StrId(0);
     expect.remove(BLOCK + 1);
     expect.remove(3);
     assert_eq!(samples, expect);
-    let (_, warnings, report) = stream(&VmtFile::from_bytes(&bad).unwrap());
+    let (_, warnings, report) = common::stream(&VmtFile::from_bytes(&bad).unwrap());
     assert_eq!(report.bad_refs, 2);
     assert_eq!(report.bad_strings, 1);
     assert_eq!(report.declared, n as u64);
@@ -345,8 +274,8 @@ fn a_crafted_huge_sample_count_is_refused_before_allocating() {
     let mut file = chunk::file_header(1, 0).to_vec();
     file.extend_from_slice(&h.encode());
     file.extend_from_slice(&p);
-    assert_agree(&file, "huge count");
-    let (s, w, _) = stream(&VmtFile::from_bytes(&file).unwrap());
+    common::assert_agree(&file, "huge count");
+    let (s, w, _) = common::stream(&VmtFile::from_bytes(&file).unwrap());
     assert!(s.is_empty());
     assert!(
         w.iter()
@@ -368,26 +297,6 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         1 => any::<usize>().prop_map(Mutation::Truncate),
         1 => (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..16)).prop_map(|(p, v)| Mutation::Insert(p, v)),
     ]
-}
-
-/// Recomputes every chunk's payload CRC, so damage reaches the parsers.
-fn fix_crcs(bytes: &mut [u8]) {
-    let Ok(f) = VmtFile::from_bytes(bytes) else {
-        return;
-    };
-    let chunks = f.chunks().to_vec();
-    drop(f);
-    for c in chunks {
-        let start = c.offset as usize + CHUNK_HEADER_LEN;
-        let Some(p) = bytes.get(start..start + c.header.stored_len as usize) else {
-            continue;
-        };
-        let h = ChunkHeader {
-            payload_crc: crc32c::crc32c(p),
-            ..c.header
-        };
-        bytes[c.offset as usize..start].copy_from_slice(&h.encode());
-    }
 }
 
 proptest! {
@@ -422,12 +331,12 @@ proptest! {
             }
         }
         if fix {
-            fix_crcs(&mut bytes);
+            common::fix_crcs(&mut bytes);
         }
         if let Ok(f) = VmtFile::from_bytes(&bytes) {
             let t = f.tables().unwrap();
             let cap = t.capture();
-            let (samples, _, _) = stream(&f);
+            let (samples, _, _) = common::stream(&f);
             for s in &samples {
                 prop_assert!((s.breach as usize) < cap.breaches.len());
                 prop_assert!((s.comm.0 as usize) < cap.strings.len());
@@ -436,7 +345,7 @@ proptest! {
                 prop_assert!(s.raw_stack.is_none_or(|r| (r as usize) < cap.raw_stacks.len()));
                 prop_assert!(s.process.is_none_or(|r| (r as usize) < cap.processes.len()));
             }
-            assert_agree(&bytes, "mutated");
+            common::assert_agree(&bytes, "mutated");
         }
     }
 }
@@ -451,7 +360,7 @@ fn shipped_captures_stream_like_they_decode() {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
-        let samples = assert_agree(&bytes, &path.display().to_string()).unwrap();
+        let samples = common::assert_agree(&bytes, &path.display().to_string()).unwrap();
         assert!(!samples.is_empty(), "{}", path.display());
         seen += 1;
     }

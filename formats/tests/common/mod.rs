@@ -1,6 +1,7 @@
 //! A small but complete capture, built through the streaming writer.
 #![allow(dead_code)]
 
+use vmon_format::chunk::{ChunkHeader, CHUNK_HEADER_LEN};
 use vmon_format::*;
 
 pub fn meta() -> Meta {
@@ -226,4 +227,95 @@ pub fn file_flushing_every(samples: usize, opts: WriterOptions, flush_every: usi
     });
     w.write_meta(&meta()).unwrap();
     w.finish().unwrap()
+}
+
+/// Streams every sample; returns them and every warning (tables, then
+/// samples), checking the block invariants on the way.
+pub fn stream(f: &VmtFile<'_>) -> (Vec<TaskSample>, Vec<Warning>, SampleReport) {
+    let t = f.tables().unwrap();
+    assert!(t.capture().samples.is_empty());
+    let mut s = t.samples();
+    let mut out = Vec::new();
+    while let Some(b) = s.next_block() {
+        assert!(!b.is_empty() && b.len() <= BLOCK);
+        let n = b.len();
+        for col in [
+            b.breach().len(),
+            b.pid().len(),
+            b.tgid().len(),
+            b.comm().len(),
+            b.state().len(),
+            b.flags().len(),
+            b.cpu().len(),
+            b.cgroup_id().len(),
+            b.kstack().len(),
+            b.ustack().len(),
+            b.ip().len(),
+            b.sp().len(),
+            b.bp().len(),
+            b.raw_stack().len(),
+            b.process().len(),
+        ] {
+            assert_eq!(col, n);
+        }
+        assert_eq!(b.get(n), None);
+        for (i, x) in b.iter().enumerate() {
+            assert_eq!(b.breach()[i], x.breach);
+            assert_eq!(b.tgid()[i], x.tgid);
+            assert_eq!(b.comm()[i], x.comm);
+            assert_eq!(b.cgroup_id()[i], x.cgroup_id);
+            assert_eq!(b.ustack()[i], x.ustack);
+            assert_eq!(b.sp()[i], x.regs.sp);
+            assert_eq!(b.raw_stack()[i], x.raw_stack);
+        }
+        out.extend(b.iter());
+    }
+    // The end is sticky.
+    assert!(s.next_block().is_none());
+    let report = s.report();
+    assert_eq!(report.kept as usize, out.len());
+    assert!(report.kept + report.bad_refs <= report.declared);
+    let mut w = t.warnings().to_vec();
+    w.extend(report.warnings());
+    (out, w, report)
+}
+
+/// Asserts the stream and `decode_with_warnings` agree on `bytes`.
+pub fn assert_agree(bytes: &[u8], what: &str) -> Option<Vec<TaskSample>> {
+    let f = VmtFile::from_bytes(bytes).ok()?;
+    let d = f.decode_with_warnings().unwrap();
+    let (samples, warnings, _) = stream(&f);
+    assert_eq!(samples, d.capture.samples, "{what}: samples differ");
+    assert_eq!(warnings, d.warnings, "{what}: warnings differ");
+    // The same through `samples_for` on the tables kept apart.
+    let (tables, mut w2) = f.tables().unwrap().into_parts();
+    let mut s = f.samples_for(&tables);
+    let mut again = Vec::new();
+    while let Some(b) = s.next_block() {
+        again.extend(b.iter());
+    }
+    w2.extend(s.report().warnings());
+    assert_eq!(again, samples, "{what}: samples_for differs");
+    assert_eq!(w2, warnings, "{what}: samples_for warnings differ");
+    Some(samples)
+}
+
+/// Recomputes every chunk's payload CRC, so damage reaches the parsers.
+pub fn fix_crcs(bytes: &mut [u8]) {
+    let Ok(f) = VmtFile::from_bytes(bytes) else {
+        return;
+    };
+    let chunks = f.chunks().to_vec();
+    drop(f);
+    for c in chunks {
+        let start = c.offset as usize + CHUNK_HEADER_LEN;
+        let Some(p) = bytes.get(start..start + c.header.stored_len as usize) else {
+            continue;
+        };
+        let h = ChunkHeader {
+            payload_crc: crc32c::crc32c(p),
+            ..c.header
+        };
+        bytes[c.offset as usize..start].copy_from_slice(&h.encode());
+    }
 }
