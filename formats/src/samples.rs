@@ -467,6 +467,8 @@ fn decode_block_with<const MARK: bool>(
             *o = cgroup;
         }
     );
+    // Two copies of one loop for the kernel and the user stack: folding
+    // them into a `for` over both columns measured 4% slower.
     any_bad |= each!(
         column(cur, p, 7, n, vals)?,
         blk.kstack.iter_mut().zip(bad.iter_mut()),
