@@ -465,10 +465,7 @@ fn sigkill_leaves_a_file_with_everything_flushed() {
     let dir = tmpdir();
     let fifo = dir.path().join("kill.fifo");
     let out = dir.path().join("kill.vmt");
-    let _ = std::fs::remove_file(&fifo);
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid C string.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     let mut child = Command::new(BIN)
         .arg("--from-raw")
         .arg(&fifo)
@@ -517,10 +514,7 @@ fn sigterm_finishes_the_file_properly() {
     let dir = tmpdir();
     let fifo = dir.path().join("term.fifo");
     let out = dir.path().join("term.vmt");
-    let _ = std::fs::remove_file(&fifo);
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid C string.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     let child = Command::new(BIN)
         .arg("--from-raw")
         .arg(&fifo)
