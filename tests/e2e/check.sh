@@ -48,14 +48,20 @@ folded_count() { # REGEX FILE ARGS...
 	analyze "$@" --folded | grep -E -- "$re" | awk '{n+=$NF} END{print n+0}'
 }
 scenario_ok() { grep -q "^$1 PASS" "$out/results.txt" 2>/dev/null; }
+# the .vmt $f holds the breach count the scenario in $d expected; sets
+# want and got for the checks that follow
+check_breaches() { # NAME WHAT
+	want=$(expect breaches "$d")
+	got=$(json_breaches "$f")
+	check "$1: breaches in the .vmt ($got) = $2 (${want:-?})" test -n "$want" -a "$got" = "$want"
+}
+# the human summary of FILE has a line matching the basic regex
+summary_has() { analyze "$1" | grep -q -- "$2"; }
 
 # --- userstack: one breach; the main thread sleeps at the bottom of the recursion
 d=$out/capture_userstack f=$d/userstack.vmt
 if scenario_ok capture_userstack && [ -s "$f" ]; then
-	want=$(expect breaches "$d")
-	got=$(json_breaches "$f")
-	check "userstack: breaches in the .vmt ($got) = breaches the program caused (${want:-?})" \
-		test -n "$want" -a "$got" = "$want"
+	check_breaches userstack "breaches the program caused"
 	chain='main;customFunction1;customFunction2;customFunction3;customFunction1;customFunction2;customFunction3;customFunction1;customFunction2;customFunction3;customFunction1;customFunction2;customFunction3;bottom_sleep'
 	n=$(folded_count "$chain" "$f" --watch userstack)
 	check "userstack: folded (watch userstack) has the user chain main;customFunction1;2;3;... once per breach ($n)" \
@@ -67,7 +73,7 @@ if scenario_ok capture_userstack && [ -s "$f" ]; then
 	n=$(folded_count "$chain" "$f" --watch userstack --pid "${pid:-0}")
 	check "userstack: the chain is the one of userstack's main thread (pid ${pid:-?}: $n)" test "$n" = "${want:-x}"
 	check "userstack: summary names watch 'userstack > 0' with $want breaches" \
-		bash -c "'$VMON_ANALYZE' '$f' 2>/dev/null | grep -q '^== watch userstack > 0 (user): $want breaches'"
+		summary_has "$f" "^== watch userstack > 0 (user): $want breaches"
 else
 	bad "userstack: scenario capture_userstack did not pass or left no $f"
 fi
@@ -76,10 +82,7 @@ fi
 # once per dump_reset_sec, so the .vmt holds the module's dump count
 d=$out/capture_helloworld f=$d/helloworld.vmt
 if scenario_ok capture_helloworld && [ -s "$f" ]; then
-	want=$(expect breaches "$d")
-	got=$(json_breaches "$f")
-	check "helloworld: breaches in the .vmt ($got) = the module's dumps (${want:-?})" \
-		test -n "$want" -a "$got" = "$want"
+	check_breaches helloworld "the module's dumps"
 	check "helloworld: every watch breached once ($(expect edges "$d") edges, per-watch sum $(expect watch_breaches_sum "$d"), 2049 watches)" \
 		test "$(expect edges "$d")" = 2049 -a "$(expect watch_breaches_sum "$d")" = 2049
 	# one summary header per captured watch: "== watch hwN > 100 (user): K breaches, ..."
@@ -107,11 +110,9 @@ fi
 # --- loadmon: vmon-capture --load-above under loadgen's R and D tasks
 d=$out/capture_loadmon f=$d/loadmon.vmt
 if scenario_ok capture_loadmon && [ -s "$f" ]; then
-	want=$(expect breaches "$d")
-	got=$(json_breaches "$f")
-	check "loadmon: breaches in the .vmt ($got) = ${want:-?}" test -n "$want" -a "$got" = "$want"
+	check_breaches loadmon "the breaches the scenario saw"
 	check "loadmon: the breach is the kernel watch load1" \
-		bash -c "'$VMON_ANALYZE' '$f' 2>/dev/null | grep -q '^== watch load1.* (kernel:avenrun): $want breaches'"
+		summary_has "$f" "^== watch load1.* (kernel:avenrun): $want breaches"
 	n=$(folded_count . "$f" --state R --comm vmon_busy)
 	check "loadmon: running (R) loadgen tasks (comm vmon_busy) sampled ($n)" test "$n" -ge 1
 	n=$(folded_count . "$f" --state D --comm vmon_dwait)
@@ -125,16 +126,13 @@ fi
 # --- symwatch: vmon-capture --watch PID:vmon_queue_len>100 on globalvar, by symbol
 d=$out/capture_symwatch f=$d/symwatch.vmt
 if scenario_ok capture_symwatch && [ -s "$f" ]; then
-	want=$(expect breaches "$d")
-	got=$(json_breaches "$f")
-	check "symwatch: breaches in the .vmt ($got) = breaches the program caused (${want:-?})" \
-		test -n "$want" -a "$got" = "$want"
+	check_breaches symwatch "breaches the program caused"
 	vals=$(analyze "$f" --json | sed -n 's/^ *"value": \(-\{0,1\}[0-9]*\),\{0,1\}$/\1/p' | tr '\n' ' ')
 	wantv="$(sed -n 's/^values //p' "$d/expected.txt" 2>/dev/null) "
 	check "symwatch: breach values in the .vmt ($vals) = the values globalvar set ($wantv)" \
 		test "$vals" = "$wantv"
 	check "symwatch: summary names watch 'vmon_queue_len > 100' with $want breaches" \
-		bash -c "'$VMON_ANALYZE' '$f' 2>/dev/null | grep -q '^== watch vmon_queue_len > 100 (user): $want breaches'"
+		summary_has "$f" "^== watch vmon_queue_len > 100 (user): $want breaches"
 	n=$(folded_count . "$f" --comm globalvar --watch vmon_queue_len)
 	check "symwatch: the watched process is sampled in every breach ($n >= ${want:-?})" \
 		test "$n" -ge "${want:-1}"
