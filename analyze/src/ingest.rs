@@ -333,14 +333,26 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             });
         }
 
-        // Which samples pass the filters.
+        // Which samples pass the filters, and, in the same pass over the
+        // file, the unique (process, raw stack) pairs of those that do.
+        let unwind = opts.unwind && !f.kernel_only;
         let mut pass: Vec<Option<BreachId>> = Vec::with_capacity(c.samples.len());
+        let mut raw_todo: Vec<RawTodo> = Vec::new();
+        let mut raw_seen: FxHashSet<(u32, u32)> = FxHashSet::default();
         let stream_warnings = for_each_sample(input, |s| {
             let b = breach_map.get(s.breach as usize).copied().flatten();
             let ok = (f.pid.is_empty() || f.pid.contains(&s.pid) || f.pid.contains(&s.tgid))
                 && state_ok(f, s.state)
                 && (f.comm.is_empty() || f.comm.iter().any(|x| x == c.str(s.comm)));
-            pass.push(b.filter(|_| ok));
+            let b = b.filter(|_| ok);
+            pass.push(b);
+            if unwind && b.is_some() && s.flags & task_flags::NO_UREGS == 0 {
+                if let (Some(p), Some(r)) = (s.process, s.raw_stack) {
+                    if raw_seen.insert((p, r)) {
+                        raw_todo.push((p, r, s.regs));
+                    }
+                }
+            }
         });
         let mut more = stream_warnings;
         if input.file.is_some() && !(input.warnings.is_empty() && more.is_empty()) {
@@ -359,9 +371,9 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         }
 
         // Unwind each unique (process, raw stack) once, in parallel.
-        let unwound = if opts.unwind && !f.kernel_only {
+        let unwound = if unwind {
             progress("unwinding raw user stacks");
-            unwind_input(input, &pass, &maps, &an, opts)
+            unwind_input(input, raw_todo, &maps, &an, opts)
         } else {
             HashMap::default()
         };
@@ -681,30 +693,18 @@ fn build_stack(
     (it.raw_stack(frames, nk), how)
 }
 
+/// A unique (process, raw stack) pair to unwind, with the sample's registers.
+type RawTodo = (u32, u32, vmon_format::UserRegs);
+
 /// Unwinds the unique (process, raw stack) pairs of the samples that pass.
 fn unwind_input(
     input: &LoadedInput,
-    pass: &[Option<BreachId>],
+    todo: Vec<RawTodo>,
     maps: &[MapTable],
     an: &Analysis,
     opts: &Options,
 ) -> HashMap<(u32, u32), Unwound> {
     let c = &input.capture;
-    let mut todo: Vec<(u32, u32, vmon_format::UserRegs)> = Vec::new();
-    let mut seen: FxHashSet<(u32, u32)> = FxHashSet::default();
-    let mut next = pass.iter();
-    // Warnings of this second pass repeat the first pass's: dropped.
-    let _ = for_each_sample(input, |s| {
-        let b = next.next().copied().flatten();
-        if b.is_none() || s.flags & task_flags::NO_UREGS != 0 {
-            return;
-        }
-        if let (Some(p), Some(r)) = (s.process, s.raw_stack) {
-            if seen.insert((p, r)) {
-                todo.push((p, r, s.regs));
-            }
-        }
-    });
     if todo.is_empty() {
         return HashMap::default();
     }
