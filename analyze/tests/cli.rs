@@ -18,7 +18,7 @@ fn tmpdir(name: &str) -> PathBuf {
 /// Two watches; `hot` samples per breach of the first go to `schedule`.
 fn capture(hot: u32) -> Capture {
     let mut c = Capture {
-        strings: vec![String::new()],
+        strings: [""].into_iter().collect(),
         ..Default::default()
     };
     c.meta.start_ns = 1_000_000_000;

@@ -38,7 +38,7 @@ fn compile(compiler: &str, src: &Path, out: &Path, flags: &[&str]) {
 /// A capture with one watch, one breach and a small kallsyms snapshot.
 fn base_capture() -> Capture {
     let mut c = Capture {
-        strings: vec![String::new()],
+        strings: [""].into_iter().collect(),
         ..Default::default()
     };
     c.meta.start_ns = 1_000_000_000;

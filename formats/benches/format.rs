@@ -193,12 +193,19 @@ fn main() {
         let enc = |o: WriterOptions| {
             write_capture_with(&cap, Vec::with_capacity(bytes.len() * 2), o).expect("encode")
         };
-        let zstd = WriterOptions::default();
+        let default = WriterOptions::default();
+        let zstd = WriterOptions {
+            sample_compression: Compression::Zstd(3),
+            table_compression: Compression::Zstd(3),
+            ..WriterOptions::default()
+        };
         let plain = WriterOptions {
             sample_compression: Compression::None,
             table_compression: Compression::None,
             ..WriterOptions::default()
         };
+        let (ed, vd) = best_of(runs, || enc(default.clone()));
+        let cd = best_cpu(runs, || enc(default.clone()));
         let (ez, vz) = best_of(runs, || enc(zstd.clone()));
         let cz = best_cpu(runs, || enc(zstd.clone()));
         let cp = best_cpu(runs, || enc(plain.clone()));
@@ -250,7 +257,8 @@ fn main() {
             rate(n, dp) / 1e6,
             rate(mb, dp)
         );
-        println!("encode zstd (write_capture, 1 thread): {:.1} ms  {:.1} M task samples/s  {:.0} MB/s out, {} bytes", ez.as_secs_f64() * 1e3, rate(n, ez) / 1e6, rate(vz.len() as f64 / 1e6, ez), vz.len());
+        println!("encode default (zstd tables, write_capture, 1 thread): {:.1} ms  {:.1} M task samples/s  {:.0} MB/s out, {} bytes; CPU {:.1} ms", ed.as_secs_f64() * 1e3, rate(n, ed) / 1e6, rate(vd.len() as f64 / 1e6, ed), vd.len(), cd.as_secs_f64() * 1e3);
+        println!("encode all zstd (write_capture, 1 thread): {:.1} ms  {:.1} M task samples/s  {:.0} MB/s out, {} bytes", ez.as_secs_f64() * 1e3, rate(n, ez) / 1e6, rate(vz.len() as f64 / 1e6, ez), vz.len());
         println!(
             "decode 1 thread, CPU time: {:.1} ms  {:.1} M task samples/s  {:.0} MB/s",
             c1.as_secs_f64() * 1e3,

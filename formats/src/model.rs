@@ -309,11 +309,99 @@ pub struct Losses {
     pub notes: Vec<String>,
 }
 
+/// The string table: every string of the capture in one buffer, so that a
+/// table of 10^5 kallsyms names costs a few allocations rather than one per
+/// name. Id `i` is the `i`-th string pushed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Strings {
+    text: String,
+    /// End of string `i` in `text`; it starts where string `i - 1` ends.
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Room for `n` more strings of `bytes` bytes in all.
+    pub fn reserve(&mut self, n: usize, bytes: usize) {
+        self.ends.reserve(n);
+        self.text.reserve(bytes);
+    }
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    /// Appends `s` (duplicates included) and returns its id.
+    pub fn push(&mut self, s: &str) -> StrId {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        StrId(self.ends.len() as u32 - 1)
+    }
+    /// String `i`, or `None` when out of range.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1],
+        };
+        self.text.get(start..end)
+    }
+    /// Keeps the first `n` strings.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            self.ends.truncate(n);
+            self.text.truncate(self.ends.last().copied().unwrap_or(0));
+        }
+    }
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or(""))
+    }
+    /// Replaces string `i` by `""`, keeping every id.
+    pub fn clear_one(&mut self, i: usize) {
+        if i < self.len() {
+            *self = self
+                .iter()
+                .enumerate()
+                .map(|(k, s)| if k == i { "" } else { s })
+                .collect();
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Strings {
+    type Output = str;
+    fn index(&self, i: usize) -> &str {
+        match self.get(i) {
+            Some(s) => s,
+            None => panic!("string id {i} out of range ({} strings)", self.len()),
+        }
+    }
+}
+
+impl<'s> FromIterator<&'s str> for Strings {
+    fn from_iter<I: IntoIterator<Item = &'s str>>(iter: I) -> Self {
+        let mut t = Strings::new();
+        for s in iter {
+            t.push(s);
+        }
+        t
+    }
+}
+
+impl<S: AsRef<str>> From<Vec<S>> for Strings {
+    fn from(v: Vec<S>) -> Self {
+        v.iter().map(AsRef::as_ref).collect()
+    }
+}
+
 /// A whole capture, decoded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Capture {
     pub meta: Meta,
-    pub strings: Vec<String>,
+    pub strings: Strings,
     pub kernel_symbols: Vec<KernelSymbol>,
     pub watches: Vec<Watch>,
     pub breaches: Vec<Breach>,
@@ -328,9 +416,6 @@ pub struct Capture {
 impl Capture {
     /// The string for `id`, or `""` for an id out of range.
     pub fn str(&self, id: StrId) -> &str {
-        self.strings
-            .get(id.0 as usize)
-            .map(String::as_str)
-            .unwrap_or("")
+        self.strings.get(id.0 as usize).unwrap_or("")
     }
 }

@@ -979,8 +979,9 @@ impl TableDecoder {
                 }
                 let have = self.cap.strings.len();
                 check_u32_len(have + n, "strings")?;
-                // Straight into the table (no second copy); all or nothing.
-                self.cap.strings.reserve(n);
+                // Straight into the table's one buffer (the payload bounds
+                // its size); all or nothing.
+                self.cap.strings.reserve(n, r.remaining());
                 let mut bad = 0;
                 // A payload that is all ASCII (short strings: their length
                 // bytes are too) holds only valid UTF-8: one check for all.
@@ -995,20 +996,18 @@ impl TableDecoder {
                             return Err(e);
                         }
                     };
-                    let s = if ascii {
+                    if ascii {
                         // SAFETY: `b` is part of an all-ASCII slice, and
                         // ASCII is valid UTF-8.
-                        Ok(unsafe { std::str::from_utf8_unchecked(b) })
+                        self.cap
+                            .strings
+                            .push(unsafe { std::str::from_utf8_unchecked(b) });
+                    } else if let Ok(s) = std::str::from_utf8(b) {
+                        self.cap.strings.push(s);
                     } else {
-                        std::str::from_utf8(b)
-                    };
-                    self.cap.strings.push(match s {
-                        Ok(s) => s.to_owned(),
-                        Err(_) => {
-                            bad += 1;
-                            String::from_utf8_lossy(b).into_owned()
-                        }
-                    });
+                        bad += 1;
+                        self.cap.strings.push(&String::from_utf8_lossy(b));
+                    }
                 }
                 if bad > 0 {
                     self.warnings.push(Warning {
@@ -1148,14 +1147,14 @@ impl TableDecoder {
     fn fix_references(&mut self) {
         let cap = &mut self.cap;
         if cap.strings.is_empty() {
-            cap.strings.push(String::new());
+            cap.strings.push("");
         } else if !cap.strings[0].is_empty() {
             self.warnings.push(Warning {
                 offset: 0,
                 chunk_type: Some(ChunkType::Strings as u16),
                 message: "string 0 is not empty; replaced by \"\"".into(),
             });
-            cap.strings[0].clear();
+            cap.strings.clear_one(0);
         }
         let ns = cap.strings.len() as u32;
         let mut bad = 0u64;

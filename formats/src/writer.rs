@@ -25,7 +25,9 @@ pub enum Compression {
 pub struct WriterOptions {
     /// Task samples per SAMPLES chunk (chunks are also cut by `flush`).
     pub samples_per_chunk: usize,
-    /// Compression of SAMPLES chunks.
+    /// Compression of SAMPLES chunks. None by default: zstd halves them but
+    /// doubles the CPU of writing them (on the monitored machine) and of
+    /// reading them (BENCHMARKS.md, Format); for archiving, not analysis.
     pub sample_compression: Compression,
     /// Compression of all other chunks (strings, stacks, symbols ...).
     pub table_compression: Compression,
@@ -35,7 +37,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             samples_per_chunk: 16 * 1024,
-            sample_compression: Compression::Zstd(3),
+            sample_compression: Compression::None,
             table_compression: Compression::Zstd(3),
         }
     }
@@ -740,7 +742,7 @@ pub fn write_capture<W: Write>(cap: &Capture, out: W) -> Result<W> {
 pub fn write_capture_with<W: Write>(cap: &Capture, out: W, opts: WriterOptions) -> Result<W> {
     let mut w = Writer::with_options(out, opts)?;
     w.write_meta(&cap.meta)?;
-    match cap.strings.first() {
+    match cap.strings.get(0) {
         None => {}
         Some(s) if s.is_empty() => {}
         Some(s) => {
@@ -752,7 +754,7 @@ pub fn write_capture_with<W: Write>(cap: &Capture, out: W, opts: WriterOptions) 
     // Verbatim, duplicates included, so that ids stay the same.
     for s in cap.strings.iter().skip(1) {
         let id = w.push_string(s);
-        w.str_ids.entry(s.as_str().into()).or_insert(id);
+        w.str_ids.entry(s.into()).or_insert(id);
     }
     let st = &cap.stacks;
     if st.parent.len() != st.frame.len() {

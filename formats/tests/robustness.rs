@@ -5,13 +5,7 @@ use proptest::prelude::*;
 use vmon_format::chunk::{ChunkHeader, CHUNK_HEADER_LEN};
 use vmon_format::*;
 
-fn plain(samples_per_chunk: usize) -> WriterOptions {
-    WriterOptions {
-        samples_per_chunk,
-        sample_compression: Compression::None,
-        table_compression: Compression::None,
-    }
-}
+use common::{plain, zstd};
 
 /// Asserts every id in `cap` is valid: what the decoder promises.
 fn assert_valid(cap: &Capture) {
@@ -63,13 +57,7 @@ fn decode(bytes: &[u8]) -> Result<Decoded> {
 
 #[test]
 fn truncation_at_every_byte_keeps_every_complete_chunk() {
-    for opts in [
-        plain(4),
-        WriterOptions {
-            samples_per_chunk: 4,
-            ..Default::default()
-        },
-    ] {
+    for opts in [plain(4), zstd(4)] {
         let full = common::small_file(40, opts);
         let whole = VmtFile::from_bytes(&full).unwrap();
         let chunks = whole.chunks().to_vec();
@@ -170,13 +158,7 @@ fn truncated_file_reports_what_was_lost() {
 
 #[test]
 fn every_corrupt_byte_is_caught_or_harmless() {
-    let full = common::small_file(
-        20,
-        WriterOptions {
-            samples_per_chunk: 4,
-            ..Default::default()
-        },
-    );
+    let full = common::small_file(20, zstd(4));
     let good = decode(&full).unwrap().capture;
     for pos in 0..full.len() {
         let mut bad = full.clone();
@@ -377,7 +359,7 @@ proptest! {
     /// parsers see the damage) never panic, and decode to valid ids.
     #[test]
     fn mutated_files_never_panic(muts in proptest::collection::vec(mutation(), 1..8), fix in any::<bool>(), zstd in any::<bool>()) {
-        let opts = if zstd { WriterOptions { samples_per_chunk: 8, ..Default::default() } } else { plain(8) };
+        let opts = if zstd { self::zstd(8) } else { plain(8) };
         let mut bytes = common::small_file(30, opts);
         for m in &muts {
             apply(&mut bytes, m);
@@ -484,11 +466,11 @@ fn strings_ascii_utf8_and_invalid() {
     let s = &d.capture.strings;
     assert_eq!(s.len(), 6);
     assert_eq!(
-        s[..4],
-        ["", "kworker/0:1", "é", "a\u{fffd}b"].map(String::from)
+        s.iter().take(4).collect::<Vec<_>>(),
+        ["", "kworker/0:1", "é", "a\u{fffd}b"]
     );
-    assert_eq!(s[4], "swapper");
-    assert_eq!(s[5], "x".repeat(200));
+    assert_eq!(&s[4], "swapper");
+    assert_eq!(&s[5], "x".repeat(200));
     let bad: Vec<_> = d
         .warnings
         .iter()
@@ -503,11 +485,7 @@ fn strings_ascii_utf8_and_invalid() {
 /// corruption detected" in the stream, whose reused buffer had more room.
 #[test]
 fn damaged_zstd_samples_chunk_warns_alike_in_decode_and_stream() {
-    let opts = WriterOptions {
-        samples_per_chunk: 8,
-        ..Default::default()
-    };
-    let mut bytes = common::small_file(30, opts);
+    let mut bytes = common::small_file(30, zstd(8));
     for m in [
         Mutation::Delete(301161512132185769, 35),
         Mutation::Insert(5171275607656531254, vec![0; 23]),

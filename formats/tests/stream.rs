@@ -6,20 +6,7 @@ use proptest::prelude::*;
 use vmon_format::chunk::{ChunkHeader, CHUNK_HEADER_LEN};
 use vmon_format::*;
 
-fn plain(samples_per_chunk: usize) -> WriterOptions {
-    WriterOptions {
-        samples_per_chunk,
-        sample_compression: Compression::None,
-        table_compression: Compression::None,
-    }
-}
-
-fn zstd(samples_per_chunk: usize) -> WriterOptions {
-    WriterOptions {
-        samples_per_chunk,
-        ..Default::default()
-    }
-}
+use common::{plain, zstd};
 
 #[test]
 fn block_boundaries() {

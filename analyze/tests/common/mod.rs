@@ -8,8 +8,7 @@ pub fn s(c: &mut Capture, v: &str) -> StrId {
     if let Some(i) = c.strings.iter().position(|x| x == v) {
         return StrId(i as u32);
     }
-    c.strings.push(v.to_string());
-    StrId(c.strings.len() as u32 - 1)
+    c.strings.push(v)
 }
 
 /// Pushes a stack given innermost first onto the capture's prefix tree;

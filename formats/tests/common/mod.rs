@@ -30,6 +30,24 @@ pub fn meta() -> Meta {
     }
 }
 
+/// Every chunk uncompressed.
+pub fn plain(samples_per_chunk: usize) -> WriterOptions {
+    WriterOptions {
+        samples_per_chunk,
+        sample_compression: Compression::None,
+        table_compression: Compression::None,
+    }
+}
+
+/// Every chunk zstd-compressed (the default leaves SAMPLES uncompressed).
+pub fn zstd(samples_per_chunk: usize) -> WriterOptions {
+    WriterOptions {
+        samples_per_chunk,
+        sample_compression: Compression::Zstd(3),
+        table_compression: Compression::Zstd(3),
+    }
+}
+
 /// Writes a capture with every record kind, flushing every 13 samples;
 /// returns the file bytes.
 pub fn small_file(samples: usize, opts: WriterOptions) -> Vec<u8> {
