@@ -200,19 +200,20 @@ impl<'a> VmtFile<'a> {
             ..Default::default()
         };
         let mut sample_chunks = Vec::new();
+        let mut unpack = Unpacker::default();
         for c in &self.chunks {
             if c.header.ty == ChunkType::Samples as u16 {
                 sample_chunks.push(*c);
                 continue;
             }
-            let payload = match chunk_payload(data, c) {
+            let payload = match unpack.payload(data, c) {
                 Ok(p) => p,
                 Err(w) => {
                     d.warnings.push(w);
                     continue;
                 }
             };
-            if let Err(e) = d.table_chunk(c, &payload) {
+            if let Err(e) = d.table_chunk(c, payload) {
                 d.warnings.push(skipped(c, e));
             }
         }
@@ -254,8 +255,8 @@ impl<'a> VmtFile<'a> {
         let opened: Vec<OpenResult<'_>> = tables
             .sample_chunks
             .par_iter()
-            .map(|c| {
-                let p = chunk_payload(data, c)?;
+            .map_init(Unpacker::default, |unpack, c| {
+                let p = unpack.payload_cow(data, c)?;
                 let cur = ChunkCursor::new(&p).map_err(|e| skipped(c, e))?;
                 Ok((p, cur))
             })
@@ -521,8 +522,7 @@ pub struct SampleStream<'t> {
     chunks: std::slice::Iter<'t, ChunkInfo>,
     ctx: SampleCtx<'t>,
     cur: Option<OpenChunk>,
-    zbuf: Vec<u8>,
-    zctx: Option<zstd::bulk::Decompressor<'static>>,
+    unpack: Unpacker,
     block: Box<SampleBlock>,
     scratch: Box<Scratch>,
     stats: BlockStats,
@@ -537,8 +537,7 @@ impl<'t> SampleStream<'t> {
             chunks: chunks.iter(),
             ctx,
             cur: None,
-            zbuf: Vec::new(),
-            zctx: None,
+            unpack: Unpacker::default(),
             block: SampleBlock::new_boxed(),
             scratch: Scratch::new_boxed(),
             stats: BlockStats::default(),
@@ -568,7 +567,7 @@ impl<'t> SampleStream<'t> {
                 continue;
             }
             let p: &[u8] = if open.decompressed {
-                &self.zbuf
+                &self.unpack.buf
             } else {
                 self.data.get(open.info.payload_range()).unwrap_or(&[])
             };
@@ -605,44 +604,12 @@ impl<'t> SampleStream<'t> {
     /// CRC-checks and (when compressed) decompresses a chunk into the
     /// reused buffer, and parses its column table.
     fn open(&mut self, c: &ChunkInfo) -> std::result::Result<OpenChunk, Warning> {
-        let stored = checked_stored(self.data, c)?;
-        let decompressed = match c.header.flags & COMPRESSION_MASK {
-            COMPRESSION_NONE => {
-                if c.header.raw_len != c.header.stored_len {
-                    return Err(chunk_warning(
-                        c,
-                        "uncompressed chunk with raw length != stored length".into(),
-                    ));
-                }
-                false
-            }
-            COMPRESSION_ZSTD => {
-                let zctx = match &mut self.zctx {
-                    Some(z) => z,
-                    None => self
-                        .zctx
-                        .insert(zstd::bulk::Decompressor::new().map_err(|e| {
-                            chunk_warning(c, format!("zstd decompressor unavailable: {e}"))
-                        })?),
-                };
-                zstd_exact(zctx, c, stored, &mut self.zbuf)?;
-                true
-            }
-            other => {
-                return Err(chunk_warning(
-                    c,
-                    format!(
-                        "unknown compression {other}: chunk skipped (written by a newer vmon?)"
-                    ),
-                ))
-            }
-        };
-        let p: &[u8] = if decompressed { &self.zbuf } else { stored };
+        let p = self.unpack.payload(self.data, c)?;
         let cur = ChunkCursor::new(p).map_err(|e| skipped(c, e))?;
         Ok(OpenChunk {
             info: *c,
             cur,
-            decompressed,
+            decompressed: c.header.flags & COMPRESSION_MASK != COMPRESSION_NONE,
         })
     }
 }
@@ -683,29 +650,63 @@ fn checked_stored<'d>(data: &'d [u8], c: &ChunkInfo) -> std::result::Result<&'d 
     Ok(stored)
 }
 
-/// The payload of `c`, CRC-checked and decompressed.
-fn chunk_payload<'d>(data: &'d [u8], c: &ChunkInfo) -> std::result::Result<Cow<'d, [u8]>, Warning> {
-    let warn = |message: String| chunk_warning(c, message);
-    let stored = checked_stored(data, c)?;
-    match c.header.flags & COMPRESSION_MASK {
-        COMPRESSION_NONE => {
-            if c.header.raw_len != c.header.stored_len {
-                return Err(warn(
-                    "uncompressed chunk with raw length != stored length".into(),
-                ));
+/// Checks and decompresses chunk payloads, reusing one zstd context and
+/// one buffer from chunk to chunk (a context per chunk cost more than the
+/// decompression of a small table chunk).
+#[derive(Default)]
+struct Unpacker {
+    zctx: Option<zstd::bulk::Decompressor<'static>>,
+    buf: Vec<u8>,
+}
+
+impl Unpacker {
+    /// The CRC-checked payload of `c`: borrowed from the file, or
+    /// decompressed into the reused buffer.
+    fn payload<'s, 'd: 's>(
+        &'s mut self,
+        data: &'d [u8],
+        c: &ChunkInfo,
+    ) -> std::result::Result<&'s [u8], Warning> {
+        let stored = checked_stored(data, c)?;
+        match c.header.flags & COMPRESSION_MASK {
+            COMPRESSION_NONE if c.header.raw_len == c.header.stored_len => Ok(stored),
+            COMPRESSION_NONE => Err(chunk_warning(
+                c,
+                "uncompressed chunk with raw length != stored length".into(),
+            )),
+            COMPRESSION_ZSTD => {
+                let z = match &mut self.zctx {
+                    Some(z) => z,
+                    None => self
+                        .zctx
+                        .insert(zstd::bulk::Decompressor::new().map_err(|e| {
+                            chunk_warning(c, format!("zstd decompressor unavailable: {e}"))
+                        })?),
+                };
+                zstd_exact(z, c, stored, &mut self.buf)?;
+                Ok(&self.buf)
             }
-            Ok(Cow::Borrowed(stored))
+            other => Err(chunk_warning(
+                c,
+                format!("unknown compression {other}: chunk skipped (written by a newer vmon?)"),
+            )),
         }
-        COMPRESSION_ZSTD => {
-            let mut z = zstd::bulk::Decompressor::new()
-                .map_err(|e| warn(format!("zstd decompressor unavailable: {e}")))?;
-            let mut out = Vec::new();
-            zstd_exact(&mut z, c, stored, &mut out)?;
-            Ok(Cow::Owned(out))
+    }
+
+    /// [`Unpacker::payload`], owned when it had to be decompressed.
+    fn payload_cow<'d>(
+        &mut self,
+        data: &'d [u8],
+        c: &ChunkInfo,
+    ) -> std::result::Result<Cow<'d, [u8]>, Warning> {
+        if c.header.flags & COMPRESSION_MASK == COMPRESSION_NONE {
+            let stored = checked_stored(data, c)?;
+            if c.header.raw_len == c.header.stored_len {
+                return Ok(Cow::Borrowed(stored));
+            }
         }
-        other => Err(warn(format!(
-            "unknown compression {other}: chunk skipped (written by a newer vmon?)"
-        ))),
+        self.payload(data, c)?;
+        Ok(Cow::Owned(std::mem::take(&mut self.buf)))
     }
 }
 
@@ -766,8 +767,13 @@ fn read_index(data: &[u8]) -> std::result::Result<Vec<ChunkInfo>, String> {
     if hdr.ty != ChunkType::Index as u16 || idx.payload_range().end as u64 != end {
         return Err(format!("no index chunk at byte {index_off}"));
     }
-    let payload = chunk_payload(data, &idx).map_err(|w| w.message)?;
-    let mut c = Cursor::new(&payload);
+    if hdr.flags & COMPRESSION_MASK != COMPRESSION_NONE || hdr.raw_len != hdr.stored_len {
+        return Err(format!(
+            "index at byte {index_off} is compressed (never written so)"
+        ));
+    }
+    let payload = checked_stored(data, &idx).map_err(|w| w.message)?;
+    let mut c = Cursor::new(payload);
     let n = c.count(2, "index entries").map_err(|e| e.to_string())?;
     let mut chunks = Vec::with_capacity(n);
     let mut off = 0u64;

@@ -744,7 +744,7 @@ pub fn write_capture_with<W: Write>(cap: &Capture, out: W, opts: WriterOptions) 
     w.write_meta(&cap.meta)?;
     match cap.strings.get(0) {
         None => {}
-        Some(s) if s.is_empty() => {}
+        Some("") => {}
         Some(s) => {
             return Err(Error::InvalidInput(format!(
                 "strings[0] must be the empty string, found {s:?}"
