@@ -950,12 +950,19 @@ impl TableDecoder {
         if !self.gap(c, table.chunk, first, have)? {
             return Ok(());
         }
-        let mut v = Vec::with_capacity(n);
+        check_u32_len(have + n, table.chunk)?;
+        // Straight into the table (no second copy), undone on an error.
+        let out = (table.get)(&mut self.cap);
+        out.reserve(n);
         for _ in 0..n {
-            v.push(decode(r)?);
+            match decode(r) {
+                Ok(x) => out.push(x),
+                Err(e) => {
+                    out.truncate(have);
+                    return Err(e);
+                }
+            }
         }
-        check_u32_len(have + v.len(), table.chunk)?;
-        (table.get)(&mut self.cap).extend(v);
         Ok(())
     }
 
@@ -1036,35 +1043,21 @@ impl TableDecoder {
                 let st = &mut self.cap.stacks;
                 st.parent.reserve(n);
                 st.frame.reserve(n);
-                let mut prev = 0u64;
-                for k in 0..n {
-                    let id = (have + k) as u64;
-                    let pd = r.u("stack parent")?;
-                    let parent = match pd {
-                        0 => StackId::EMPTY,
-                        d if d <= id => StackId((id - d) as u32),
-                        d => return Err(DecodeError::Range("stack parent delta", d)),
-                    };
-                    prev = prev.wrapping_add(r.i("stack frame")? as u64);
-                    st.parent.push(parent);
-                    st.frame.push(prev);
+                if let Err(e) = decode_stack_nodes(&mut r, n, st) {
+                    st.parent.truncate(have);
+                    st.frame.truncate(have);
+                    return Err(e);
                 }
             }
             ChunkType::KernelSymbols => {
                 let n = r.count(4, "kernel symbol count")?;
-                self.cap.kernel_symbols.reserve(n);
-                let mut addr = 0u64;
-                for _ in 0..n {
-                    addr = addr.wrapping_add(r.i("ksym addr")? as u64);
-                    let kind = r.byte("ksym kind")?;
-                    let name = StrId(r.u32("ksym name")?);
-                    let module = StrId(r.u32("ksym module")?);
-                    self.cap.kernel_symbols.push(KernelSymbol {
-                        addr,
-                        kind,
-                        name,
-                        module,
-                    });
+                let have = self.cap.kernel_symbols.len();
+                check_u32_len(have + n, "kernel symbols")?;
+                let ks = &mut self.cap.kernel_symbols;
+                ks.reserve(n);
+                if let Err(e) = decode_kernel_symbols(&mut r, n, ks) {
+                    ks.truncate(have);
+                    return Err(e);
                 }
             }
             ChunkType::Watches => {
@@ -1238,6 +1231,40 @@ impl<T> IndexedTable<T> {
             get,
         }
     }
+}
+
+/// Appends `n` STACKS nodes to `st` (which holds the nodes before them).
+fn decode_stack_nodes(r: &mut Cursor<'_>, n: usize, st: &mut StackTable) -> DResult<()> {
+    let have = st.frame.len();
+    let mut prev = 0u64;
+    for k in 0..n {
+        let id = (have + k) as u64;
+        let pd = r.u("stack parent")?;
+        let parent = match pd {
+            0 => StackId::EMPTY,
+            d if d <= id => StackId((id - d) as u32),
+            d => return Err(DecodeError::Range("stack parent delta", d)),
+        };
+        prev = prev.wrapping_add(r.i("stack frame")? as u64);
+        st.parent.push(parent);
+        st.frame.push(prev);
+    }
+    Ok(())
+}
+
+/// Appends `n` KSYMS entries to `out`.
+fn decode_kernel_symbols(r: &mut Cursor<'_>, n: usize, out: &mut Vec<KernelSymbol>) -> DResult<()> {
+    let mut addr = 0u64;
+    for _ in 0..n {
+        addr = addr.wrapping_add(r.i("ksym addr")? as u64);
+        out.push(KernelSymbol {
+            addr,
+            kind: r.byte("ksym kind")?,
+            name: StrId(r.u32("ksym name")?),
+            module: StrId(r.u32("ksym module")?),
+        });
+    }
+    Ok(())
 }
 
 fn check_u32_len(n: usize, what: &'static str) -> DResult<()> {

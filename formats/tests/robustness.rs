@@ -504,3 +504,43 @@ fn damaged_zstd_samples_chunk_warns_alike_in_decode_and_stream() {
     );
     common::assert_agree(&bytes, "damaged zstd frame");
 }
+
+/// A chunk whose payload fails half way adds none of its records: a later
+/// chunk of the same table then starts where the file says it does.
+#[test]
+fn a_chunk_that_fails_midway_adds_nothing() {
+    let raw_chunk = |ty: u16, p: &[u8]| {
+        let h = ChunkHeader {
+            ty,
+            flags: 0,
+            stored_len: p.len() as u32,
+            raw_len: p.len() as u32,
+            count: 0,
+            payload_crc: crc32c::crc32c(p),
+        };
+        let mut c = h.encode().to_vec();
+        c.extend_from_slice(p);
+        c
+    };
+    let mut file = vmon_format::chunk::file_header(1, 0).to_vec();
+    // KSYMS: n = 2, one whole entry, then a varint that never ends.
+    file.extend(raw_chunk(3, &[2, 2, b'T', 0, 0, 0xff, 0xff, 0xff, 0xff]));
+    // STACKS: first 0, n = 3, two nodes, then a parent delta that never ends.
+    file.extend(raw_chunk(6, &[0, 3, 0, 2, 1, 2, 0xff, 0xff]));
+    // A whole STACKS chunk for ids 0..1, which must still be taken.
+    file.extend(raw_chunk(6, &[0, 1, 0, 8]));
+    let d = decode(&file).unwrap();
+    assert!(
+        d.capture.kernel_symbols.is_empty(),
+        "{:?}",
+        d.capture.kernel_symbols
+    );
+    assert_eq!(d.capture.stacks.frame, [4]);
+    let skipped = |ty: u16| {
+        d.warnings
+            .iter()
+            .filter(|w| w.chunk_type == Some(ty) && w.message.contains("skipped"))
+            .count()
+    };
+    assert_eq!((skipped(3), skipped(6)), (1, 1), "{:?}", d.warnings);
+}
