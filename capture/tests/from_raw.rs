@@ -290,6 +290,59 @@ fn kernel_drops_are_counted_from_seq_gaps_and_lost_records() {
     );
 }
 
+/// Task samples are stored uncompressed unless `--compress-samples`; the
+/// tables are zstd-compressed either way, and both files hold the same capture.
+#[test]
+fn compress_samples_zstd_compresses_the_sample_chunks_only() {
+    let dir = tmpdir();
+    let mut e = Encoder::new();
+    hello(&mut e);
+    for i in 0..200 {
+        event(&mut e, i + 1, 10_000 * (i + 1), i as i64);
+    }
+    let raw = e.finish();
+    let (o, plain) = run(dir.path(), &raw, "plain", &["--no-embed-symbols"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, packed) = run(
+        dir.path(),
+        &raw,
+        "packed",
+        &["--no-embed-symbols", "--compress-samples"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let flags = |p: &Path, ty: vmon_format::chunk::ChunkType| -> Vec<u16> {
+        let f = VmtFile::open(p).unwrap();
+        let v: Vec<u16> = f
+            .chunks()
+            .iter()
+            .filter(|c| c.header.ty == ty as u16)
+            .map(|c| c.header.flags & vmon_format::chunk::COMPRESSION_MASK)
+            .collect();
+        assert!(!v.is_empty(), "no {ty:?} chunk in {}", p.display());
+        v
+    };
+    use vmon_format::chunk::{ChunkType, COMPRESSION_NONE, COMPRESSION_ZSTD};
+    assert!(flags(&plain, ChunkType::Samples)
+        .iter()
+        .all(|&f| f == COMPRESSION_NONE));
+    assert!(flags(&packed, ChunkType::Samples)
+        .iter()
+        .all(|&f| f == COMPRESSION_ZSTD));
+    for p in [&plain, &packed] {
+        assert!(flags(p, ChunkType::Breaches)
+            .iter()
+            .all(|&f| f == COMPRESSION_ZSTD));
+    }
+    let (a, b) = (decode(&plain), decode(&packed));
+    assert_eq!(a.samples.len(), 400);
+    assert_eq!(a.samples, b.samples);
+    assert_eq!(a.breaches, b.breaches);
+    assert!(
+        std::fs::metadata(&packed).unwrap().len() < std::fs::metadata(&plain).unwrap().len(),
+        "zstd made the file larger"
+    );
+}
+
 #[test]
 fn garbage_and_a_truncated_tail_lose_only_what_they_hit() {
     let dir = tmpdir();
