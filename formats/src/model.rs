@@ -419,3 +419,41 @@ impl Capture {
         self.strings.get(id.0 as usize).unwrap_or("")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_keep_ids_through_push_truncate_and_clear_one() {
+        let mut t: Strings = ["", "schedule", "", "ext4_sync_file"].into_iter().collect();
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.get(1), Some("schedule"));
+        assert_eq!(t.get(2), Some(""));
+        assert_eq!(&t[3], "ext4_sync_file");
+        assert_eq!(t.get(4), None);
+        assert_eq!(t.push("é"), StrId(4));
+        assert_eq!(
+            t.iter().collect::<Vec<_>>(),
+            ["", "schedule", "", "ext4_sync_file", "é"]
+        );
+        t.clear_one(1);
+        assert_eq!(
+            t.iter().collect::<Vec<_>>(),
+            ["", "", "", "ext4_sync_file", "é"]
+        );
+        t.truncate(4);
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.push("x"), StrId(4));
+        assert_eq!(t.get(4), Some("x"));
+        t.truncate(9);
+        assert_eq!(t.len(), 5);
+        t.truncate(0);
+        assert!(t.is_empty() && t.get(0).is_none());
+        let c = Capture {
+            strings: Strings::from(vec!["", "a"]),
+            ..Default::default()
+        };
+        assert_eq!((c.str(StrId(1)), c.str(StrId(7))), ("a", ""));
+    }
+}
