@@ -651,8 +651,8 @@ fn checked_stored<'d>(data: &'d [u8], c: &ChunkInfo) -> std::result::Result<&'d 
 }
 
 /// Checks and decompresses chunk payloads, reusing one zstd context and
-/// one buffer from chunk to chunk (a context per chunk cost more than the
-/// decompression of a small table chunk).
+/// one buffer from chunk to chunk: one code path for every reader, and no
+/// context allocation per chunk in files of many small chunks.
 #[derive(Default)]
 struct Unpacker {
     zctx: Option<zstd::bulk::Decompressor<'static>>,
