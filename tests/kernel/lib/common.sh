@@ -66,9 +66,16 @@ kt_release() {
 # Installs only what is missing; does nothing (no apt-get update) when all is present.
 # $1: space-separated flavours; $2: 1 when QEMU and the initramfs tools are needed.
 kt_install() {
-	local flavours=$1 boot=$2 pkgs=() f need_bpo=0
+	local flavours=$1 boot=$2 pkgs=() bpo_pkgs=() f need_bpo=0
 	if [ "$boot" = 1 ]; then
-		command -v qemu-system-x86_64 >/dev/null || pkgs+=(qemu-system-x86)
+		# A qemu-utils from bookworm-backports (some images ship one) Breaks
+		# bookworm's qemu-system-common: take QEMU from backports then too.
+		if ! command -v qemu-system-x86_64 >/dev/null; then
+			case "$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null)" in
+			*bpo*) bpo_pkgs+=(qemu-system-x86) ;;
+			*) pkgs+=(qemu-system-x86) ;;
+			esac
+		fi
 		kt_pkg_installed busybox-static || pkgs+=(busybox-static)
 		command -v cpio >/dev/null || pkgs+=(cpio)
 		# Modules and vmlinuz come xz- (6.1 image, 6.12 modules) or zstd-compressed (6.12 image).
@@ -85,6 +92,9 @@ kt_install() {
 		6.12) need_bpo=1 ;;
 		esac
 	done
+	if [ ${#bpo_pkgs[@]} -gt 0 ]; then
+		need_bpo=1
+	fi
 	if [ ${#pkgs[@]} -eq 0 ] && [ $need_bpo = 0 ]; then
 		return 0
 	fi
@@ -99,7 +109,11 @@ kt_install() {
 		kt_log "installing ${pkgs[*]}"
 		apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
 	fi
-	if [ $need_bpo = 1 ]; then
+	if [ ${#bpo_pkgs[@]} -gt 0 ]; then
+		kt_log "installing ${bpo_pkgs[*]} from bookworm-backports (to match qemu-utils)"
+		apt-get install -y -qq --no-install-recommends -t bookworm-backports "${bpo_pkgs[@]}" >&2
+	fi
+	if [[ " $flavours " == *" 6.12 "* ]] && [ -z "$(kt_release 6.12)" ]; then
 		local img
 		img=$(apt-cache pkgnames linux-image-6.12. |
 			grep -E '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' | sort -V | tail -n1)
