@@ -96,11 +96,12 @@ if scenario_ok capture_helloworld && [ -s "$f" ]; then
 	# helloworld is static: its libc frames have no frame pointers, and the
 	# raw stack is unwound with the CFI of the binary the scenario copied out
 	# The dump may catch the thread on its way into the sleep (on a CPU:
-	# no kernel stack, flagged ON_CPU), so kernel frames are optional; when
-	# there are any, they must be the nanosleep path.
-	asleep='( [0-9]+$|;.*do_nanosleep_\[k\])'
+	# no kernel stack, flagged ON_CPU; or preempted in user mode by the tick:
+	# the IRQ's return to user mode in schedule), so kernel frames are
+	# optional; when there are any, they must be one of those paths.
+	asleep='( [0-9]+$|;.*do_nanosleep_\[k\]|;.*irqentry_exit_to_user_mode_\[k\];.*schedule_\[k\])'
 	n=$(folded_count ";main;nanosleep;clock_nanosleep$asleep" "$f" --comm helloworld --debug-dir "$d")
-	check "helloworld: helloworld sampled asleep between batches, main;nanosleep;clock_nanosleep, then the kernel nanosleep path if a kernel stack was taken ($n)" test "$n" -ge 1
+	check "helloworld: helloworld sampled asleep between batches, main;nanosleep;clock_nanosleep, then the nanosleep or preemption path if a kernel stack was taken ($n)" test "$n" -ge 1
 	n=$(folded_count "^clock_nanosleep$asleep" "$f" --comm helloworld)
 	check "helloworld: without the binary, the embedded symbols still name clock_nanosleep ($n)" test "$n" -ge 1
 else
