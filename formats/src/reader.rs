@@ -604,12 +604,13 @@ impl<'t> SampleStream<'t> {
     /// CRC-checks and (when compressed) decompresses a chunk into the
     /// reused buffer, and parses its column table.
     fn open(&mut self, c: &ChunkInfo) -> std::result::Result<OpenChunk, Warning> {
-        let p = self.unpack.payload(self.data, c)?;
+        let stored = self.unpack.unpack(self.data, c)?;
+        let p = stored.unwrap_or(&self.unpack.buf);
         let cur = ChunkCursor::new(p).map_err(|e| skipped(c, e))?;
         Ok(OpenChunk {
             info: *c,
             cur,
-            decompressed: c.header.flags & COMPRESSION_MASK != COMPRESSION_NONE,
+            decompressed: stored.is_none(),
         })
     }
 }
@@ -660,16 +661,16 @@ struct Unpacker {
 }
 
 impl Unpacker {
-    /// The CRC-checked payload of `c`: borrowed from the file, or
-    /// decompressed into the reused buffer.
-    fn payload<'s, 'd: 's>(
-        &'s mut self,
+    /// CRC-checks `c`: `Some(stored)` when its payload is the stored bytes,
+    /// `None` when it was decompressed into `self.buf`.
+    fn unpack<'d>(
+        &mut self,
         data: &'d [u8],
         c: &ChunkInfo,
-    ) -> std::result::Result<&'s [u8], Warning> {
+    ) -> std::result::Result<Option<&'d [u8]>, Warning> {
         let stored = checked_stored(data, c)?;
         match c.header.flags & COMPRESSION_MASK {
-            COMPRESSION_NONE if c.header.raw_len == c.header.stored_len => Ok(stored),
+            COMPRESSION_NONE if c.header.raw_len == c.header.stored_len => Ok(Some(stored)),
             COMPRESSION_NONE => Err(chunk_warning(
                 c,
                 "uncompressed chunk with raw length != stored length".into(),
@@ -684,7 +685,7 @@ impl Unpacker {
                         })?),
                 };
                 zstd_exact(z, c, stored, &mut self.buf)?;
-                Ok(&self.buf)
+                Ok(None)
             }
             other => Err(chunk_warning(
                 c,
@@ -693,20 +694,29 @@ impl Unpacker {
         }
     }
 
+    /// The CRC-checked payload of `c`: borrowed from the file, or
+    /// decompressed into the reused buffer.
+    fn payload<'s, 'd: 's>(
+        &'s mut self,
+        data: &'d [u8],
+        c: &ChunkInfo,
+    ) -> std::result::Result<&'s [u8], Warning> {
+        Ok(match self.unpack(data, c)? {
+            Some(stored) => stored,
+            None => &self.buf,
+        })
+    }
+
     /// [`Unpacker::payload`], owned when it had to be decompressed.
     fn payload_cow<'d>(
         &mut self,
         data: &'d [u8],
         c: &ChunkInfo,
     ) -> std::result::Result<Cow<'d, [u8]>, Warning> {
-        if c.header.flags & COMPRESSION_MASK == COMPRESSION_NONE {
-            let stored = checked_stored(data, c)?;
-            if c.header.raw_len == c.header.stored_len {
-                return Ok(Cow::Borrowed(stored));
-            }
-        }
-        self.payload(data, c)?;
-        Ok(Cow::Owned(std::mem::take(&mut self.buf)))
+        Ok(match self.unpack(data, c)? {
+            Some(stored) => Cow::Borrowed(stored),
+            None => Cow::Owned(std::mem::take(&mut self.buf)),
+        })
     }
 }
 
