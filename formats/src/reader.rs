@@ -213,7 +213,10 @@ impl<'a> VmtFile<'a> {
                     continue;
                 }
             };
+            let before = TableLens::of(&d.cap);
             if let Err(e) = d.table_chunk(c, payload) {
+                // A chunk that does not parse adds none of its records.
+                before.restore(&mut d.cap);
                 d.warnings.push(skipped(c, e));
             }
         }
@@ -961,17 +964,12 @@ impl TableDecoder {
             return Ok(());
         }
         check_u32_len(have + n, table.chunk)?;
-        // Straight into the table (no second copy), undone on an error.
+        // Straight into the table (no second copy; the caller undoes a
+        // chunk that fails).
         let out = (table.get)(&mut self.cap);
         out.reserve(n);
         for _ in 0..n {
-            match decode(r) {
-                Ok(x) => out.push(x),
-                Err(e) => {
-                    out.truncate(have);
-                    return Err(e);
-                }
-            }
+            out.push(decode(r)?);
         }
         Ok(())
     }
@@ -1003,7 +1001,7 @@ impl TableDecoder {
                 let have = self.cap.strings.len();
                 check_u32_len(have + n, "strings")?;
                 // Straight into the table's one buffer (the payload bounds
-                // its size); all or nothing.
+                // its size).
                 self.cap.strings.reserve(n, r.remaining());
                 let mut bad = 0;
                 // A payload that is all ASCII (short strings: their length
@@ -1012,13 +1010,7 @@ impl TableDecoder {
                     .get(p.len() - r.remaining()..)
                     .is_some_and(<[u8]>::is_ascii);
                 for _ in 0..n {
-                    let b = match r.bytes("string") {
-                        Ok(b) => b,
-                        Err(e) => {
-                            self.cap.strings.truncate(have);
-                            return Err(e);
-                        }
-                    };
+                    let b = r.bytes("string")?;
                     if ascii {
                         // SAFETY: `b` is part of an all-ASCII slice, and
                         // ASCII is valid UTF-8.
@@ -1053,11 +1045,7 @@ impl TableDecoder {
                 let st = &mut self.cap.stacks;
                 st.parent.reserve(n);
                 st.frame.reserve(n);
-                if let Err(e) = decode_stack_nodes(&mut r, n, st) {
-                    st.parent.truncate(have);
-                    st.frame.truncate(have);
-                    return Err(e);
-                }
+                decode_stack_nodes(&mut r, n, st)?;
             }
             ChunkType::KernelSymbols => {
                 let n = r.count(4, "kernel symbol count")?;
@@ -1065,10 +1053,7 @@ impl TableDecoder {
                 check_u32_len(have + n, "kernel symbols")?;
                 let ks = &mut self.cap.kernel_symbols;
                 ks.reserve(n);
-                if let Err(e) = decode_kernel_symbols(&mut r, n, ks) {
-                    ks.truncate(have);
-                    return Err(e);
-                }
+                decode_kernel_symbols(&mut r, n, ks)?;
             }
             ChunkType::Watches => {
                 let t = IndexedTable::new("WATCHES", 9, |cap| &mut cap.watches);
@@ -1240,6 +1225,45 @@ impl<T> IndexedTable<T> {
             min_record_len,
             get,
         }
+    }
+}
+
+/// How long every appendable table of a capture is, to undo a chunk.
+struct TableLens {
+    strings: usize,
+    stacks: usize,
+    kernel_symbols: usize,
+    watches: usize,
+    breaches: usize,
+    processes: usize,
+    raw_stacks: usize,
+    symbol_tables: usize,
+}
+
+impl TableLens {
+    fn of(cap: &Capture) -> Self {
+        TableLens {
+            strings: cap.strings.len(),
+            stacks: cap.stacks.frame.len(),
+            kernel_symbols: cap.kernel_symbols.len(),
+            watches: cap.watches.len(),
+            breaches: cap.breaches.len(),
+            processes: cap.processes.len(),
+            raw_stacks: cap.raw_stacks.len(),
+            symbol_tables: cap.symbol_tables.len(),
+        }
+    }
+
+    fn restore(&self, cap: &mut Capture) {
+        cap.strings.truncate(self.strings);
+        cap.stacks.parent.truncate(self.stacks);
+        cap.stacks.frame.truncate(self.stacks);
+        cap.kernel_symbols.truncate(self.kernel_symbols);
+        cap.watches.truncate(self.watches);
+        cap.breaches.truncate(self.breaches);
+        cap.processes.truncate(self.processes);
+        cap.raw_stacks.truncate(self.raw_stacks);
+        cap.symbol_tables.truncate(self.symbol_tables);
     }
 }
 

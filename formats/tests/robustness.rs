@@ -527,6 +527,9 @@ fn a_chunk_that_fails_midway_adds_nothing() {
     file.extend(raw_chunk(3, &[2, 2, b'T', 0, 0, 0xff, 0xff, 0xff, 0xff]));
     // STACKS: first 0, n = 3, two nodes, then a parent delta that never ends.
     file.extend(raw_chunk(6, &[0, 3, 0, 2, 1, 2, 0xff, 0xff]));
+    // SYMTABS: n = 2, one empty table, then one whose symbol count the
+    // bytes left cannot hold.
+    file.extend(raw_chunk(10, &[2, 0, 0, 0, 0, 0, 1, 0xff, 0xff]));
     // A whole STACKS chunk for ids 0..1, which must still be taken.
     file.extend(raw_chunk(6, &[0, 1, 0, 8]));
     let d = decode(&file).unwrap();
@@ -535,6 +538,11 @@ fn a_chunk_that_fails_midway_adds_nothing() {
         "{:?}",
         d.capture.kernel_symbols
     );
+    assert!(
+        d.capture.symbol_tables.is_empty(),
+        "{:?}",
+        d.capture.symbol_tables
+    );
     assert_eq!(d.capture.stacks.frame, [4]);
     let skipped = |ty: u16| {
         d.warnings
@@ -542,5 +550,10 @@ fn a_chunk_that_fails_midway_adds_nothing() {
             .filter(|w| w.chunk_type == Some(ty) && w.message.contains("skipped"))
             .count()
     };
-    assert_eq!((skipped(3), skipped(6)), (1, 1), "{:?}", d.warnings);
+    assert_eq!(
+        (skipped(3), skipped(6), skipped(10)),
+        (1, 1, 1),
+        "{:?}",
+        d.warnings
+    );
 }
