@@ -372,18 +372,16 @@ fn main() -> Result<()> {
 
     let file =
         fs::File::create(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
-    let defaults = WriterOptions::default();
-    let opts = WriterOptions {
+    let mut opts = WriterOptions {
         samples_per_chunk: a.chunk_samples,
-        sample_compression: match a.compress_samples {
-            true => Compression::Zstd(3),
-            false => defaults.sample_compression,
-        },
-        table_compression: match a.no_compress {
-            true => Compression::None,
-            false => defaults.table_compression,
-        },
+        ..WriterOptions::default()
     };
+    if a.compress_samples {
+        opts.sample_compression = Compression::Zstd(3);
+    }
+    if a.no_compress {
+        opts.table_compression = Compression::None;
+    }
     let mut w = Writer::with_options(BufWriter::with_capacity(1 << 20, file), opts)?;
     let release = fs::read_to_string("/proc/sys/kernel/osrelease")
         .unwrap_or_default()
