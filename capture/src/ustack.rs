@@ -67,6 +67,14 @@ impl UserStacks {
         }
     }
 
+    /// Does a module of the process written with `index` hold `addr`?
+    pub fn knows(&self, index: u32, addr: u64) -> bool {
+        self.unwinders
+            .get(&index)
+            .and_then(Option::as_ref)
+            .is_some_and(|u| u.knows(addr))
+    }
+
     /// Registers the mappings of the process written with `index`.
     pub fn add_process(&mut self, index: u32, maps: &[MappedImage]) {
         let mappings: Vec<Mapping<'_>> = maps
