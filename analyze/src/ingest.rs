@@ -607,6 +607,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         .iter()
         .filter(|m| {
             m.kind == ModuleKind::User
+                && !symbolize::is_jit_module(&m.path)
                 && matches!(
                     m.source,
                     SymbolSource::SymtabOnly(_) | SymbolSource::Embedded | SymbolSource::Missing

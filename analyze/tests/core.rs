@@ -327,11 +327,14 @@ fn jit_frames_take_their_names_from_the_captures_perf_map_table() {
     let u = stack(&mut c, &[lo + 0x10, lo + 0x90]);
     let smp = sample(&c, StackId::EMPTY, u, Some(0), lo + 0x10);
     c.samples.push(smp);
-    let (_, agg) = run(c, &opts());
+    let (a, agg) = run(c, &opts());
     assert_eq!(
         output::folded_lines(&agg, &agg.total),
         ["jit_other;LazyCompile:~hot /app.js:3 1"]
     );
+    // Generated code has no file: no warning, no missing debug info.
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    assert!(a.quality.missing_debug_info.is_empty());
 }
 
 #[test]

@@ -144,5 +144,16 @@ else
 	bad "symwatch: scenario capture_symwatch did not pass or left no $f"
 fi
 
+# --- jit: a frame in generated code, named from the process's perf map
+d=$out/capture_jit f=$d/jit.vmt
+if scenario_ok capture_jit && [ -s "$f" ]; then
+	check_breaches jit "breaches the program caused"
+	n=$(folded_count ';main;jit_trampoline;jit_callee;' "$f" --comm jitstack)
+	check "jit: the JIT frame is named from the perf map, between main and jit_callee, without the binary here ($n)" \
+		test "$n" -ge 1
+else
+	bad "jit: scenario capture_jit did not pass or left no $f"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

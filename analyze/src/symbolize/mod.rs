@@ -41,6 +41,12 @@ pub enum AddrKey {
     Truncated,
 }
 
+/// Is this the pseudo-module vmon-capture writes for a process's JIT
+/// functions (from its perf map)? It has no file to look for.
+pub fn is_jit_module(path: &str) -> bool {
+    path.starts_with("[jit] ")
+}
+
 /// The name of the frame that ends an incomplete user stack, like perf's
 /// `[unknown]`, so that it is never merged with complete ones.
 pub const TRUNCATED_FRAME: &str = "[truncated]";
@@ -186,10 +192,12 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         .par_iter()
         .map(|m| {
             let info = &modules[m.idx()];
-            (
-                *m,
-                elf::resolve(&info.path, &info.build_id, &opts.debug_dirs),
-            )
+            let r = if is_jit_module(&info.path) {
+                Resolved::default()
+            } else {
+                elf::resolve(&info.path, &info.build_id, &opts.debug_dirs)
+            };
+            (*m, r)
         })
         .collect();
 
@@ -237,7 +245,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 "{}{bid}: the local file is a different build; using the capture's symbol table (no inlines or lines)",
                 info.path
             )),
-            (SymbolSource::Embedded, false) => warnings.push(format!(
+            (SymbolSource::Embedded, false) if !is_jit_module(&info.path) => warnings.push(format!(
                 "{}{bid}: binary not found; using the capture's symbol table (no inlines or lines)",
                 info.path
             )),
