@@ -46,13 +46,14 @@ pub struct Aggregates {
     pub stack_names: Vec<String>,
 }
 
-/// Escape a frame name for folded output: `;` separates frames and the last
-/// space separates the count, so neither may appear raw.
+/// Escape a frame name for folded output: `;` separates frames and a
+/// newline ends the line, so neither may appear raw; no control character
+/// may either (the folded text also feeds the SVG, where XML forbids them).
 pub fn escape_frame(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.contains([';', '\n', '\r']) {
-        std::borrow::Cow::Owned(name.replace(';', ":").replace(['\n', '\r'], " "))
+    if name.contains(';') {
+        std::borrow::Cow::Owned(crate::escape::visible(&name.replace(';', ":")).into_owned())
     } else {
-        std::borrow::Cow::Borrowed(name)
+        crate::escape::visible(name)
     }
 }
 

@@ -64,6 +64,8 @@ pub struct InputInfo {
     pub warnings: Vec<String>,
     /// Samples read from this input before filtering.
     pub samples_total: u64,
+    /// Breaches read from this input before filtering.
+    pub breaches_total: u64,
 }
 
 /// A watch; watches of several inputs with the same name, comparison and

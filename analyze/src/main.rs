@@ -21,7 +21,9 @@ use vmon_format::TaskState;
     long_about = "Symbolize, aggregate and render vmon captures (.vmt).\n\n\
 Without an output option, prints a summary per watch: breaches, tasks sampled and the top \
 stacks, fully symbolized. Exit status: 0 on success, 1 on an error (unreadable input), \
-2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed."
+2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed, 4 when \
+--strict finds data lost (a damaged input, records dropped while capturing) or when --strict or \
+--fail-if-breaches finds an input from which nothing could be recovered."
 )]
 struct Cli {
     /// Capture files; several are merged (watches with the same name,
@@ -90,12 +92,36 @@ struct Cli {
     /// Stacks shown per watch in the summary.
     #[arg(long, value_name = "N", default_value_t = 5)]
     top: usize,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; at most the cores available).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Refuse an input whose chunks decompress to more than SIZE bytes
+    /// (e.g. 2G; default 32 times the file's size, at least 64M): bounds the
+    /// memory a damaged or hostile file (a zstd bomb) can take.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
 
     #[command(flatten)]
     artifacts: ArtifactArgs,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 512M or 4G"))?;
+    let mult: u64 = match unit.trim_end_matches(['B', 'i']) {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}`; use K, M, G or T")),
+    };
+    v.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
@@ -151,11 +177,16 @@ impl Progress {
     }
 }
 
-fn build(paths: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Analysis> {
+fn build(
+    paths: &[PathBuf],
+    opts: &Options,
+    max_decoded: Option<u64>,
+    progress: &Progress,
+) -> Result<Analysis> {
     let mut inputs = Vec::with_capacity(paths.len());
     for p in paths {
         progress.set(&format!("reading {}", p.display()));
-        inputs.push(load::load(&p.to_string_lossy())?);
+        inputs.push(load::load_limited(&p.to_string_lossy(), max_decoded)?);
     }
     Ok(ingest::analyze(inputs, opts, &|m| progress.set(m)))
 }
@@ -180,6 +211,10 @@ fn write_flamegraphs(
         agg.per_watch.iter().collect()
     };
     let single = groups.len() == 1;
+    // Watches whose names map to one file name (same name with another
+    // threshold, names differing only in characters that become `_`, names
+    // blanked by damage) get -2, -3...: every file is written once.
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
     let jobs: Vec<(String, &vmon_analyze::aggregate::Group)> = groups
         .into_iter()
         .map(|g| {
@@ -192,8 +227,16 @@ fn write_flamegraphs(
                     .map(|w| w.name.as_str())
                     .unwrap_or("all");
                 let stem = base.strip_suffix(".svg").unwrap_or(&base);
-                format!("{stem}-{}.svg", output::file_stem(w))
+                let name = output::file_stem(w);
+                let mut path = format!("{stem}-{name}.svg");
+                let mut n = 2;
+                while used.contains(&path) {
+                    path = format!("{stem}-{name}-{n}.svg");
+                    n += 1;
+                }
+                path
             };
+            used.insert(path.clone());
             // A lone watch keeps its own title.
             let g = match agg.per_watch.first() {
                 Some(only) if single && agg.per_watch.len() == 1 && !cli.combined => only,
@@ -237,8 +280,14 @@ fn main() {
 fn run() -> Result<i32> {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
+        // More threads than cores only adds overhead (100000 ran for
+        // minutes): cap at the cores this process may use.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if n > cores {
+            eprintln!("vmon-analyze: warning: --threads {n} capped at the {cores} cores available");
+        }
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
+            .num_threads(n.clamp(1, cores))
             .build_global()
             .context("starting the worker threads")?;
     }
@@ -266,7 +315,7 @@ fn run() -> Result<i32> {
         }
     }
     let progress = Progress::new();
-    let a = build(&cli.inputs, &opts, &progress)?;
+    let a = build(&cli.inputs, &opts, cli.max_memory, &progress)?;
     progress.set("aggregating");
     let agg = Aggregates::compute(&a);
     progress.done();
@@ -295,7 +344,7 @@ fn run() -> Result<i32> {
     }
 
     if let Some(base) = &cli.diff {
-        let b = build(std::slice::from_ref(base), &opts, &progress)?;
+        let b = build(std::slice::from_ref(base), &opts, cli.max_memory, &progress)?;
         let bagg = Aggregates::compute(&b);
         let out = match cli.flamegraph.as_deref() {
             Some(o) if !o.is_empty() => o.to_string(),
@@ -356,7 +405,10 @@ fn run() -> Result<i32> {
         std::io::stdout().write_all(summary::text(&a, &agg, &sopts).as_bytes())?;
     } else {
         for w in &a.warnings {
-            eprintln!("vmon-analyze: warning: {w}");
+            eprintln!(
+                "vmon-analyze: warning: {}",
+                vmon_analyze::escape::visible(w)
+            );
         }
         eprintln!("vmon-analyze: {}", a.quality.line());
     }

@@ -59,7 +59,8 @@ pub fn titles(a: &Analysis, group: &Group) -> (String, String) {
         Some(w) => format!("watch {}", watch_title(w)),
         None => format!("{} watches", a.watches.len()),
     };
-    let title = format!("vmon: {what} — {}", inputs.join(", "));
+    let title =
+        crate::escape::visible(&format!("vmon: {what} — {}", inputs.join(", "))).into_owned();
     let sub = format!(
         "{} task samples in {} breaches, {} unique stacks (kernel frames _[k], inlined _[i])",
         group.samples,
@@ -99,10 +100,7 @@ pub fn flamegraph(
 /// inferno refuses empty input; an empty result still deserves a file that
 /// says so rather than a missing artifact.
 fn empty_svg(w: &mut dyn Write, title: &str) -> std::io::Result<()> {
-    let t = title
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
+    let t = crate::escape::xml(title);
     write!(
         w,
         "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1.1\" width=\"1200\" height=\"60\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"600\" y=\"24\" text-anchor=\"middle\" font-size=\"17\">{t}</text><text x=\"600\" y=\"48\" text-anchor=\"middle\" font-size=\"12\">no task samples match</text></svg>\n"
@@ -147,7 +145,10 @@ pub fn diff_flamegraph(
     if lines.is_empty() {
         return empty_svg(w, &title);
     }
-    let mut o = options(title, subtitle);
+    let mut o = options(
+        crate::escape::visible(&title).into_owned(),
+        crate::escape::visible(&subtitle).into_owned(),
+    );
     flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), w)
 }
 
@@ -162,6 +163,8 @@ pub fn file_stem(s: &str) -> String {
                 '_'
             }
         })
+        // File names are limited to 255 bytes.
+        .take(100)
         .collect();
     if t.is_empty() {
         "watch".into()

@@ -114,6 +114,46 @@ pub struct Gate {
 /// the code for errors, so CI can tell a gate from a crash.
 pub const GATE_FAILED_EXIT: i32 = 3;
 
+/// The exit code when data was lost (`--strict`) or nothing could be
+/// recovered from an input (`--strict` and `--fail-if-breaches`): a gate
+/// must not pass on a capture it could not read.
+pub const DATA_LOSS_EXIT: i32 = 4;
+
+/// What the inputs lost, for `--strict` and the gate.
+#[derive(Clone, Debug, Default)]
+pub struct Integrity {
+    /// Damaged inputs from which not one breach or sample was recovered.
+    pub empty: Vec<String>,
+    /// Inputs that lost data: file damage, or records dropped while capturing.
+    pub lossy: Vec<String>,
+}
+
+pub fn integrity(a: &Analysis) -> Integrity {
+    let mut r = Integrity::default();
+    for i in &a.inputs {
+        let damaged = !i.warnings.is_empty();
+        if damaged && i.breaches_total == 0 && i.samples_total == 0 {
+            r.empty.push(format!(
+                "{}: nothing could be recovered from this damaged capture",
+                i.path
+            ));
+        } else if damaged {
+            r.lossy.push(format!(
+                "{}: the file is damaged ({} warnings above); part of the capture is lost",
+                i.path,
+                i.warnings.len()
+            ));
+        }
+        if i.losses.kernel_records > 0 || i.losses.writer_records > 0 {
+            r.lossy.push(format!(
+                "{}: {} records dropped by the kernel and {} by vmon-capture while capturing",
+                i.path, i.losses.kernel_records, i.losses.writer_records
+            ));
+        }
+    }
+    r
+}
+
 /// `--fail-if-breaches N`: the run fails when the breaches kept by the
 /// filters number more than `max`. `--fail-if-breaches 0` fails on any.
 pub fn gate(a: &Analysis, max: u64) -> Gate {
@@ -219,19 +259,9 @@ pub fn summary(a: &Analysis, agg: &Aggregates, opts: &ReportOptions) -> Summary 
 }
 
 /// Escapes text for HTML element content and attribute values.
+/// Control characters become visible `\xNN` (XML forbids them).
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::escape::xml(s)
 }
 
 fn base64(data: &[u8]) -> String {

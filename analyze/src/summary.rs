@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::aggregate::{Aggregates, Group};
 use crate::analysis::{Analysis, FrameId, StackIdx};
+use crate::escape::visible as vis;
 use crate::output::watch_title;
 
 #[derive(Clone, Debug)]
@@ -68,9 +69,9 @@ fn frame_line(a: &Analysis, f: FrameId) -> String {
         .get(func.module.idx())
         .map(|m| m.name.as_str())
         .unwrap_or("?");
-    let mut s = format!("{}  [{module}]", func.name);
+    let mut s = format!("{}  [{}]", vis(&func.name), vis(module));
     if let Some(loc) = a.frame_location(f) {
-        let _ = write!(s, "  {loc}");
+        let _ = write!(s, "  {}", vis(&loc));
     }
     if fr.inlined {
         s.push_str("  (inlined)");
@@ -104,29 +105,29 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
         let _ = writeln!(
             out,
             "capture {}: host {}, kernel {}, {:.1} s, {} task samples{}",
-            i.path,
+            vis(&i.path),
             if m.hostname.is_empty() {
-                "?"
+                "?".into()
             } else {
-                &m.hostname
+                vis(&m.hostname)
             },
             if m.kernel_release.is_empty() {
-                "?"
+                "?".into()
             } else {
-                &m.kernel_release
+                vis(&m.kernel_release)
             },
             dur,
             i.samples_total,
             if m.tool.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", m.tool)
+                format!(" ({})", vis(&m.tool))
             }
         );
     }
     let _ = writeln!(out, "{}", a.quality.line());
     for w in &a.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", vis(w));
     }
     if agg.per_watch.is_empty() {
         let _ = writeln!(out, "\nno breaches or task samples match");
@@ -138,8 +139,8 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
         let _ = writeln!(
             out,
             "\n== watch {} ({}): {} breaches, {} task samples, {} unique stacks ==",
-            watch_title(w),
-            w.kind,
+            vis(&watch_title(w)),
+            vis(&w.kind),
             g.breaches.len(),
             g.samples,
             g.stacks.len()
@@ -173,7 +174,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
             .comms
             .iter()
             .take(8)
-            .map(|(c, n)| format!("{} {n}", a.name(*c)))
+            .map(|(c, n)| format!("{} {n}", vis(a.name(*c))))
             .collect();
         let _ = writeln!(
             out,
@@ -198,7 +199,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                     .tasks
                     .iter()
                     .take(5)
-                    .map(|((_, _, tgid, comm), c)| format!("{comm}[{tgid}] {c}"))
+                    .map(|((_, _, tgid, comm), c)| format!("{}[{tgid}] {c}", vis(comm)))
                     .collect();
                 let more = t.tasks.len().saturating_sub(5);
                 let _ = writeln!(
@@ -220,7 +221,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                         let chain: Vec<String> = pi
                             .chain
                             .iter()
-                            .map(|(pid, comm, cmd)| format!("{comm}[{pid}] {cmd}"))
+                            .map(|(pid, comm, cmd)| format!("{}[{pid}] {}", vis(comm), vis(cmd)))
                             .collect();
                         if !chain.is_empty() {
                             let _ = writeln!(
@@ -267,7 +268,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                 "    {:>8} {:>5.1}%  {}",
                 n,
                 pct(*n, g.samples),
-                a.func(*f).name
+                vis(&a.func(*f).name)
             );
         }
         let _ = writeln!(out, "  top functions (total):");
@@ -277,7 +278,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                 "    {:>8} {:>5.1}%  {}",
                 n,
                 pct(*n, g.samples),
-                a.func(*f).name
+                vis(&a.func(*f).name)
             );
         }
     }

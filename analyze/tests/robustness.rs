@@ -1,0 +1,500 @@
+//! vmon-analyze on hostile captures (issue 15): no panic, no silent
+//! garbage, bounded memory, every output well-formed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use vmon_format::*;
+
+mod common;
+use common::{s, stack};
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vmon-analyze-robust-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const KSCHED: u64 = 0xffff_ffff_8100_2000;
+const KSYSCALL: u64 = 0xffff_ffff_8100_1000;
+
+/// One watch per name in `watches`, one breach each, two samples per
+/// breach with a kernel stack `do_syscall_64 → schedule`.
+fn capture(watches: &[(&str, i64)]) -> Capture {
+    let mut c = Capture {
+        strings: [""].into_iter().collect(),
+        ..Default::default()
+    };
+    c.meta.start_ns = 1_000_000_000;
+    c.meta.end_ns = 2_000_000_000;
+    c.meta.tool = "test".into();
+    for (addr, name) in [(KSYSCALL, "do_syscall_64"), (KSCHED, "schedule")] {
+        let n = s(&mut c, name);
+        c.kernel_symbols.push(KernelSymbol {
+            addr,
+            kind: b'T',
+            name: n,
+            module: StrId(0),
+        });
+    }
+    let k = stack(&mut c, &[KSCHED + 0x10, KSYSCALL + 0x10]);
+    let comm = s(&mut c, "worker");
+    for (i, (name, threshold)) in watches.iter().enumerate() {
+        let n = s(&mut c, name);
+        c.watches.push(Watch {
+            id: i as u64 + 1,
+            owner_pid: 1,
+            target_pid: 1,
+            name: n,
+            addr: 0x1000,
+            size: 8,
+            signed: true,
+            cmp: Comparison::Greater,
+            threshold: *threshold,
+            interval_ns: 1_000_000,
+            kind: WatchKind::User,
+        });
+        c.breaches.push(Breach {
+            event_id: i as u64 + 1,
+            time_ns: 1_100_000_000 + i as u64 * 1000,
+            watch: i as u32,
+            value: threshold + 1,
+            nr_candidates: 2,
+            collect_ns: 100,
+            flags: 0,
+        });
+        for p in 0..2 {
+            c.samples.push(TaskSample {
+                breach: i as u32,
+                pid: 300 + p,
+                tgid: 300,
+                comm,
+                state: TaskState::Running,
+                cpu: 0,
+                cgroup_id: 1,
+                kstack: k,
+                ustack: StackId::EMPTY,
+                regs: UserRegs::default(),
+                raw_stack: None,
+                process: None,
+                flags: 0,
+            });
+        }
+    }
+    c
+}
+
+fn write(path: &Path, c: &Capture) {
+    let f = std::fs::File::create(path).unwrap();
+    write_capture(c, std::io::BufWriter::new(f)).unwrap();
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn out(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", err(o));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn no_panic(o: &Output) {
+    assert_ne!(o.status.code(), Some(101), "{}", err(o));
+    assert!(!err(o).contains("panicked"), "{}", err(o));
+}
+
+/// A user frame inside a mapping whose file offset is near 2^64
+/// (`a - start + off` overflowed): no panic in any output; the mapping is
+/// ignored with a warning.
+#[test]
+fn mapping_offset_near_2_64_does_not_panic() {
+    let d = tmpdir("pgoff");
+    let mut c = capture(&[("w", 5)]);
+    let path = s(&mut c, "/usr/bin/app");
+    c.processes.push(Process {
+        tgid: 300,
+        start_boottime_ns: 0,
+        mappings: vec![
+            Mapping {
+                start: 0x400000,
+                end: 0x500000,
+                offset: u64::MAX - 0x1000,
+                path,
+                build_id: vec![1; 20],
+                dev: 1,
+                ino: 1,
+            },
+            Mapping {
+                start: 0x600000,
+                end: 0x601000,
+                offset: u64::MAX - 0xfff, // ends exactly at 2^64: also refused
+                path,
+                build_id: vec![1; 20],
+                dev: 1,
+                ino: 1,
+            },
+        ],
+        mappings_truncated: false,
+        chain: vec![],
+        chain_truncated: false,
+    });
+    let u = stack(&mut c, &[0x480010, 0x600020]);
+    for smp in &mut c.samples {
+        smp.ustack = u;
+        smp.process = Some(0);
+        smp.regs.ip = 0x480010;
+    }
+    write(&d.join("p.vmt"), &c);
+    for args in [
+        vec!["p.vmt"],
+        vec!["p.vmt", "--folded"],
+        vec!["p.vmt", "--json"],
+        vec!["p.vmt", "--flamegraph", "f.svg"],
+        vec!["p.vmt", "--csv", "t"],
+        vec!["p.vmt", "--report", "r"],
+    ] {
+        let o = run(&args, &d);
+        no_panic(&o);
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+    }
+    let o = run(&["p.vmt", "--folded", "x.folded"], &d);
+    assert!(err(&o).contains("past 2^64"), "{}", err(&o));
+}
+
+/// Well-formed XML, and no character XML 1.0 forbids.
+fn assert_xml(text: &str, what: &str) {
+    for c in text.chars() {
+        assert!(
+            !c.is_control() || matches!(c, '\t' | '\n' | '\r'),
+            "{what}: raw control character {:?}",
+            c
+        );
+    }
+    let mut r = quick_xml::Reader::from_str(text);
+    let mut depth = 0i64;
+    loop {
+        match r.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(_) => {}
+            Err(e) => panic!("{what}: not well-formed at {}: {e}", r.buffer_position()),
+        }
+    }
+    assert_eq!(depth, 0, "{what}: unbalanced");
+}
+
+/// Watches whose names map to the same file name get distinct files, each
+/// written once and well-formed.
+#[test]
+fn colliding_watch_names_get_distinct_flamegraph_files() {
+    let d = tmpdir("names");
+    let c = capture(&[
+        ("load", 5),
+        ("load", 6),
+        ("a b", 1),
+        ("a/b", 1),
+        ("", 1),
+        ("", 2),
+    ]);
+    write(&d.join("n.vmt"), &c);
+    let o = run(&["n.vmt", "--flamegraph", "fg.svg"], &d);
+    assert!(o.status.success(), "{}", err(&o));
+    let e = err(&o);
+    let wrote: Vec<&str> = e
+        .lines()
+        .filter_map(|l| l.strip_prefix("vmon-analyze: wrote "))
+        .collect();
+    assert_eq!(wrote.len(), 6, "{e}");
+    let mut uniq = wrote.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), 6, "each file once: {e}");
+    for f in wrote {
+        let svg = std::fs::read_to_string(d.join(f)).unwrap();
+        assert_xml(&svg, f);
+    }
+}
+
+/// Control characters in function, watch, comm and path names: escaped in
+/// the SVG, the HTML report and the text summary; the text cannot be made
+/// to show a forged `== watch` or `warning:` line, nor an ANSI escape.
+#[test]
+fn control_characters_in_names_are_escaped_per_output() {
+    let d = tmpdir("ctl");
+    let evil_watch = "w\n== watch forged > 1 (user): 9 breaches ==\nwarning: forged";
+    let mut c = capture(&[(evil_watch, 5)]);
+    // A kernel function name with a newline, an ESC and a C1 control.
+    let evil_fn = s(&mut c, "sched\n== watch fake\x1b[31m\u{9b}\x07");
+    c.kernel_symbols[1].name = evil_fn;
+    let evil_comm = s(&mut c, "bad\rcomm\x1b]0;title\x07");
+    for smp in &mut c.samples {
+        smp.comm = evil_comm;
+    }
+    write(&d.join("c.vmt"), &c);
+
+    let text = out(&run(&["c.vmt"], &d));
+    assert!(!text.contains('\x1b') && !text.contains('\u{9b}') && !text.contains('\r'));
+    assert!(!text.contains('\x07'));
+    let watch_lines = text.lines().filter(|l| l.starts_with("== watch")).count();
+    assert_eq!(watch_lines, 1, "{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("warning: forged")),
+        "{text}"
+    );
+    assert!(
+        text.contains(r"sched\x0a== watch fake\x1b[31m\x9b\x07"),
+        "{text}"
+    );
+
+    let o = run(&["c.vmt", "--flamegraph", "f.svg"], &d);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_xml(&std::fs::read_to_string(d.join("f.svg")).unwrap(), "f.svg");
+
+    let folded = out(&run(&["c.vmt", "--folded"], &d));
+    assert_eq!(folded.lines().count(), 1, "{folded}");
+
+    let o = run(&["c.vmt", "--report", "r"], &d);
+    assert!(o.status.success(), "{}", err(&o));
+    let html = std::fs::read_to_string(d.join("r/index.html")).unwrap();
+    for c in html.chars() {
+        assert!(
+            !c.is_control() || matches!(c, '\t' | '\n' | '\r'),
+            "index.html: raw control {c:?}"
+        );
+    }
+    // JSON keeps the exact names (serde escapes them).
+    let j: serde_json::Value = serde_json::from_str(&out(&run(&["c.vmt", "--json"], &d))).unwrap();
+    assert_eq!(j["watches"][0]["name"], evil_watch);
+}
+
+/// (offset, type, stored_len) of each chunk of a finished file.
+fn chunks(b: &[u8]) -> Vec<(usize, u16, usize)> {
+    let mut v = Vec::new();
+    let mut off = 16;
+    while off + 28 <= b.len() && &b[off..off + 4] == b"VMTC" {
+        let ty = u16::from_le_bytes([b[off + 4], b[off + 5]]);
+        let len = u32::from_le_bytes(b[off + 8..off + 12].try_into().unwrap()) as usize;
+        v.push((off, ty, len));
+        off += 28 + len;
+    }
+    v
+}
+
+/// A capture cut to its header, and one whose every chunk but the header
+/// failed its CRC: exit 0 alone (with warnings), but the CI gate and
+/// `--strict` fail with status 4; a clean capture with no breach passes
+/// both.
+#[test]
+fn gate_and_strict_fail_on_unreadable_or_lossy_captures() {
+    let d = tmpdir("strict");
+    write(&d.join("good.vmt"), &capture(&[("w", 5)]));
+    let good = std::fs::read(d.join("good.vmt")).unwrap();
+    std::fs::write(d.join("cut.vmt"), &good[..20]).unwrap();
+    let mut crc = good.clone();
+    for (off, _, len) in chunks(&good) {
+        if len > 0 {
+            crc[off + 28] ^= 0xff; // payload CRC mismatch: chunk skipped
+        }
+    }
+    std::fs::write(d.join("crc.vmt"), &crc).unwrap();
+    let mut quiet = capture(&[("w", 5)]);
+    quiet.breaches.clear();
+    quiet.samples.clear();
+    write(&d.join("quiet.vmt"), &quiet);
+    let mut dropped = capture(&[("w", 5)]);
+    dropped.losses.kernel_records = 3;
+    write(&d.join("dropped.vmt"), &dropped);
+
+    for f in ["cut.vmt", "crc.vmt"] {
+        let o = run(&[f, "--folded"], &d);
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(0), "{f} alone: {}", err(&o));
+        for extra in [
+            &["--fail-if-breaches", "0"][..],
+            &["--strict"],
+            &["--fail-if-breaches", "9"],
+        ] {
+            let mut args = vec![f, "--folded"];
+            args.extend_from_slice(extra);
+            let o = run(&args, &d);
+            assert_eq!(o.status.code(), Some(4), "{args:?}: {}", err(&o));
+            assert!(
+                err(&o).contains("nothing could be recovered"),
+                "{}",
+                err(&o)
+            );
+        }
+    }
+    // Nothing happened, and nothing is lost: both pass.
+    let o = run(&["quiet.vmt", "--strict", "--fail-if-breaches", "0"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // Records dropped while capturing: only --strict fails.
+    let o = run(&["dropped.vmt", "--folded", "--fail-if-breaches", "5"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = run(&["dropped.vmt", "--folded", "--strict"], &d);
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert!(
+        err(&o).contains("3 records dropped by the kernel"),
+        "{}",
+        err(&o)
+    );
+}
+
+/// After a damaged KSYMS chunk the surviving symbols are not used: a frame
+/// must show as `[kernel]+0x...`, never take a wrong neighbour's name
+/// (`schedule`'s frame became `do_syscall_64` when only its chunk was lost).
+#[test]
+fn kernel_frames_are_not_named_from_a_damaged_symbol_table() {
+    let d = tmpdir("ksyms");
+    let c = capture(&[("w", 5)]);
+    // The same capture with each kernel symbol in a chunk of its own.
+    let mut w = Writer::new(std::fs::File::create(d.join("ok.vmt")).unwrap()).unwrap();
+    w.write_meta(&c.meta).unwrap();
+    for k in &c.kernel_symbols {
+        let name = w.intern_str(c.str(k.name));
+        let module = w.intern_str("");
+        w.add_kernel_symbol(&KernelSymbol { name, module, ..*k })
+            .unwrap();
+        w.flush().unwrap();
+    }
+    let wname = w.intern_str("w");
+    w.add_watch(&Watch {
+        name: wname,
+        ..c.watches[0].clone()
+    })
+    .unwrap();
+    w.add_breach(&c.breaches[0]).unwrap();
+    let frames: Vec<u64> = c.stacks.frames(c.samples[0].kstack).collect();
+    let k = w.intern_stack(&frames);
+    let comm = w.intern_str("worker");
+    for smp in &c.samples {
+        w.add_sample(&TaskSample {
+            kstack: k,
+            comm,
+            ..smp.clone()
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+    let folded = out(&run(&["ok.vmt", "--folded"], &d));
+    assert_eq!(folded, "do_syscall_64_[k];schedule_[k] 2\n");
+    let mut b = std::fs::read(d.join("ok.vmt")).unwrap();
+    let ks: Vec<_> = chunks(&b).into_iter().filter(|c| c.1 == 3).collect();
+    assert_eq!(ks.len(), 2, "one KSYMS chunk per symbol");
+    let sched = ks[1]; // written second: schedule, the higher address
+    b[sched.0 + 28 + sched.2 / 2] ^= 0x40;
+    std::fs::write(d.join("bad.vmt"), &b).unwrap();
+    let o = run(&["bad.vmt", "--folded"], &d);
+    let folded = out(&o);
+    assert!(
+        !folded.contains("do_syscall_64") && !folded.contains("schedule"),
+        "{folded}"
+    );
+    assert!(folded.contains("[kernel]+0x"), "{folded}");
+    assert!(
+        err(&o).contains("kernel symbol table was lost"),
+        "{}",
+        err(&o)
+    );
+}
+
+/// One chunk: header (CRCs right) and payload.
+fn chunk(ty: u16, raw: &[u8], zstd_level: Option<i32>) -> Vec<u8> {
+    let (flags, stored) = match zstd_level {
+        Some(l) => (1u16, zstd::bulk::compress(raw, l).unwrap()),
+        None => (0, raw.to_vec()),
+    };
+    let h = vmon_format::chunk::ChunkHeader {
+        ty,
+        flags,
+        stored_len: stored.len() as u32,
+        raw_len: raw.len() as u32,
+        count: 0,
+        payload_crc: crc32c::crc32c(&stored),
+    };
+    let mut v = h.encode().to_vec();
+    v.extend_from_slice(&stored);
+    v
+}
+
+/// Kilobytes of zstd that claim hundreds of MiB are refused before they are
+/// decompressed, with the way out named; `--max-memory` raises the limit.
+#[test]
+fn zstd_bombs_are_refused_by_the_decode_limit() {
+    let d = tmpdir("bomb");
+    let mut f = vmon_format::chunk::file_header(1, 0).to_vec();
+    let zeros = vec![0u8; 60 << 20];
+    for ty in [2u16, 7, 7] {
+        // STRINGS, SAMPLES, SAMPLES: 180 MiB from a few hundred KB.
+        f.extend_from_slice(&chunk(ty, &zeros, Some(19)));
+    }
+    assert!(f.len() < 64 << 10, "{} bytes", f.len());
+    std::fs::write(d.join("bomb.vmt"), &f).unwrap();
+    let o = run(&["bomb.vmt"], &d);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("zstd bomb") && err(&o).contains("--max-memory"),
+        "{}",
+        err(&o)
+    );
+    // A real capture is far below the default limit.
+    write(&d.join("ok.vmt"), &capture(&[("w", 5)]));
+    assert!(run(&["ok.vmt"], &d).status.success());
+}
+
+/// A parent chain deeper than any real stack (the kernel records at most
+/// 65,535 frames) is refused by the reader instead of being walked per
+/// sample.
+#[test]
+fn a_stack_chain_deeper_than_any_real_stack_is_refused() {
+    let d = tmpdir("deep");
+    let mut c = capture(&[("w", 5)]);
+    let frames: Vec<u64> = (0..70_000u64).map(|i| 0x400000 + i * 16).collect();
+    let deep = stack(&mut c, &frames);
+    c.samples[0].ustack = deep;
+    write(&d.join("deep.vmt"), &c);
+    let o = run(&["deep.vmt", "--folded"], &d);
+    no_panic(&o);
+    assert!(err(&o).contains("stack depth"), "{}", err(&o));
+    // The same depth, one frame short of the limit's excess, is fine.
+    let mut c = capture(&[("w", 5)]);
+    let ok = stack(&mut c, &frames[..65_536]);
+    c.samples[0].ustack = ok;
+    write(&d.join("ok.vmt"), &c);
+    let o = run(&["ok.vmt", "--folded"], &d);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!err(&o).contains("stack depth"), "{}", err(&o));
+}
+
+/// A million identical warnings (empty chunks of an unknown type) are one
+/// line with a count, not a million lines.
+#[test]
+fn repeated_warnings_are_collapsed_into_a_count() {
+    let d = tmpdir("flood");
+    write(&d.join("ok.vmt"), &capture(&[("w", 5)]));
+    let good = std::fs::read(d.join("ok.vmt")).unwrap();
+    // Drop the trailer and index: append unknown chunks, read linearly.
+    let mut f = good[..good.len() - 16].to_vec();
+    let one = chunk(0x8001, b"", None);
+    for _ in 0..100_000 {
+        f.extend_from_slice(&one);
+    }
+    std::fs::write(d.join("flood.vmt"), &f).unwrap();
+    let o = run(&["flood.vmt", "--folded"], &d);
+    assert!(o.status.success(), "{}", err(&o));
+    let e = err(&o);
+    assert!(e.lines().count() < 20, "{} lines", e.lines().count());
+    assert!(e.contains("and 99999 more like it"), "{e}");
+}
