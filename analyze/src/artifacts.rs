@@ -177,7 +177,7 @@ impl ArtifactArgs {
 /// One flamegraph per watch for the report (one in all for a single watch).
 fn report_flamegraphs(a: &Analysis, agg: &Aggregates) -> Result<Vec<Flamegraph>> {
     let mut out = Vec::new();
-    for g in &agg.per_watch {
+    for (i, g) in agg.per_watch.iter().enumerate() {
         if g.samples == 0 {
             continue;
         }
@@ -187,7 +187,18 @@ fn report_flamegraphs(a: &Analysis, agg: &Aggregates) -> Result<Vec<Flamegraph>>
             .watch
             .and_then(|w| a.watches.get(w.idx()))
             .map(|w| w.name.clone());
-        out.push(Flamegraph { watch, svg });
+        // The index makes the name unique whatever the watch names are.
+        let file = format!(
+            "flame-{}-{}.svg",
+            i + 1,
+            output::file_stem(watch.as_deref().unwrap_or("all"))
+        );
+        out.push(Flamegraph {
+            watch,
+            group: Some(i),
+            file,
+            svg,
+        });
     }
     Ok(out)
 }

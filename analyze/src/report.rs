@@ -1,12 +1,14 @@
-//! `--report DIR`: a CI artifact. `DIR/index.html` is one self-contained
-//! page (flamegraphs embedded, no network, no external files) with the
-//! summary, the symbolization quality and the top rows of the tables;
+//! `--report DIR`: a CI artifact. `DIR/index.html` is a page (no network)
+//! with the summary, the symbolization quality and the top rows of the
+//! tables; each flamegraph is `DIR/flame-<n>-<watch>.svg` beside it;
 //! `DIR/summary.json` carries the same figures for machines.
 //!
-//! Each flamegraph is embedded as an `<object>` with a `data:` URL rather
+//! Each flamegraph is shown through an `<object>` that loads its file rather
 //! than inline: inferno's SVGs use fixed element ids and their own script,
 //! so two inline graphs would fight over `#frames`, while an `<object>`
-//! gives each its own document and keeps zoom and search working.
+//! gives each its own document and keeps zoom and search working. A file,
+//! not a `data:` URL: Chromium leaves an `<object>` blank when its data URL
+//! is over about 2 MB, which every real-sized capture's graph is.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,10 @@ pub enum ReportError {
 pub struct Flamegraph {
     /// `None` for a graph over all watches.
     pub watch: Option<String>,
+    /// Its group's index in `Aggregates::per_watch` (names may repeat).
+    pub group: Option<usize>,
+    /// The file name in the report directory (unique).
+    pub file: String,
     pub svg: Vec<u8>,
 }
 
@@ -264,27 +270,6 @@ pub fn esc(s: &str) -> String {
     crate::escape::xml(s)
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(T[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The `height` attribute of an SVG's root element, to size its `<object>`.
 fn svg_height(svg: &[u8]) -> Option<u32> {
     let head = std::str::from_utf8(svg.get(..svg.len().min(4096))?).ok()?;
@@ -321,6 +306,8 @@ h3 { font-size:15px; margin:16px 0 6px; }
 .gate { border-radius:8px; padding:12px 18px; margin-bottom:18px; font-weight:600; color:#fff; }
 .gate.fail { background:var(--bad); } .gate.pass { background:var(--good); }
 table { border-collapse:collapse; width:100%; font-size:13px; }
+.wide { overflow-x:auto; }
+td { overflow-wrap:anywhere; }
 th, td { text-align:left; padding:4px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { background:#eef1f5; font-weight:600; position:sticky; top:0; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
@@ -390,9 +377,9 @@ fn watch_section(
         let h = svg_height(&f.svg).unwrap_or(600);
         let _ = write!(
             out,
-            "<object class=\"flame\" type=\"image/svg+xml\" style=\"height:{h}px\" title=\"flamegraph of {}\" data=\"data:image/svg+xml;base64,{}\">flamegraph (needs a browser with SVG)</object>",
+            "<object class=\"flame\" type=\"image/svg+xml\" style=\"height:{h}px\" title=\"flamegraph of {}\" data=\"{}\">flamegraph: <a href=\"{1}\">{1}</a></object>",
             esc(&ws.name),
-            base64(&f.svg)
+            esc(&f.file)
         );
     }
     out.push_str("<div class=\"cols\"><div><h3>Top functions</h3>");
@@ -620,11 +607,8 @@ pub fn render_html(
             &rows,
         );
     }
-    let warnings: Vec<&String> = a
-        .warnings
-        .iter()
-        .chain(a.inputs.iter().flat_map(|i| &i.warnings))
-        .collect();
+    // The inputs' warnings are in `a.warnings` already, with their path.
+    let warnings: Vec<&String> = a.warnings.iter().collect();
     if !warnings.is_empty() {
         out.push_str("<h3>Warnings</h3><ul>");
         for w in warnings {
@@ -635,19 +619,12 @@ pub fn render_html(
     out.push_str("</section>");
 
     for (i, (ws, g)) in sum.watches.iter().zip(&agg.per_watch).enumerate() {
-        let name = g
-            .watch
-            .and_then(|w| a.watches.get(w.idx()))
-            .map(|w| w.name.as_str());
-        let flame = flames
-            .iter()
-            .find(|f| f.watch.as_deref() == name)
-            .or_else(|| {
-                // A single combined graph goes with the first watch.
-                (i == 0)
-                    .then(|| flames.iter().find(|f| f.watch.is_none()))
-                    .flatten()
-            });
+        let flame = flames.iter().find(|f| f.group == Some(i)).or_else(|| {
+            // A single combined graph goes with the first watch.
+            (i == 0)
+                .then(|| flames.iter().find(|f| f.watch.is_none()))
+                .flatten()
+        });
         watch_section(&mut out, a, ws, g, flame, i, top);
     }
 
@@ -671,7 +648,11 @@ pub fn render_html(
         let rows: Vec<Vec<String>> = (0..t.rows().min(200))
             .map(|r| t.columns.iter().map(|c| esc(&c.cell(r))).collect())
             .collect();
+        // Long paths and build-ids: the table scrolls inside its card
+        // rather than running past it.
+        out.push_str("<div class=\"wide\">");
         html_table(&mut out, &head, &rows);
+        out.push_str("</div>");
     }
     out.push_str("<p class=\"muted\">All tables, with every row: <code>vmon-analyze FILE --csv DIR</code> (columns in TABLES.md).</p></section>");
     out.push_str("</main></body></html>\n");
@@ -691,6 +672,10 @@ pub fn write_report(
         path: dir.to_owned(),
         source,
     })?;
+    for f in flames {
+        let path = dir.join(&f.file);
+        std::fs::write(&path, &f.svg).map_err(|source| ReportError::Write { path, source })?;
+    }
     let html = render_html(a, agg, tables, flames, opts);
     let index = dir.join("index.html");
     std::fs::write(&index, html).map_err(|source| ReportError::Write {
@@ -707,21 +692,6 @@ pub fn write_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
 
     #[test]
     fn html_escaping_covers_markup_and_quotes() {

@@ -102,7 +102,10 @@ impl<'a> VmtFile<'a> {
         }
         let major = u16::from_le_bytes([data[8], data[9]]);
         let minor = u16::from_le_bytes([data[10], data[11]]);
-        if major > VERSION_MAJOR || major == 0 {
+        if major == 0 {
+            return Err(Error::ZeroMajor { minor });
+        }
+        if major > VERSION_MAJOR {
             return Err(Error::NewerMajor {
                 major,
                 minor,
@@ -736,6 +739,26 @@ fn zstd_exact(
 ) -> std::result::Result<(), Warning> {
     // raw_len is capped at MAX_PAYLOAD by the header parser.
     let raw_len = c.header.raw_len as usize;
+    // One frame (SPEC §2.2): the bulk decompressor would also run a second
+    // frame or skip trailing skippable frames, which the spec does not allow.
+    match zstd::zstd_safe::find_frame_compressed_size(stored) {
+        Ok(n) if n == stored.len() => {}
+        Ok(n) => {
+            return Err(chunk_warning(
+                c,
+                format!(
+                    "zstd payload is not one frame: the first frame ends at byte {n} of {}",
+                    stored.len()
+                ),
+            ))
+        }
+        Err(_) => {
+            return Err(chunk_warning(
+                c,
+                "zstd payload does not start with a valid zstd frame".to_string(),
+            ))
+        }
+    }
     out.clear();
     out.resize(raw_len, 0);
     let got = z
