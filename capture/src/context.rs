@@ -5,6 +5,8 @@
 use crate::convert::{AncestorOwned, MapOwned, ProcInfo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use vmon_unwind::Image;
 
 /// Files larger than this are not read for build-ids and symbols.
 const MAX_BINARY_BYTES: u64 = 1 << 30;
@@ -31,6 +33,10 @@ pub trait Enricher {
     fn take_warnings(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// The file mapped by `m` (after [`Enricher::binary`]), for unwinding.
+    fn image(&mut self, _tgid: i32, _m: &MapOwned) -> Option<Arc<Image>> {
+        None
+    }
 }
 
 pub struct Host {
@@ -40,6 +46,8 @@ pub struct Host {
     /// Where to find binaries of a `--from-raw` stream.
     pub sysroot: Option<PathBuf>,
     seen: HashMap<(u64, u64, String), Vec<u8>>,
+    /// Files opened for unwinding, by (dev, ino, path); None when none opened.
+    images: HashMap<(u64, u64, String), Option<Arc<Image>>>,
     tables: Vec<SymTab>,
     pub warnings: Vec<String>,
 }
@@ -51,6 +59,7 @@ impl Host {
             embed_symbols,
             sysroot,
             seen: HashMap::new(),
+            images: HashMap::new(),
             tables: Vec::new(),
             warnings: Vec::new(),
         }
@@ -292,6 +301,25 @@ impl Enricher for Host {
 
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    fn image(&mut self, tgid: i32, m: &MapOwned) -> Option<Arc<Image>> {
+        if !m.path.starts_with('/') {
+            return None;
+        }
+        let key = (m.dev, m.ino, m.path.clone());
+        if let Some(i) = self.images.get(&key) {
+            return i.clone();
+        }
+        // The same file that binary() accepted: the build-id, when known,
+        // must match.
+        let found = self.candidates(tgid, m).into_iter().find_map(|p| {
+            let img = Image::open(&p)?;
+            (m.build_id.is_empty() || img.build_id().as_deref() == Some(&m.build_id[..]))
+                .then(|| Arc::new(img))
+        });
+        self.images.insert(key, found.clone());
+        found
     }
 }
 
