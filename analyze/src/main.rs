@@ -410,7 +410,10 @@ fn run() -> Result<i32> {
                 vmon_analyze::escape::visible(w)
             );
         }
-        eprintln!("vmon-analyze: {}", a.quality.line());
+        eprintln!(
+            "vmon-analyze: {}",
+            vmon_analyze::escape::visible(&a.quality.line())
+        );
     }
     Ok(exit_code)
 }

@@ -125,7 +125,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
             }
         );
     }
-    let _ = writeln!(out, "{}", a.quality.line());
+    let _ = writeln!(out, "{}", vis(&a.quality.line()));
     for w in &a.warnings {
         let _ = writeln!(out, "warning: {}", vis(w));
     }
