@@ -281,6 +281,8 @@ pub struct Analysis {
     pub quality: Quality,
     /// Warnings for the user (missing binaries, damaged inputs), once each.
     pub warnings: Vec<String>,
+    /// The filters the analysis applied (for the JSON and the report).
+    pub filters: crate::ingest::Filters,
 }
 
 /// A process as shown in summaries.

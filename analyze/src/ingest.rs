@@ -177,7 +177,10 @@ fn state_ok(f: &Filters, s: TaskState) -> bool {
 
 /// Builds the analysis. `progress` receives phase names.
 pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)) -> Analysis {
-    let mut an = Analysis::default();
+    let mut an = Analysis {
+        filters: opts.filters.clone(),
+        ..Default::default()
+    };
     let mut it = Interner::default();
     it.module(&mut an, ModuleKind::Unknown, "[unknown]", &[]);
     let mut kallsyms: Vec<Kallsyms> = Vec::new();

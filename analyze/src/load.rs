@@ -24,8 +24,8 @@ pub fn load(path: &str) -> Result<LoadedInput> {
 /// [`load`], refusing an input whose chunks decompress to more than
 /// `max_decoded` bytes (default [`default_decode_limit`]).
 pub fn load_limited(path: &str, max_decoded: Option<u64>) -> Result<LoadedInput> {
-    let file = vmon_format::VmtFile::open(path).with_context(|| format!("reading {path}"))?;
-    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let file = open(path)?;
+    let len = file.file_len();
     let decoded: u64 = file.chunks().iter().map(|c| c.header.raw_len as u64).sum();
     let limit = max_decoded.unwrap_or_else(|| default_decode_limit(len));
     if decoded > limit {
@@ -55,9 +55,60 @@ pub fn load_limited(path: &str, max_decoded: Option<u64>) -> Result<LoadedInput>
     Ok(LoadedInput {
         path: path.to_string(),
         capture,
-        file: Some(file),
+        file: Some(file.0),
         warnings,
     })
+}
+
+/// An opened input and its size in bytes.
+struct Opened(vmon_format::VmtFile<'static>, u64);
+
+impl Opened {
+    fn file_len(&self) -> u64 {
+        self.1
+    }
+}
+
+impl std::ops::Deref for Opened {
+    type Target = vmon_format::VmtFile<'static>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+/// Opens `path` (`-` for stdin): mapped when it is a regular file, read
+/// into memory when it is a pipe or another file that cannot be mapped.
+fn open(path: &str) -> Result<Opened> {
+    use std::io::Read;
+    let read_all = |r: &mut dyn Read| -> Result<Opened> {
+        let mut v = Vec::new();
+        r.read_to_end(&mut v)
+            .with_context(|| format!("reading {path}"))?;
+        let len = v.len() as u64;
+        // Lives until the process exits, as a mapping would.
+        let bytes: &'static [u8] = Box::leak(v.into_boxed_slice());
+        let f =
+            vmon_format::VmtFile::from_bytes(bytes).with_context(|| format!("reading {path}"))?;
+        Ok(Opened(f, len))
+    };
+    if path == "-" {
+        return read_all(&mut std::io::stdin().lock());
+    }
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {path}"))?;
+    if meta.is_dir() {
+        bail!("{path} is a directory, not a capture file (pass the .vmt files in it)");
+    }
+    if meta.is_file() {
+        let f = vmon_format::VmtFile::open(path).map_err(|e| match e {
+            // The error names the path and the OS error once.
+            vmon_format::Error::Open { .. } => anyhow::anyhow!("{e}"),
+            e => anyhow::Error::new(e).context(format!("reading {path}")),
+        })?;
+        return Ok(Opened(f, meta.len()));
+    }
+    // A pipe, FIFO or character device: cannot be mapped.
+    let mut f = std::fs::File::open(path).with_context(|| format!("reading {path}"))?;
+    read_all(&mut f)
 }
 
 /// The reader's warnings with repeats (same chunk type and message, as from

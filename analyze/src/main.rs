@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use std::path::Path;
 use vmon_analyze::aggregate::Aggregates;
 use vmon_analyze::analysis::Analysis;
 use vmon_analyze::artifacts::ArtifactArgs;
@@ -66,11 +67,12 @@ struct Cli {
     /// Only tasks in this state: R (running) or D (uninterruptible).
     #[arg(long, value_name = "R|D", value_parser = parse_state)]
     state: Vec<TaskState>,
-    /// Only breaches at or after this many seconds since the capture start.
-    #[arg(long, value_name = "SECONDS")]
+    /// Only breaches at or after this time since the capture start (seconds,
+    /// or with a unit: 500ms, 7s, 2m, 1h).
+    #[arg(long, value_name = "TIME", value_parser = parse_seconds, allow_hyphen_values = true)]
     from: Option<f64>,
-    /// Only breaches at or before this many seconds since the capture start.
-    #[arg(long, value_name = "SECONDS")]
+    /// Only breaches at or before this time since the capture start (as --from).
+    #[arg(long, value_name = "TIME", value_parser = parse_seconds, allow_hyphen_values = true)]
     to: Option<f64>,
     /// Kernel frames only.
     #[arg(long, conflicts_with = "user_only")]
@@ -103,6 +105,37 @@ struct Cli {
 
     #[command(flatten)]
     artifacts: ArtifactArgs,
+}
+
+/// A time offset in seconds: a number with an optional unit (ns, us, ms, s,
+/// m, h). NaN and infinities are refused: they would match nothing or
+/// everything without a word.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a time like 7, 7s, 500ms, 2m or 1h"))?;
+    if !v.is_finite() {
+        return Err(format!("`{s}` is not a finite time"));
+    }
+    let mult = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" => 1e-6,
+        "ns" => 1e-9,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}`; use ns, us, ms, s, m or h"
+            ))
+        }
+    };
+    Ok(v * mult)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -188,7 +221,36 @@ fn build(
         progress.set(&format!("reading {}", p.display()));
         inputs.push(load::load_limited(&p.to_string_lossy(), max_decoded)?);
     }
-    Ok(ingest::analyze(inputs, opts, &|m| progress.set(m)))
+    // `--watch NAME` that names no watch: say which watches there are.
+    let mut names: Vec<String> = inputs
+        .iter()
+        .flat_map(|i| {
+            i.capture
+                .watches
+                .iter()
+                .map(|w| i.capture.str(w.name).to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let unknown: Vec<&String> = opts
+        .filters
+        .watch
+        .iter()
+        .filter(|w| !names.contains(w))
+        .collect();
+    let mut a = ingest::analyze(inputs, opts, &|m| progress.set(m));
+    for w in unknown {
+        a.warnings.push(format!(
+            "--watch {w} matches no watch; the input has: {}",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    Ok(a)
 }
 
 /// One SVG per watch (or one for all), rendered in parallel.
@@ -245,6 +307,9 @@ fn write_flamegraphs(
             (path, g)
         })
         .collect();
+    for (path, _) in &jobs {
+        refuse_input(cli, path)?;
+    }
     jobs.par_iter().try_for_each(|(path, g)| -> Result<()> {
         let mut w = create(path)?;
         output::flamegraph(&mut w, a, agg, g).with_context(|| format!("writing {path}"))?;
@@ -252,6 +317,33 @@ fn write_flamegraphs(
         eprintln!("vmon-analyze: wrote {path}");
         Ok(())
     })
+}
+
+/// Same device and inode.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Refuses to write `out` when it is one of the run's inputs (under any
+/// name): it would be truncated before, or while, it is read.
+fn refuse_input(cli: &Cli, out: &str) -> Result<()> {
+    let out_p = Path::new(out);
+    if let Some(i) = cli
+        .inputs
+        .iter()
+        .chain(cli.diff.as_ref())
+        .find(|i| same_file(i, out_p))
+    {
+        bail!(
+            "the output {out} is the input {}: writing it would destroy the capture; choose another file",
+            i.display()
+        );
+    }
+    Ok(())
 }
 
 fn create(path: &str) -> Result<BufWriter<File>> {
@@ -294,6 +386,31 @@ fn run() -> Result<i32> {
     if cli.artifacts.run_symbolize_addrs(!cli.no_inlines)? {
         return Ok(0);
     }
+    // One output per stream: two on stdout would interleave unparsably.
+    let on_stdout: Vec<&str> = [
+        (cli.folded.as_deref() == Some("-"), "--folded"),
+        (cli.json, "--json"),
+        (cli.artifacts.uses_stdout(), "--query"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if on_stdout.len() > 1 {
+        eprintln!(
+            "vmon-analyze: error: {} would all write to stdout; give --folded a file (--folded OUT) or run them separately",
+            on_stdout.join(" and ")
+        );
+        return Ok(2);
+    }
+    if let Some(out) = cli.folded.as_deref().filter(|o| *o != "-") {
+        refuse_input(&cli, out)?;
+    }
+    if let (Some(_), Some(out)) = (
+        &cli.diff,
+        cli.flamegraph.as_deref().filter(|o| !o.is_empty()),
+    ) {
+        refuse_input(&cli, out)?;
+    }
     let opts = Options {
         filters: Filters {
             watch: cli.watch.clone(),
@@ -311,7 +428,8 @@ fn run() -> Result<i32> {
     };
     if let (Some(f), Some(t)) = (cli.from, cli.to) {
         if f > t {
-            bail!("--from {f} is after --to {t}: nothing would match");
+            eprintln!("vmon-analyze: error: --from {f} s is after --to {t} s: nothing would match");
+            return Ok(2);
         }
     }
     let progress = Progress::new();
@@ -325,6 +443,7 @@ fn run() -> Result<i32> {
         .first()
         .and_then(|p| p.file_stem())
         .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| s != "-")
         .unwrap_or_else(|| "vmon".into());
     let mut stdout_used = false;
 
@@ -392,7 +511,7 @@ fn run() -> Result<i32> {
         ..Default::default()
     };
     if cli.json {
-        let v = summary::json(&a, &agg, &sopts);
+        let v = summary::json_with_gate(&a, &agg, &sopts, cli.artifacts.fail_if_breaches);
         let mut s = serde_json::to_string_pretty(&v)?;
         s.push('\n');
         std::io::stdout().write_all(s.as_bytes())?;

@@ -45,7 +45,22 @@ pub fn watch_title(w: &WatchInfo) -> String {
         vmon_format::Comparison::Greater => ">",
         vmon_format::Comparison::Less => "<",
     };
-    format!("{} {op} {}", w.name, w.threshold)
+    format!("{} {op} {}", w.name, watch_value(w, w.threshold))
+}
+
+/// The fixed-point scale of a watch's values: the load monitor watches the
+/// kernel's `avenrun`, load averages times 2048 (FIXED_1 = 1 << 11).
+pub fn value_scale(w: &WatchInfo) -> Option<u32> {
+    (w.kind == "kernel:avenrun").then_some(2048)
+}
+
+/// A value of the watch as its user thinks of it: a load as `2.10`, not
+/// its fixed-point `4304`.
+pub fn watch_value(w: &WatchInfo, v: i64) -> String {
+    match value_scale(w) {
+        Some(s) => format!("{:.2}", v as f64 / f64::from(s)),
+        None => v.to_string(),
+    }
 }
 
 /// Title and subtitle of a group's flamegraph.

@@ -363,15 +363,17 @@ fn watch_section(
     id: usize,
     top: usize,
 ) {
+    let winfo = g.watch.and_then(|w| a.watches.get(w.idx()));
+    let show = |v: i64| winfo.map_or_else(|| v.to_string(), |w| crate::output::watch_value(w, v));
     let _ = write!(
         out,
         "<section id=\"w{id}\"><h2>Watch <code>{}</code> {} {}</h2><p class=\"muted\">{} breaches, {} task samples{}</p>",
         esc(&ws.name),
         esc(&ws.cmp),
-        ws.threshold,
+        show(ws.threshold),
         ws.breaches,
         ws.task_samples,
-        ws.worst_value.map_or_else(String::new, |v| format!(", worst value {v}"))
+        ws.worst_value.map_or_else(String::new, |v| format!(", worst value {}", show(v)))
     );
     if let Some(f) = flame {
         let h = svg_height(&f.svg).unwrap_or(600);
@@ -473,8 +475,11 @@ fn watch_section(
                 }
             }
             vec![
-                format!("{:.6}", b.time_ns as f64 / 1e9),
-                b.value.to_string(),
+                format!(
+                    "{:+.6}",
+                    crate::summary::rel_seconds(a, b.input.0, b.time_ns)
+                ),
+                show(b.value),
                 b.nr_candidates.to_string(),
                 b.samples.to_string(),
                 esc(&flags.join(", ")),
@@ -484,7 +489,7 @@ fn watch_section(
     html_table(
         out,
         &[
-            ("time (s)", true),
+            ("time (s since start)", true),
             ("value", true),
             ("R/D tasks", true),
             ("sampled", true),
@@ -551,6 +556,19 @@ pub fn render_html(
     out.push_str(
         "<a href=\"#quality\">quality</a><a href=\"#tables\">tables</a></nav></header><main>",
     );
+    let filters = crate::summary::filters_text(a);
+    if !filters.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">Filters: <code>{}</code>{}</p>",
+            esc(&filters),
+            if a.samples.is_empty() {
+                " <span class=\"warn\">matched nothing</span>"
+            } else {
+                ""
+            }
+        );
+    }
 
     if let Some(g) = sum.gate {
         let (class, word) = if g.failed {
@@ -683,7 +701,14 @@ pub fn write_report(
         source,
     })?;
     let sum = summary(a, agg, opts);
-    let json = serde_json::to_vec_pretty(&sum)?;
+    // The same document as `--json` (analyze/JSON.md), not a second schema.
+    let top = if opts.top == 0 { 20 } else { opts.top };
+    let sopts = crate::summary::SummaryOptions {
+        top_stacks: top,
+        ..Default::default()
+    };
+    let doc = crate::summary::json_with_gate(a, agg, &sopts, opts.fail_if_breaches);
+    let json = serde_json::to_vec_pretty(&doc)?;
     let path = dir.join("summary.json");
     std::fs::write(&path, json).map_err(|source| ReportError::Write { path, source })?;
     Ok(sum)

@@ -498,3 +498,209 @@ fn repeated_warnings_are_collapsed_into_a_count() {
     assert!(e.lines().count() < 20, "{} lines", e.lines().count());
     assert!(e.contains("and 99999 more like it"), "{e}");
 }
+
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&out(o)).unwrap()
+}
+
+/// `--json` and the report's summary.json are one document (schema
+/// version 1, analyze/JSON.md), with the filters and the command line.
+#[test]
+fn json_and_summary_json_are_one_versioned_schema() {
+    let d = tmpdir("json");
+    write(&d.join("a.vmt"), &capture(&[("w", 5), ("v", 7)]));
+    let mut j = json_of(&run(
+        &[
+            "a.vmt",
+            "--json",
+            "--top",
+            "20",
+            "--fail-if-breaches",
+            "9",
+            "--pid",
+            "300",
+        ],
+        &d,
+    ));
+    let o = run(
+        &[
+            "a.vmt",
+            "--report",
+            "r",
+            "--fail-if-breaches",
+            "9",
+            "--pid",
+            "300",
+        ],
+        &d,
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("r/summary.json")).unwrap()).unwrap();
+    assert_eq!(j["schema"], "vmon-summary");
+    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["filters"]["pid"][0], 300);
+    assert_eq!(j["gate"]["failed"], false);
+    assert!(j["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "--json"));
+    assert_eq!(j["watches"][0]["events"][0]["time_s"], 0.1);
+    assert_eq!(j["watches"][0]["breaches"], 1);
+    j["command"] = serde_json::Value::Null;
+    r["command"] = serde_json::Value::Null;
+    assert_eq!(j, r, "--json and summary.json differ");
+    // Every key the schema document names is in the output.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/JSON.md")).unwrap();
+    for key in j.as_object().unwrap().keys() {
+        assert!(doc.contains(&format!("`{key}`")), "JSON.md lacks {key}");
+    }
+    for key in j["watches"][0].as_object().unwrap().keys() {
+        assert!(
+            doc.contains(&format!("`{key}`")),
+            "JSON.md lacks watches[].{key}"
+        );
+    }
+}
+
+/// Filters that match nothing are named; `--watch NAME` that names no
+/// watch lists the watches there are.
+#[test]
+fn filters_that_match_nothing_say_so() {
+    let d = tmpdir("filters");
+    write(
+        &d.join("a.vmt"),
+        &capture(&[("load1>1.83", 5), ("queue", 7)]),
+    );
+    let text = out(&run(&["a.vmt", "--comm", "nosuch"], &d));
+    assert!(
+        text.contains("no task samples match the filters: --comm nosuch"),
+        "{text}"
+    );
+    let j = json_of(&run(&["a.vmt", "--comm", "nosuch", "--json"], &d));
+    assert_eq!(j["filters_matched_nothing"], true);
+    let o = run(&["a.vmt", "--watch", "load1"], &d);
+    let text = out(&o);
+    assert!(
+        text.contains("--watch load1 matches no watch; the input has: load1>1.83, queue"),
+        "{text}"
+    );
+}
+
+/// Breach times are seconds since the capture start everywhere (text,
+/// report, JSON, CSV `offset_ns`), negative when before it; `--from/--to`
+/// take units and refuse NaN; a load watch shows loads, not fixed point.
+#[test]
+fn times_and_values_have_consistent_units() {
+    let d = tmpdir("units");
+    let mut c = capture(&[("load1", 3748), ("early", 1)]);
+    let sym = s(&mut c, "avenrun");
+    c.watches[0].kind = WatchKind::Kernel { symbol: sym };
+    c.breaches[0].value = 4304;
+    c.breaches[1].time_ns = 500_000_000; // before the capture's start
+    c.meta.realtime_offset_ns = 1_700_000_000_000_000_000;
+    write(&d.join("a.vmt"), &c);
+    let text = out(&run(&["a.vmt"], &d));
+    assert!(
+        text.contains("== watch load1 > 1.83 (kernel:avenrun)"),
+        "{text}"
+    );
+    assert!(text.contains("value     2.10  threshold 1.83"), "{text}");
+    assert!(text.contains("  -0.500000 s"), "{text}");
+    assert!(text.contains("  +0.100000 s"), "{text}");
+    let j = json_of(&run(&["a.vmt", "--json"], &d));
+    assert_eq!(j["watches"][0]["value_scale"], 2048);
+    assert_eq!(j["watches"][1]["events"][0]["time_s"], -0.5);
+    assert_eq!(
+        j["watches"][0]["events"][0]["realtime_ns"],
+        "1700000001100000000"
+    );
+    let o = run(&["a.vmt", "--csv", "t"], &d);
+    assert!(o.status.success(), "{}", err(&o));
+    let csv = std::fs::read_to_string(d.join("t/breaches.csv")).unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows[0][col("offset_ns")], "100000000");
+    assert_eq!(rows[0][col("realtime_ns")], "1700000001100000000");
+    assert_eq!(rows[1][col("offset_ns")], "-500000000");
+    let o = run(&["a.vmt", "--report", "r"], &d);
+    assert!(o.status.success(), "{}", err(&o));
+    let html = std::fs::read_to_string(d.join("r/index.html")).unwrap();
+    assert!(html.contains("+0.100000") && html.contains("-0.500000"));
+    assert!(html.contains("2.10"), "load shown as a load in the report");
+
+    for (from, want) in [
+        ("50ms", 1),
+        ("0.05", 1),
+        ("1m", 0),
+        ("-1", 2),
+        ("-600ms", 2),
+    ] {
+        let j = json_of(&run(&["a.vmt", "--json", "--from", from], &d));
+        assert_eq!(j["breaches"], want, "--from {from}");
+    }
+    for bad in ["NaN", "inf", "7x", "abc"] {
+        let o = run(&["a.vmt", "--from", bad], &d);
+        assert_eq!(o.status.code(), Some(2), "--from {bad}: {}", err(&o));
+    }
+}
+
+/// `-` and pipes as input; directories and output-is-input refused with a
+/// clear message; two outputs to stdout refused.
+#[test]
+fn cli_conventions_stdin_directories_and_outputs() {
+    let d = tmpdir("conv");
+    write(&d.join("a.vmt"), &capture(&[("w", 5)]));
+    let bytes = std::fs::read(d.join("a.vmt")).unwrap();
+    let want = out(&run(&["a.vmt", "--folded"], &d));
+    for arg in ["-", "/dev/stdin"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
+            .args([arg, "--folded"])
+            .current_dir(&d)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        let b = bytes.clone();
+        let t = std::thread::spawn(move || {
+            let _ = stdin.write_all(&b);
+        });
+        let o = child.wait_with_output().unwrap();
+        t.join().unwrap();
+        assert_eq!(out(&o), want, "{arg} from a pipe");
+    }
+    std::fs::create_dir(d.join("dir.vmt")).unwrap();
+    let o = run(&["dir.vmt"], &d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("is a directory"), "{}", err(&o));
+    let o = run(&["nope.vmt"], &d);
+    assert_eq!(err(&o).matches("No such file").count(), 1, "{}", err(&o));
+
+    for args in [
+        vec!["a.vmt", "--folded", "a.vmt"],
+        vec!["a.vmt", "--flamegraph", "a.vmt"],
+        vec!["a.vmt", "--folded", "./a.vmt"],
+    ] {
+        let o = run(&args, &d);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(err(&o).contains("is the input"), "{}", err(&o));
+        assert_eq!(
+            std::fs::read(d.join("a.vmt")).unwrap(),
+            bytes,
+            "input intact"
+        );
+    }
+    let o = run(&["a.vmt", "--folded", "--json"], &d);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(o.stdout.is_empty());
+    assert!(err(&o).contains("stdout"), "{}", err(&o));
+}

@@ -524,11 +524,69 @@ fn run(args: &Args) -> Result<(), Fail> {
     let live = args.from_raw.is_none();
     let mut warnings: Vec<String> = Vec::new();
 
+    // The command line first (exit 2, as documented), even where the
+    // module is missing.
+    let mut specs = Vec::new();
+    for s in &args.watches {
+        let a = watches::parse_watch(s).map_err(|e| Fail(2, e))?;
+        specs.push(a);
+    }
     // Open the source before creating the output: a missing module should
     // not leave an empty file behind.
     let mut source = match &args.from_raw {
-        Some(p) => Source::Raw(File::open(p).with_context(|| format!("opening {}", p.display()))?),
+        Some(p) if p.as_os_str() == "-" => Source::Raw(File::from(
+            std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .context("opening stdin")?,
+        )),
+        Some(p) => {
+            let mut f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            if f.metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(Fail(
+                    2,
+                    anyhow!(
+                        "--from-raw {} is a directory, not a raw record stream",
+                        p.display()
+                    ),
+                ));
+            }
+            let mut magic = [0u8; 8];
+            if f.metadata().is_ok_and(|m| m.is_file())
+                && f.read_exact(&mut magic).is_ok()
+                && magic == vf::chunk::FILE_MAGIC
+            {
+                return Err(Fail(
+                    2,
+                    anyhow!(
+                        "--from-raw {} is a .vmt capture already, not a raw record stream: \
+                         analyze it with vmon-analyze",
+                        p.display()
+                    ),
+                ));
+            }
+            // A fresh descriptor: the conversion reads from the start.
+            Source::Raw(File::open(p).with_context(|| format!("opening {}", p.display()))?)
+        }
         None => {
+            use std::os::unix::fs::FileTypeExt;
+            if let Ok(m) = std::fs::metadata(&args.device) {
+                if !m.file_type().is_char_device() {
+                    return Err(Fail(
+                        1,
+                        anyhow!(
+                            "{} is not a vmon device ({}): pass the character device the \
+                             variable_monitor module creates, /dev/variable_monitor",
+                            args.device.display(),
+                            if m.is_dir() {
+                                "a directory"
+                            } else {
+                                "not a character device"
+                            }
+                        ),
+                    ));
+                }
+            }
             let w = Watcher::open_path(&args.device)?;
             // Non-blocking: poll() decides when to read, so signals and the
             // flush timer are served.
@@ -540,11 +598,6 @@ fn run(args: &Args) -> Result<(), Fail> {
             Source::Device(w)
         }
     };
-    let mut specs = Vec::new();
-    for s in &args.watches {
-        let a = watches::parse_watch(s).map_err(|e| Fail(2, e))?;
-        specs.push(a);
-    }
     if !live && (!specs.is_empty() || args.load_above.is_some()) {
         return Err(Fail(
             2,
