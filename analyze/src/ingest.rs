@@ -197,8 +197,14 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         progress(&format!("reading {}", input.path));
         let c = &input.capture;
         let iid = InputId(input_idx as u32);
-        an.quality.kernel_drops += c.losses.kernel_records;
-        an.quality.writer_drops += c.losses.writer_records;
+        an.quality.kernel_drops = an
+            .quality
+            .kernel_drops
+            .saturating_add(c.losses.kernel_records);
+        an.quality.writer_drops = an
+            .quality
+            .writer_drops
+            .saturating_add(c.losses.writer_records);
         for w in &input.warnings {
             an.warnings.push(format!("{}: {w}", input.path));
         }

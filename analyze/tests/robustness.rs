@@ -704,3 +704,18 @@ fn cli_conventions_stdin_directories_and_outputs() {
     assert!(o.stdout.is_empty());
     assert!(err(&o).contains("stdout"), "{}", err(&o));
 }
+
+/// Loss counters near 2^64 in several inputs add up without overflow.
+#[test]
+fn huge_loss_counts_in_two_inputs_do_not_overflow() {
+    let d = tmpdir("losses");
+    let mut c = capture(&[("w", 5)]);
+    c.losses.kernel_records = u64::MAX;
+    c.losses.writer_records = u64::MAX - 1;
+    write(&d.join("a.vmt"), &c);
+    for args in [vec!["a.vmt", "a.vmt"], vec!["a.vmt", "a.vmt", "--json"]] {
+        let o = run(&args, &d);
+        no_panic(&o);
+        assert!(o.status.success(), "{}", err(&o));
+    }
+}

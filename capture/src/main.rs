@@ -810,7 +810,7 @@ fn run(args: &Args) -> Result<(), Fail> {
                         s.breaches,
                         rate,
                         human(written.load(Ordering::Relaxed)),
-                        s.kernel_lost + s.own_lost
+                        s.kernel_lost.saturating_add(s.own_lost)
                     ));
                     b.tick();
                     status_samples = s.samples;
@@ -920,7 +920,7 @@ fn run(args: &Args) -> Result<(), Fail> {
             stats.records,
             human(bytes),
             args.output.display(),
-            stats.kernel_lost + stats.own_lost,
+            stats.kernel_lost.saturating_add(stats.own_lost),
             stats.kernel_lost,
             stats.own_lost,
             elapsed.as_secs_f64(),

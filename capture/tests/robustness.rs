@@ -430,3 +430,81 @@ fn kallsyms_of_another_kernel_is_refused() {
     assert!(stderr(&o).contains("6.1.0-test"), "{}", stderr(&o));
     assert!(!out.exists(), "no output for a refused run");
 }
+
+/// Command-line conventions: `--from-raw -` reads stdin; a malformed
+/// `--watch` is exit 2 even without the module; a `.vmt` or a directory
+/// given to `--from-raw`, and a `--device` that is not a character device,
+/// are named as such.
+#[test]
+fn cli_conventions_stdin_specs_and_wrong_inputs() {
+    let dir = tmpdir();
+    let mut e = Encoder::new();
+    hello(&mut e);
+    event(&mut e, 1, 0);
+    let raw = e.finish();
+    let out = dir.path().join("stdin.vmt");
+    let mut child = Command::new(BIN)
+        .args(["--from-raw", "-", "-o"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&raw).unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(decode(&out).breaches.len(), 1);
+
+    let o = Command::new(BIN)
+        .args(["-o"])
+        .arg(dir.path().join("x.vmt"))
+        .args(["--device", "/nonexistent/vmon", "--watch", "garbage"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expected PID:ADDR"), "{}", stderr(&o));
+
+    let o = Command::new(BIN)
+        .args(["--from-raw"])
+        .arg(&out)
+        .arg("-o")
+        .arg(dir.path().join("again.vmt"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is a .vmt capture already"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Command::new(BIN)
+        .args(["--from-raw"])
+        .arg(dir.path())
+        .arg("-o")
+        .arg(dir.path().join("d.vmt"))
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+
+    let fake = dir.path().join("fake-device");
+    std::fs::write(&fake, b"").unwrap();
+    let o = Command::new(BIN)
+        .arg("-o")
+        .arg(dir.path().join("dev.vmt"))
+        .arg("--device")
+        .arg(&fake)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not a vmon device"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("dev.vmt").exists());
+}
