@@ -85,6 +85,11 @@ struct Cli {
     /// DIR/<name>.debug, DIR/.build-id/xx/rest.debug, and debuglinks.
     #[arg(long, value_name = "DIR")]
     debug_dir: Vec<PathBuf>,
+    /// Keep C++ argument lists in folded stacks and flamegraphs (by default
+    /// `ns::f(std::vector<int> const&) const` is shown as `ns::f`, so the
+    /// name stays readable where a flamegraph cuts it).
+    #[arg(long)]
+    full_signatures: bool,
     /// Function names only: do not expand inlined frames.
     #[arg(long)]
     no_inlines: bool,
@@ -102,6 +107,14 @@ struct Cli {
     /// memory a damaged or hostile file (a zstd bomb) can take.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_memory: Option<u64>,
+
+    /// Print no warnings and no quality line on stderr (errors, and what an
+    /// output option asks for, still print).
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print each phase and what was read (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 
     #[command(flatten)]
     artifacts: ArtifactArgs,
@@ -175,10 +188,10 @@ struct Progress {
 }
 
 impl Progress {
-    fn new() -> Progress {
-        let timing = std::env::var_os("VMON_TIMING")
-            .map(|_| std::cell::RefCell::new((std::time::Instant::now(), "start".to_string())));
-        if timing.is_some() || !std::io::stderr().is_terminal() {
+    fn new(quiet: bool, verbose: bool) -> Progress {
+        let timing = (verbose || std::env::var_os("VMON_TIMING").is_some())
+            .then(|| std::cell::RefCell::new((std::time::Instant::now(), "start".to_string())));
+        if quiet || timing.is_some() || !std::io::stderr().is_terminal() {
             return Progress { bar: None, timing };
         }
         let pb = indicatif::ProgressBar::new_spinner();
@@ -240,6 +253,48 @@ fn build(
         .filter(|w| !names.contains(w))
         .collect();
     let mut a = ingest::analyze(inputs, opts, &|m| progress.set(m));
+    // The same file twice doubles every count; captures of other hosts or
+    // kernels merge into one view: say so.
+    for (i, p) in paths.iter().enumerate() {
+        if let Some(q) = paths[..i].iter().find(|q| same_file(q, p)) {
+            a.warnings.push(format!(
+                "{} and {} are the same file: its counts are added twice",
+                q.display(),
+                p.display()
+            ));
+        }
+    }
+    let mut hosts: Vec<(&str, &str)> = a
+        .inputs
+        .iter()
+        .map(|i| (i.meta.hostname.as_str(), i.meta.kernel_release.as_str()))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    if hosts.len() > 1 {
+        let list: Vec<String> = hosts
+            .iter()
+            .map(|(h, k)| {
+                format!(
+                    "{} ({})",
+                    if h.is_empty() { "?" } else { h },
+                    if k.is_empty() { "?" } else { k }
+                )
+            })
+            .collect();
+        a.warnings.push(format!(
+            "merging captures of different hosts or kernels: {}; their stacks and counts are added together",
+            list.join(", ")
+        ));
+    }
+    for d in &opts.debug_dirs {
+        if !d.is_dir() {
+            a.warnings.push(format!(
+                "--debug-dir {} is not a directory: nothing will be found there",
+                d.display()
+            ));
+        }
+    }
     for w in unknown {
         a.warnings.push(format!(
             "--watch {w} matches no watch; the input has: {}",
@@ -346,6 +401,19 @@ fn refuse_input(cli: &Cli, out: &str) -> Result<()> {
     Ok(())
 }
 
+/// Warnings always go to stderr, escaped, unless --quiet.
+fn print_warnings(cli: &Cli, a: &Analysis) {
+    if cli.quiet {
+        return;
+    }
+    for w in &a.warnings {
+        eprintln!(
+            "vmon-analyze: warning: {}",
+            vmon_analyze::escape::visible(w)
+        );
+    }
+}
+
 fn create(path: &str) -> Result<BufWriter<File>> {
     let f = File::create(path).with_context(|| format!("creating {path}"))?;
     Ok(BufWriter::new(f))
@@ -432,10 +500,10 @@ fn run() -> Result<i32> {
             return Ok(2);
         }
     }
-    let progress = Progress::new();
+    let progress = Progress::new(cli.quiet, cli.verbose > 0);
     let a = build(&cli.inputs, &opts, cli.max_memory, &progress)?;
     progress.set("aggregating");
-    let agg = Aggregates::compute(&a);
+    let agg = Aggregates::compute_with(&a, cli.full_signatures);
     progress.done();
 
     let first_stem = cli
@@ -464,7 +532,7 @@ fn run() -> Result<i32> {
 
     if let Some(base) = &cli.diff {
         let b = build(std::slice::from_ref(base), &opts, cli.max_memory, &progress)?;
-        let bagg = Aggregates::compute(&b);
+        let bagg = Aggregates::compute_with(&b, cli.full_signatures);
         let out = match cli.flamegraph.as_deref() {
             Some(o) if !o.is_empty() => o.to_string(),
             _ => "diff.svg".to_string(),
@@ -511,6 +579,7 @@ fn run() -> Result<i32> {
         ..Default::default()
     };
     if cli.json {
+        print_warnings(&cli, &a);
         let v = summary::json_with_gate(&a, &agg, &sopts, cli.artifacts.fail_if_breaches);
         let mut s = serde_json::to_string_pretty(&v)?;
         s.push('\n');
@@ -521,18 +590,16 @@ fn run() -> Result<i32> {
         && cli.folded.is_none()
         && !cli.artifacts.any_output()
     {
+        print_warnings(&cli, &a);
         std::io::stdout().write_all(summary::text(&a, &agg, &sopts).as_bytes())?;
     } else {
-        for w in &a.warnings {
+        print_warnings(&cli, &a);
+        if !cli.quiet {
             eprintln!(
-                "vmon-analyze: warning: {}",
-                vmon_analyze::escape::visible(w)
+                "vmon-analyze: {}",
+                vmon_analyze::escape::visible(&a.quality.line())
             );
         }
-        eprintln!(
-            "vmon-analyze: {}",
-            vmon_analyze::escape::visible(&a.quality.line())
-        );
     }
     Ok(exit_code)
 }

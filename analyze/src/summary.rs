@@ -121,8 +121,10 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
         );
     }
     let _ = writeln!(out, "{}", vis(&a.quality.line()));
-    for w in &a.warnings {
-        let _ = writeln!(out, "warning: {}", vis(w));
+    // The warnings themselves go to stderr (vmon-analyze prints them there
+    // in every mode), so stdout stays the summary.
+    if !a.warnings.is_empty() {
+        let _ = writeln!(out, "({} warnings on stderr)", a.warnings.len());
     }
     let f = filters_text(a);
     if !f.is_empty() && agg.total.samples == 0 {

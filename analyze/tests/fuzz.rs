@@ -10,6 +10,7 @@
 //! CSV rows with the header's field count, folded counts summing to the
 //! sample count, a text summary whose lines cannot be forged.
 
+#[allow(dead_code)] // write() is for the other tests
 mod fixture;
 
 use proptest::prelude::*;

@@ -583,7 +583,7 @@ fn filters_that_match_nothing_say_so() {
     let o = run(&["a.vmt", "--watch", "load1"], &d);
     let text = out(&o);
     assert!(
-        text.contains("--watch load1 matches no watch; the input has: load1>1.83, queue"),
+        err(&o).contains("--watch load1 matches no watch; the input has: load1>1.83, queue"),
         "{text}"
     );
 }
@@ -718,4 +718,76 @@ fn huge_loss_counts_in_two_inputs_do_not_overflow() {
         no_panic(&o);
         assert!(o.status.success(), "{}", err(&o));
     }
+}
+
+/// Warnings go to stderr in every mode (the summary on stdout only says how
+/// many); `-q` silences them; the same file twice, captures of different
+/// hosts, and a missing `--debug-dir` are warned about.
+#[test]
+fn warnings_on_stderr_quiet_and_suspicious_inputs() {
+    let d = tmpdir("warn");
+    write(&d.join("a.vmt"), &capture(&[("w", 5)]));
+    let mut other = capture(&[("w", 5)]);
+    other.meta.hostname = "elsewhere".into();
+    other.meta.kernel_release = "6.12.0".into();
+    write(&d.join("b.vmt"), &other);
+    std::fs::copy(d.join("a.vmt"), d.join("a-copy.vmt")).unwrap();
+    std::fs::hard_link(d.join("a.vmt"), d.join("a-link.vmt")).unwrap();
+
+    let o = run(
+        &["a.vmt", "a-link.vmt", "--debug-dir", "/nonexistent/dbg"],
+        &d,
+    );
+    let text = out(&o);
+    assert!(!text.contains("warning:"), "{text}");
+    assert!(text.contains("warnings on stderr"), "{text}");
+    let e = err(&o);
+    assert!(
+        e.contains("are the same file: its counts are added twice"),
+        "{e}"
+    );
+    assert!(
+        e.contains("--debug-dir /nonexistent/dbg is not a directory"),
+        "{e}"
+    );
+    // A copy is another file: not warned about as the same one.
+    let o = run(&["a.vmt", "a-copy.vmt", "--folded"], &d);
+    assert!(!err(&o).contains("same file"), "{}", err(&o));
+
+    let o = run(&["a.vmt", "b.vmt", "--json"], &d);
+    assert!(
+        err(&o).contains("merging captures of different hosts or kernels"),
+        "{}",
+        err(&o)
+    );
+    let o = run(&["a.vmt", "b.vmt", "--json", "-q"], &d);
+    assert!(o.status.success());
+    assert!(err(&o).is_empty(), "-q: {}", err(&o));
+}
+
+/// C++ argument lists are stripped in folded stacks and flamegraphs unless
+/// `--full-signatures`; the text summary keeps the full name.
+#[test]
+fn cxx_signatures_are_stripped_in_flamegraphs_unless_asked() {
+    let d = tmpdir("cxx");
+    let mut c = capture(&[("w", 5)]);
+    let n = s(
+        &mut c,
+        "ns::Queue<int>::push(std::vector<int, std::allocator<int> > const&) const",
+    );
+    c.kernel_symbols[1].name = n;
+    write(&d.join("a.vmt"), &c);
+    let folded = out(&run(&["a.vmt", "--folded"], &d));
+    assert_eq!(folded, "do_syscall_64_[k];ns::Queue<int>::push_[k] 2\n");
+    let folded = out(&run(&["a.vmt", "--folded", "--full-signatures"], &d));
+    assert!(
+        folded.contains("push(std::vector<int, std::allocator<int> > const&) const_[k]"),
+        "{folded}"
+    );
+    let o = run(&["a.vmt", "--flamegraph", "f.svg"], &d);
+    assert!(o.status.success());
+    let svg = std::fs::read_to_string(d.join("f.svg")).unwrap();
+    assert!(svg.contains("ns::Queue&lt;int&gt;::push (2 samples") && !svg.contains("allocator"));
+    let text = out(&run(&["a.vmt"], &d));
+    assert!(text.contains("push(std::vector"), "{text}");
 }

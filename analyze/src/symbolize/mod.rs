@@ -220,7 +220,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 info.path
             )),
             (SymbolSource::Embedded, false) => warnings.push(format!(
-                "{}{bid}: binary not found; using the capture's symbol table (no inlines or lines)",
+                "{}{bid}: binary not found; using the capture's symbol table (no inlines or lines; pass --debug-dir DIR holding the binary for them)",
                 info.path
             )),
             _ => {}
