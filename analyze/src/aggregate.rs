@@ -46,20 +46,83 @@ pub struct Aggregates {
     pub stack_names: Vec<String>,
 }
 
-/// Escape a frame name for folded output: `;` separates frames and the last
-/// space separates the count, so neither may appear raw.
+/// Escape a frame name for folded output: `;` separates frames and a
+/// newline ends the line, so neither may appear raw; no control character
+/// may either (the folded text also feeds the SVG, where XML forbids them).
 pub fn escape_frame(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.contains([';', '\n', '\r']) {
-        std::borrow::Cow::Owned(name.replace(';', ":").replace(['\n', '\r'], " "))
+    if name.contains(';') {
+        std::borrow::Cow::Owned(crate::escape::visible(&name.replace(';', ":")).into_owned())
     } else {
-        std::borrow::Cow::Borrowed(name)
+        crate::escape::visible(name)
     }
+}
+
+/// A C++ function name without its argument list and the qualifiers
+/// after it (`ns::Cls::f(std::vector<int> const&) const` → `ns::Cls::f`):
+/// flamegraphs cut long names from the left, which left only the
+/// arguments visible. A `[clone .cold]` suffix goes with them; names
+/// without a trailing argument list are unchanged.
+pub fn strip_signature(name: &str) -> &str {
+    let mut t = match name.find(" [clone") {
+        Some(i) if name.ends_with(']') => &name[..i],
+        _ => name,
+    };
+    loop {
+        let before = t;
+        for q in [" const", " volatile", " &&", " &", " noexcept"] {
+            t = t.strip_suffix(q).unwrap_or(t);
+        }
+        if t == before {
+            break;
+        }
+    }
+    if !t.ends_with(')') {
+        return name;
+    }
+    let mut depth = 0i32;
+    for (i, c) in t.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    // `operator()` itself keeps its parentheses.
+                    return if i == 0 { name } else { &t[..i] };
+                }
+            }
+            _ => {}
+        }
+    }
+    name
 }
 
 /// Folded name of every stack, root first, frames as [`Analysis::frame_label`].
 pub fn stack_names(a: &Analysis) -> Vec<String> {
+    stack_names_with(a, true)
+}
+
+/// [`stack_names`], with C++ argument lists kept (`full_signatures`) or
+/// stripped ([`strip_signature`]).
+pub fn stack_names_with(a: &Analysis, full_signatures: bool) -> Vec<String> {
     let labels: Vec<String> = (0..a.frames.len())
-        .map(|i| escape_frame(&a.frame_label(crate::analysis::FrameId(i as u32))).into_owned())
+        .map(|i| {
+            let id = crate::analysis::FrameId(i as u32);
+            let label = if full_signatures {
+                a.frame_label(id)
+            } else {
+                let fr = a.frame(id);
+                let f = a.func(fr.func);
+                let suffix = if f.kernel {
+                    "_[k]"
+                } else if fr.inlined {
+                    "_[i]"
+                } else {
+                    ""
+                };
+                format!("{}{suffix}", strip_signature(&f.name))
+            };
+            escape_frame(&label).into_owned()
+        })
         .collect();
     a.stacks
         .iter()
@@ -126,8 +189,15 @@ impl Acc {
 }
 
 impl Aggregates {
+    /// Folded names with full C++ signatures.
     pub fn compute(a: &Analysis) -> Aggregates {
-        let stack_names = stack_names(a);
+        Self::compute_with(a, true)
+    }
+
+    /// With `full_signatures` false, C++ argument lists are stripped from
+    /// the folded names (folded output, flamegraphs, the stacks table).
+    pub fn compute_with(a: &Analysis, full_signatures: bool) -> Aggregates {
+        let stack_names = stack_names_with(a, full_signatures);
         let nw = a.watches.len();
         let ns = a.stacks.len();
         // Counted in parallel over chunks of samples, then merged; "all" is
@@ -280,4 +350,35 @@ fn func_counts(a: &Analysis, stacks: &[(StackIdx, u64)]) -> (FuncCounts, FuncCou
         v
     };
     (finish(self_c), finish(total_c))
+}
+
+#[cfg(test)]
+mod signature_tests {
+    use super::strip_signature as st;
+
+    #[test]
+    fn cxx_argument_lists_are_stripped() {
+        assert_eq!(
+            st("shapes::Circle::area(int) const"),
+            "shapes::Circle::area"
+        );
+        assert_eq!(
+            st("std::vector<int, std::allocator<int> >::push_back(int const&)"),
+            "std::vector<int, std::allocator<int> >::push_back"
+        );
+        assert_eq!(st("f(void (*)(int), int)"), "f");
+        assert_eq!(
+            st("(anonymous namespace)::g(long)"),
+            "(anonymous namespace)::g"
+        );
+        assert_eq!(st("S::operator()(int) &&"), "S::operator()");
+        assert_eq!(st("h(int) [clone .cold]"), "h");
+        assert_eq!(st("main"), "main");
+        assert_eq!(
+            st("core::ptr::drop_in_place<x>"),
+            "core::ptr::drop_in_place<x>"
+        );
+        assert_eq!(st("[kernel]+0x10"), "[kernel]+0x10");
+        assert_eq!(st("(broken"), "(broken");
+    }
 }

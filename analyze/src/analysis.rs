@@ -64,6 +64,8 @@ pub struct InputInfo {
     pub warnings: Vec<String>,
     /// Samples read from this input before filtering.
     pub samples_total: u64,
+    /// Breaches read from this input before filtering.
+    pub breaches_total: u64,
 }
 
 /// A watch; watches of several inputs with the same name, comparison and
@@ -323,6 +325,8 @@ pub struct Analysis {
     pub quality: Quality,
     /// Warnings for the user (missing binaries, damaged inputs), once each.
     pub warnings: Vec<String>,
+    /// The filters the analysis applied (for the JSON and the report).
+    pub filters: crate::ingest::Filters,
 }
 
 /// A process as shown in summaries.

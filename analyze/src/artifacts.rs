@@ -38,8 +38,15 @@ pub struct ArtifactArgs {
 
     /// Exit with status 3 when more than N breaches were seen (after the
     /// filters); `--fail-if-breaches 0` fails on any breach.
+    /// (It also fails, with status 4, when nothing could be recovered from
+    /// a damaged input: an unreadable capture does not pass.)
     #[arg(long, value_name = "N")]
     pub fail_if_breaches: Option<u64>,
+
+    /// Exit with status 4 when data was lost: an input is damaged (chunks
+    /// skipped, file cut short) or the capture dropped records.
+    #[arg(long)]
+    pub strict: bool,
 
     /// Benchmark helper: symbolize the addresses listed in ADDRS (one hex
     /// ELF address per line, `-` for stdin) in --binary and print them as
@@ -129,6 +136,29 @@ impl ArtifactArgs {
             report::write_report(dir, a, agg, set.as_ref(), &flames, &opts)?;
             eprintln!("vmon-analyze: wrote {}", dir.join("index.html").display());
         }
+        let integ = report::integrity(a);
+        let lost = if self.strict {
+            [integ.empty, integ.lossy].concat()
+        } else if self.fail_if_breaches.is_some() {
+            integ.empty
+        } else {
+            Vec::new()
+        };
+        if !lost.is_empty() {
+            for l in &lost {
+                eprintln!("vmon-analyze: {}", crate::escape::visible(l));
+            }
+            eprintln!(
+                "vmon-analyze: data lost: failing (exit {}) because of {}",
+                report::DATA_LOSS_EXIT,
+                if self.strict {
+                    "--strict"
+                } else {
+                    "--fail-if-breaches"
+                }
+            );
+            return Ok(report::DATA_LOSS_EXIT);
+        }
         if let Some(max) = self.fail_if_breaches {
             let g = report::gate(a, max);
             if g.failed {
@@ -147,7 +177,7 @@ impl ArtifactArgs {
 /// One flamegraph per watch for the report (one in all for a single watch).
 fn report_flamegraphs(a: &Analysis, agg: &Aggregates) -> Result<Vec<Flamegraph>> {
     let mut out = Vec::new();
-    for g in &agg.per_watch {
+    for (i, g) in agg.per_watch.iter().enumerate() {
         if g.samples == 0 {
             continue;
         }
@@ -157,7 +187,18 @@ fn report_flamegraphs(a: &Analysis, agg: &Aggregates) -> Result<Vec<Flamegraph>>
             .watch
             .and_then(|w| a.watches.get(w.idx()))
             .map(|w| w.name.clone());
-        out.push(Flamegraph { watch, svg });
+        // The index makes the name unique whatever the watch names are.
+        let file = format!(
+            "flame-{}-{}.svg",
+            i + 1,
+            output::file_stem(watch.as_deref().unwrap_or("all"))
+        );
+        out.push(Flamegraph {
+            watch,
+            group: Some(i),
+            file,
+            svg,
+        });
     }
     Ok(out)
 }

@@ -178,7 +178,10 @@ fn state_ok(f: &Filters, s: TaskState) -> bool {
 
 /// Builds the analysis. `progress` receives phase names.
 pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)) -> Analysis {
-    let mut an = Analysis::default();
+    let mut an = Analysis {
+        filters: opts.filters.clone(),
+        ..Default::default()
+    };
     let mut it = Interner::default();
     it.module(&mut an, ModuleKind::Unknown, "[unknown]", &[]);
     let mut kallsyms: Vec<Kallsyms> = Vec::new();
@@ -195,8 +198,14 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         progress(&format!("reading {}", input.path));
         let c = &input.capture;
         let iid = InputId(input_idx as u32);
-        an.quality.kernel_drops += c.losses.kernel_records;
-        an.quality.writer_drops += c.losses.writer_records;
+        an.quality.kernel_drops = an
+            .quality
+            .kernel_drops
+            .saturating_add(c.losses.kernel_records);
+        an.quality.writer_drops = an
+            .quality
+            .writer_drops
+            .saturating_add(c.losses.writer_records);
         for w in &input.warnings {
             an.warnings.push(format!("{}: {w}", input.path));
         }
@@ -206,6 +215,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             losses: c.losses.clone(),
             warnings: input.warnings.clone(),
             samples_total: c.samples.len() as u64,
+            breaches_total: c.breaches.len() as u64,
         });
 
         // Kernel symbols: identical snapshots share one table.
@@ -284,11 +294,20 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         // Processes: mapping tables on module ids, and display chains.
         let mut maps: Vec<MapTable> = Vec::with_capacity(c.processes.len());
         let mut pinfo = Vec::with_capacity(c.processes.len());
+        let mut bad_maps = 0usize;
         for p in &c.processes {
+            bad_maps += p
+                .mappings
+                .iter()
+                .filter(|m| m.end > m.start && m.offset.checked_add(m.end - m.start).is_none())
+                .count();
             let mut t: MapTable = p
                 .mappings
                 .iter()
-                .filter(|m| m.end > m.start)
+                // A mapping whose file range would end past 2^64 is corrupt
+                // (file offsets are below 2^63); dropping it here keeps
+                // `a - start + offset` below from overflowing.
+                .filter(|m| m.end > m.start && m.offset.checked_add(m.end - m.start).is_some())
                 .map(|m| {
                     let id = it.module(&mut an, ModuleKind::User, c.str(m.path), &m.build_id);
                     let end = m.offset.saturating_add(m.end - m.start);
@@ -317,6 +336,13 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             });
         }
         an.processes.push(pinfo);
+        if bad_maps > 0 {
+            an.warnings.push(format!(
+                "{}: {bad_maps} mappings ignored: their file offset would put their end past 2^64 \
+                 (corrupt capture); frames in them stay unresolved",
+                input.path
+            ));
+        }
 
         for st in &c.symbol_tables {
             let id = it.module(&mut an, ModuleKind::User, c.str(st.path), &st.build_id);
@@ -704,7 +730,7 @@ fn build_stack(
             let key = match table.and_then(|t| find_mapping(t, a)) {
                 Some(&(start, _, off, module)) => AddrKey::User {
                     module,
-                    offset: a - start + off,
+                    offset: (a - start).saturating_add(off),
                 },
                 None => AddrKey::Unknown { addr: a },
             };

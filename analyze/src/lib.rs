@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod analysis;
 pub mod artifacts;
+pub mod escape;
 pub mod ingest;
 pub mod load;
 pub mod output;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use std::path::Path;
 use vmon_analyze::aggregate::Aggregates;
 use vmon_analyze::analysis::Analysis;
 use vmon_analyze::artifacts::ArtifactArgs;
@@ -21,7 +22,9 @@ use vmon_format::TaskState;
     long_about = "Symbolize, aggregate and render vmon captures (.vmt).\n\n\
 Without an output option, prints a summary per watch: breaches, tasks sampled and the top \
 stacks, fully symbolized. Exit status: 0 on success, 1 on an error (unreadable input), \
-2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed."
+2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed, 4 when \
+--strict finds data lost (a damaged input, records dropped while capturing) or when --strict or \
+--fail-if-breaches finds an input from which nothing could be recovered."
 )]
 struct Cli {
     /// Capture files; several are merged (watches with the same name,
@@ -64,11 +67,12 @@ struct Cli {
     /// Only tasks in this state: R (running) or D (uninterruptible).
     #[arg(long, value_name = "R|D", value_parser = parse_state)]
     state: Vec<TaskState>,
-    /// Only breaches at or after this many seconds since the capture start.
-    #[arg(long, value_name = "SECONDS")]
+    /// Only breaches at or after this time since the capture start (seconds,
+    /// or with a unit: 500ms, 7s, 2m, 1h).
+    #[arg(long, value_name = "TIME", value_parser = parse_seconds, allow_hyphen_values = true)]
     from: Option<f64>,
-    /// Only breaches at or before this many seconds since the capture start.
-    #[arg(long, value_name = "SECONDS")]
+    /// Only breaches at or before this time since the capture start (as --from).
+    #[arg(long, value_name = "TIME", value_parser = parse_seconds, allow_hyphen_values = true)]
     to: Option<f64>,
     /// Kernel frames only.
     #[arg(long, conflicts_with = "user_only")]
@@ -81,6 +85,11 @@ struct Cli {
     /// DIR/<name>.debug, DIR/.build-id/xx/rest.debug, and debuglinks.
     #[arg(long, value_name = "DIR")]
     debug_dir: Vec<PathBuf>,
+    /// Keep C++ argument lists in folded stacks and flamegraphs (by default
+    /// `ns::f(std::vector<int> const&) const` is shown as `ns::f`, so the
+    /// name stays readable where a flamegraph cuts it).
+    #[arg(long)]
+    full_signatures: bool,
     /// Function names only: do not expand inlined frames.
     #[arg(long)]
     no_inlines: bool,
@@ -90,12 +99,75 @@ struct Cli {
     /// Stacks shown per watch in the summary.
     #[arg(long, value_name = "N", default_value_t = 5)]
     top: usize,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; at most the cores available).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Refuse an input whose chunks decompress to more than SIZE bytes
+    /// (e.g. 2G; default 32 times the file's size, at least 64M): bounds the
+    /// memory a damaged or hostile file (a zstd bomb) can take.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+
+    /// Print no warnings and no quality line on stderr (errors, and what an
+    /// output option asks for, still print).
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print each phase and what was read (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 
     #[command(flatten)]
     artifacts: ArtifactArgs,
+}
+
+/// A time offset in seconds: a number with an optional unit (ns, us, ms, s,
+/// m, h). NaN and infinities are refused: they would match nothing or
+/// everything without a word.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a time like 7, 7s, 500ms, 2m or 1h"))?;
+    if !v.is_finite() {
+        return Err(format!("`{s}` is not a finite time"));
+    }
+    let mult = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" => 1e-6,
+        "ns" => 1e-9,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}`; use ns, us, ms, s, m or h"
+            ))
+        }
+    };
+    Ok(v * mult)
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 512M or 4G"))?;
+    let mult: u64 = match unit.trim_end_matches(['B', 'i']) {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}`; use K, M, G or T")),
+    };
+    v.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
@@ -116,10 +188,10 @@ struct Progress {
 }
 
 impl Progress {
-    fn new() -> Progress {
-        let timing = std::env::var_os("VMON_TIMING")
-            .map(|_| std::cell::RefCell::new((std::time::Instant::now(), "start".to_string())));
-        if timing.is_some() || !std::io::stderr().is_terminal() {
+    fn new(quiet: bool, verbose: bool) -> Progress {
+        let timing = (verbose || std::env::var_os("VMON_TIMING").is_some())
+            .then(|| std::cell::RefCell::new((std::time::Instant::now(), "start".to_string())));
+        if quiet || timing.is_some() || !std::io::stderr().is_terminal() {
             return Progress { bar: None, timing };
         }
         let pb = indicatif::ProgressBar::new_spinner();
@@ -151,13 +223,89 @@ impl Progress {
     }
 }
 
-fn build(paths: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Analysis> {
+fn build(
+    paths: &[PathBuf],
+    opts: &Options,
+    max_decoded: Option<u64>,
+    progress: &Progress,
+) -> Result<Analysis> {
     let mut inputs = Vec::with_capacity(paths.len());
     for p in paths {
         progress.set(&format!("reading {}", p.display()));
-        inputs.push(load::load(&p.to_string_lossy())?);
+        inputs.push(load::load_limited(&p.to_string_lossy(), max_decoded)?);
     }
-    Ok(ingest::analyze(inputs, opts, &|m| progress.set(m)))
+    // `--watch NAME` that names no watch: say which watches there are.
+    let mut names: Vec<String> = inputs
+        .iter()
+        .flat_map(|i| {
+            i.capture
+                .watches
+                .iter()
+                .map(|w| i.capture.str(w.name).to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let unknown: Vec<&String> = opts
+        .filters
+        .watch
+        .iter()
+        .filter(|w| !names.contains(w))
+        .collect();
+    let mut a = ingest::analyze(inputs, opts, &|m| progress.set(m));
+    // The same file twice doubles every count; captures of other hosts or
+    // kernels merge into one view: say so.
+    for (i, p) in paths.iter().enumerate() {
+        if let Some(q) = paths[..i].iter().find(|q| same_file(q, p)) {
+            a.warnings.push(format!(
+                "{} and {} are the same file: its counts are added twice",
+                q.display(),
+                p.display()
+            ));
+        }
+    }
+    let mut hosts: Vec<(&str, &str)> = a
+        .inputs
+        .iter()
+        .map(|i| (i.meta.hostname.as_str(), i.meta.kernel_release.as_str()))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    if hosts.len() > 1 {
+        let list: Vec<String> = hosts
+            .iter()
+            .map(|(h, k)| {
+                format!(
+                    "{} ({})",
+                    if h.is_empty() { "?" } else { h },
+                    if k.is_empty() { "?" } else { k }
+                )
+            })
+            .collect();
+        a.warnings.push(format!(
+            "merging captures of different hosts or kernels: {}; their stacks and counts are added together",
+            list.join(", ")
+        ));
+    }
+    for d in &opts.debug_dirs {
+        if !d.is_dir() {
+            a.warnings.push(format!(
+                "--debug-dir {} is not a directory: nothing will be found there",
+                d.display()
+            ));
+        }
+    }
+    for w in unknown {
+        a.warnings.push(format!(
+            "--watch {w} matches no watch; the input has: {}",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    Ok(a)
 }
 
 /// One SVG per watch (or one for all), rendered in parallel.
@@ -180,6 +328,10 @@ fn write_flamegraphs(
         agg.per_watch.iter().collect()
     };
     let single = groups.len() == 1;
+    // Watches whose names map to one file name (same name with another
+    // threshold, names differing only in characters that become `_`, names
+    // blanked by damage) get -2, -3...: every file is written once.
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
     let jobs: Vec<(String, &vmon_analyze::aggregate::Group)> = groups
         .into_iter()
         .map(|g| {
@@ -192,8 +344,16 @@ fn write_flamegraphs(
                     .map(|w| w.name.as_str())
                     .unwrap_or("all");
                 let stem = base.strip_suffix(".svg").unwrap_or(&base);
-                format!("{stem}-{}.svg", output::file_stem(w))
+                let name = output::file_stem(w);
+                let mut path = format!("{stem}-{name}.svg");
+                let mut n = 2;
+                while used.contains(&path) {
+                    path = format!("{stem}-{name}-{n}.svg");
+                    n += 1;
+                }
+                path
             };
+            used.insert(path.clone());
             // A lone watch keeps its own title.
             let g = match agg.per_watch.first() {
                 Some(only) if single && agg.per_watch.len() == 1 && !cli.combined => only,
@@ -202,6 +362,9 @@ fn write_flamegraphs(
             (path, g)
         })
         .collect();
+    for (path, _) in &jobs {
+        refuse_input(cli, path)?;
+    }
     jobs.par_iter().try_for_each(|(path, g)| -> Result<()> {
         let mut w = create(path)?;
         output::flamegraph(&mut w, a, agg, g).with_context(|| format!("writing {path}"))?;
@@ -209,6 +372,46 @@ fn write_flamegraphs(
         eprintln!("vmon-analyze: wrote {path}");
         Ok(())
     })
+}
+
+/// Same device and inode.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Refuses to write `out` when it is one of the run's inputs (under any
+/// name): it would be truncated before, or while, it is read.
+fn refuse_input(cli: &Cli, out: &str) -> Result<()> {
+    let out_p = Path::new(out);
+    if let Some(i) = cli
+        .inputs
+        .iter()
+        .chain(cli.diff.as_ref())
+        .find(|i| same_file(i, out_p))
+    {
+        bail!(
+            "the output {out} is the input {}: writing it would destroy the capture; choose another file",
+            i.display()
+        );
+    }
+    Ok(())
+}
+
+/// Warnings always go to stderr, escaped, unless --quiet.
+fn print_warnings(cli: &Cli, a: &Analysis) {
+    if cli.quiet {
+        return;
+    }
+    for w in &a.warnings {
+        eprintln!(
+            "vmon-analyze: warning: {}",
+            vmon_analyze::escape::visible(w)
+        );
+    }
 }
 
 fn create(path: &str) -> Result<BufWriter<File>> {
@@ -237,13 +440,44 @@ fn main() {
 fn run() -> Result<i32> {
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
+        // More threads than cores only adds overhead (100000 ran for
+        // minutes): cap at the cores this process may use.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if n > cores {
+            eprintln!("vmon-analyze: warning: --threads {n} capped at the {cores} cores available");
+        }
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
+            .num_threads(n.clamp(1, cores))
             .build_global()
             .context("starting the worker threads")?;
     }
     if cli.artifacts.run_symbolize_addrs(!cli.no_inlines)? {
         return Ok(0);
+    }
+    // One output per stream: two on stdout would interleave unparsably.
+    let on_stdout: Vec<&str> = [
+        (cli.folded.as_deref() == Some("-"), "--folded"),
+        (cli.json, "--json"),
+        (cli.artifacts.uses_stdout(), "--query"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if on_stdout.len() > 1 {
+        eprintln!(
+            "vmon-analyze: error: {} would all write to stdout; give --folded a file (--folded OUT) or run them separately",
+            on_stdout.join(" and ")
+        );
+        return Ok(2);
+    }
+    if let Some(out) = cli.folded.as_deref().filter(|o| *o != "-") {
+        refuse_input(&cli, out)?;
+    }
+    if let (Some(_), Some(out)) = (
+        &cli.diff,
+        cli.flamegraph.as_deref().filter(|o| !o.is_empty()),
+    ) {
+        refuse_input(&cli, out)?;
     }
     let opts = Options {
         filters: Filters {
@@ -262,13 +496,14 @@ fn run() -> Result<i32> {
     };
     if let (Some(f), Some(t)) = (cli.from, cli.to) {
         if f > t {
-            bail!("--from {f} is after --to {t}: nothing would match");
+            eprintln!("vmon-analyze: error: --from {f} s is after --to {t} s: nothing would match");
+            return Ok(2);
         }
     }
-    let progress = Progress::new();
-    let a = build(&cli.inputs, &opts, &progress)?;
+    let progress = Progress::new(cli.quiet, cli.verbose > 0);
+    let a = build(&cli.inputs, &opts, cli.max_memory, &progress)?;
     progress.set("aggregating");
-    let agg = Aggregates::compute(&a);
+    let agg = Aggregates::compute_with(&a, cli.full_signatures);
     progress.done();
 
     let first_stem = cli
@@ -276,6 +511,7 @@ fn run() -> Result<i32> {
         .first()
         .and_then(|p| p.file_stem())
         .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| s != "-")
         .unwrap_or_else(|| "vmon".into());
     let mut stdout_used = false;
 
@@ -295,8 +531,8 @@ fn run() -> Result<i32> {
     }
 
     if let Some(base) = &cli.diff {
-        let b = build(std::slice::from_ref(base), &opts, &progress)?;
-        let bagg = Aggregates::compute(&b);
+        let b = build(std::slice::from_ref(base), &opts, cli.max_memory, &progress)?;
+        let bagg = Aggregates::compute_with(&b, cli.full_signatures);
         let out = match cli.flamegraph.as_deref() {
             Some(o) if !o.is_empty() => o.to_string(),
             _ => "diff.svg".to_string(),
@@ -343,7 +579,8 @@ fn run() -> Result<i32> {
         ..Default::default()
     };
     if cli.json {
-        let v = summary::json(&a, &agg, &sopts);
+        print_warnings(&cli, &a);
+        let v = summary::json_with_gate(&a, &agg, &sopts, cli.artifacts.fail_if_breaches);
         let mut s = serde_json::to_string_pretty(&v)?;
         s.push('\n');
         std::io::stdout().write_all(s.as_bytes())?;
@@ -353,12 +590,16 @@ fn run() -> Result<i32> {
         && cli.folded.is_none()
         && !cli.artifacts.any_output()
     {
+        print_warnings(&cli, &a);
         std::io::stdout().write_all(summary::text(&a, &agg, &sopts).as_bytes())?;
     } else {
-        for w in &a.warnings {
-            eprintln!("vmon-analyze: warning: {w}");
+        print_warnings(&cli, &a);
+        if !cli.quiet {
+            eprintln!(
+                "vmon-analyze: {}",
+                vmon_analyze::escape::visible(&a.quality.line())
+            );
         }
-        eprintln!("vmon-analyze: {}", a.quality.line());
     }
     Ok(exit_code)
 }

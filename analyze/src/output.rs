@@ -45,7 +45,22 @@ pub fn watch_title(w: &WatchInfo) -> String {
         vmon_format::Comparison::Greater => ">",
         vmon_format::Comparison::Less => "<",
     };
-    format!("{} {op} {}", w.name, w.threshold)
+    format!("{} {op} {}", w.name, watch_value(w, w.threshold))
+}
+
+/// The fixed-point scale of a watch's values: the load monitor watches the
+/// kernel's `avenrun`, load averages times 2048 (FIXED_1 = 1 << 11).
+pub fn value_scale(w: &WatchInfo) -> Option<u32> {
+    (w.kind == "kernel:avenrun").then_some(2048)
+}
+
+/// A value of the watch as its user thinks of it: a load as `2.10`, not
+/// its fixed-point `4304`.
+pub fn watch_value(w: &WatchInfo, v: i64) -> String {
+    match value_scale(w) {
+        Some(s) => format!("{:.2}", v as f64 / f64::from(s)),
+        None => v.to_string(),
+    }
 }
 
 /// Title and subtitle of a group's flamegraph.
@@ -59,7 +74,8 @@ pub fn titles(a: &Analysis, group: &Group) -> (String, String) {
         Some(w) => format!("watch {}", watch_title(w)),
         None => format!("{} watches", a.watches.len()),
     };
-    let title = format!("vmon: {what} — {}", inputs.join(", "));
+    let title =
+        crate::escape::visible(&format!("vmon: {what} — {}", inputs.join(", "))).into_owned();
     let sub = format!(
         "{} task samples in {} breaches, {} unique stacks (kernel frames _[k], inlined _[i])",
         group.samples,
@@ -99,10 +115,7 @@ pub fn flamegraph(
 /// inferno refuses empty input; an empty result still deserves a file that
 /// says so rather than a missing artifact.
 fn empty_svg(w: &mut dyn Write, title: &str) -> std::io::Result<()> {
-    let t = title
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
+    let t = crate::escape::xml(title);
     write!(
         w,
         "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1.1\" width=\"1200\" height=\"60\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"600\" y=\"24\" text-anchor=\"middle\" font-size=\"17\">{t}</text><text x=\"600\" y=\"48\" text-anchor=\"middle\" font-size=\"12\">no task samples match</text></svg>\n"
@@ -147,7 +160,10 @@ pub fn diff_flamegraph(
     if lines.is_empty() {
         return empty_svg(w, &title);
     }
-    let mut o = options(title, subtitle);
+    let mut o = options(
+        crate::escape::visible(&title).into_owned(),
+        crate::escape::visible(&subtitle).into_owned(),
+    );
     flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), w)
 }
 
@@ -162,6 +178,8 @@ pub fn file_stem(s: &str) -> String {
                 '_'
             }
         })
+        // File names are limited to 255 bytes.
+        .take(100)
         .collect();
     if t.is_empty() {
         "watch".into()

@@ -1,12 +1,14 @@
-//! `--report DIR`: a CI artifact. `DIR/index.html` is one self-contained
-//! page (flamegraphs embedded, no network, no external files) with the
-//! summary, the symbolization quality and the top rows of the tables;
+//! `--report DIR`: a CI artifact. `DIR/index.html` is a page (no network)
+//! with the summary, the symbolization quality and the top rows of the
+//! tables; each flamegraph is `DIR/flame-<n>-<watch>.svg` beside it;
 //! `DIR/summary.json` carries the same figures for machines.
 //!
-//! Each flamegraph is embedded as an `<object>` with a `data:` URL rather
+//! Each flamegraph is shown through an `<object>` that loads its file rather
 //! than inline: inferno's SVGs use fixed element ids and their own script,
 //! so two inline graphs would fight over `#frames`, while an `<object>`
-//! gives each its own document and keeps zoom and search working.
+//! gives each its own document and keeps zoom and search working. A file,
+//! not a `data:` URL: Chromium leaves an `<object>` blank when its data URL
+//! is over about 2 MB, which every real-sized capture's graph is.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,10 @@ pub enum ReportError {
 pub struct Flamegraph {
     /// `None` for a graph over all watches.
     pub watch: Option<String>,
+    /// Its group's index in `Aggregates::per_watch` (names may repeat).
+    pub group: Option<usize>,
+    /// The file name in the report directory (unique).
+    pub file: String,
     pub svg: Vec<u8>,
 }
 
@@ -113,6 +119,46 @@ pub struct Gate {
 /// The exit code of a run whose `--fail-if-breaches` gate failed; 1 stays
 /// the code for errors, so CI can tell a gate from a crash.
 pub const GATE_FAILED_EXIT: i32 = 3;
+
+/// The exit code when data was lost (`--strict`) or nothing could be
+/// recovered from an input (`--strict` and `--fail-if-breaches`): a gate
+/// must not pass on a capture it could not read.
+pub const DATA_LOSS_EXIT: i32 = 4;
+
+/// What the inputs lost, for `--strict` and the gate.
+#[derive(Clone, Debug, Default)]
+pub struct Integrity {
+    /// Damaged inputs from which not one breach or sample was recovered.
+    pub empty: Vec<String>,
+    /// Inputs that lost data: file damage, or records dropped while capturing.
+    pub lossy: Vec<String>,
+}
+
+pub fn integrity(a: &Analysis) -> Integrity {
+    let mut r = Integrity::default();
+    for i in &a.inputs {
+        let damaged = !i.warnings.is_empty();
+        if damaged && i.breaches_total == 0 && i.samples_total == 0 {
+            r.empty.push(format!(
+                "{}: nothing could be recovered from this damaged capture",
+                i.path
+            ));
+        } else if damaged {
+            r.lossy.push(format!(
+                "{}: the file is damaged ({} warnings above); part of the capture is lost",
+                i.path,
+                i.warnings.len()
+            ));
+        }
+        if i.losses.kernel_records > 0 || i.losses.writer_records > 0 {
+            r.lossy.push(format!(
+                "{}: {} records dropped by the kernel and {} by vmon-capture while capturing",
+                i.path, i.losses.kernel_records, i.losses.writer_records
+            ));
+        }
+    }
+    r
+}
 
 /// `--fail-if-breaches N`: the run fails when the breaches kept by the
 /// filters number more than `max`. `--fail-if-breaches 0` fails on any.
@@ -219,40 +265,9 @@ pub fn summary(a: &Analysis, agg: &Aggregates, opts: &ReportOptions) -> Summary 
 }
 
 /// Escapes text for HTML element content and attribute values.
+/// Control characters become visible `\xNN` (XML forbids them).
 pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(T[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    crate::escape::xml(s)
 }
 
 /// The `height` attribute of an SVG's root element, to size its `<object>`.
@@ -291,6 +306,8 @@ h3 { font-size:15px; margin:16px 0 6px; }
 .gate { border-radius:8px; padding:12px 18px; margin-bottom:18px; font-weight:600; color:#fff; }
 .gate.fail { background:var(--bad); } .gate.pass { background:var(--good); }
 table { border-collapse:collapse; width:100%; font-size:13px; }
+.wide { overflow-x:auto; }
+td { overflow-wrap:anywhere; }
 th, td { text-align:left; padding:4px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { background:#eef1f5; font-weight:600; position:sticky; top:0; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
@@ -346,23 +363,25 @@ fn watch_section(
     id: usize,
     top: usize,
 ) {
+    let winfo = g.watch.and_then(|w| a.watches.get(w.idx()));
+    let show = |v: i64| winfo.map_or_else(|| v.to_string(), |w| crate::output::watch_value(w, v));
     let _ = write!(
         out,
         "<section id=\"w{id}\"><h2>Watch <code>{}</code> {} {}</h2><p class=\"muted\">{} breaches, {} task samples{}</p>",
         esc(&ws.name),
         esc(&ws.cmp),
-        ws.threshold,
+        show(ws.threshold),
         ws.breaches,
         ws.task_samples,
-        ws.worst_value.map_or_else(String::new, |v| format!(", worst value {v}"))
+        ws.worst_value.map_or_else(String::new, |v| format!(", worst value {}", show(v)))
     );
     if let Some(f) = flame {
         let h = svg_height(&f.svg).unwrap_or(600);
         let _ = write!(
             out,
-            "<object class=\"flame\" type=\"image/svg+xml\" style=\"height:{h}px\" title=\"flamegraph of {}\" data=\"data:image/svg+xml;base64,{}\">flamegraph (needs a browser with SVG)</object>",
+            "<object class=\"flame\" type=\"image/svg+xml\" style=\"height:{h}px\" title=\"flamegraph of {}\" data=\"{}\">flamegraph: <a href=\"{1}\">{1}</a></object>",
             esc(&ws.name),
-            base64(&f.svg)
+            esc(&f.file)
         );
     }
     out.push_str("<div class=\"cols\"><div><h3>Top functions</h3>");
@@ -456,8 +475,11 @@ fn watch_section(
                 }
             }
             vec![
-                format!("{:.6}", b.time_ns as f64 / 1e9),
-                b.value.to_string(),
+                format!(
+                    "{:+.6}",
+                    crate::summary::rel_seconds(a, b.input.0, b.time_ns)
+                ),
+                show(b.value),
                 b.nr_candidates.to_string(),
                 b.samples.to_string(),
                 esc(&flags.join(", ")),
@@ -467,7 +489,7 @@ fn watch_section(
     html_table(
         out,
         &[
-            ("time (s)", true),
+            ("time (s since start)", true),
             ("value", true),
             ("R/D tasks", true),
             ("sampled", true),
@@ -534,6 +556,19 @@ pub fn render_html(
     out.push_str(
         "<a href=\"#quality\">quality</a><a href=\"#tables\">tables</a></nav></header><main>",
     );
+    let filters = crate::summary::filters_text(a);
+    if !filters.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">Filters: <code>{}</code>{}</p>",
+            esc(&filters),
+            if a.samples.is_empty() {
+                " <span class=\"warn\">matched nothing</span>"
+            } else {
+                ""
+            }
+        );
+    }
 
     if let Some(g) = sum.gate {
         let (class, word) = if g.failed {
@@ -590,11 +625,8 @@ pub fn render_html(
             &rows,
         );
     }
-    let warnings: Vec<&String> = a
-        .warnings
-        .iter()
-        .chain(a.inputs.iter().flat_map(|i| &i.warnings))
-        .collect();
+    // The inputs' warnings are in `a.warnings` already, with their path.
+    let warnings: Vec<&String> = a.warnings.iter().collect();
     if !warnings.is_empty() {
         out.push_str("<h3>Warnings</h3><ul>");
         for w in warnings {
@@ -605,19 +637,12 @@ pub fn render_html(
     out.push_str("</section>");
 
     for (i, (ws, g)) in sum.watches.iter().zip(&agg.per_watch).enumerate() {
-        let name = g
-            .watch
-            .and_then(|w| a.watches.get(w.idx()))
-            .map(|w| w.name.as_str());
-        let flame = flames
-            .iter()
-            .find(|f| f.watch.as_deref() == name)
-            .or_else(|| {
-                // A single combined graph goes with the first watch.
-                (i == 0)
-                    .then(|| flames.iter().find(|f| f.watch.is_none()))
-                    .flatten()
-            });
+        let flame = flames.iter().find(|f| f.group == Some(i)).or_else(|| {
+            // A single combined graph goes with the first watch.
+            (i == 0)
+                .then(|| flames.iter().find(|f| f.watch.is_none()))
+                .flatten()
+        });
         watch_section(&mut out, a, ws, g, flame, i, top);
     }
 
@@ -641,7 +666,11 @@ pub fn render_html(
         let rows: Vec<Vec<String>> = (0..t.rows().min(200))
             .map(|r| t.columns.iter().map(|c| esc(&c.cell(r))).collect())
             .collect();
+        // Long paths and build-ids: the table scrolls inside its card
+        // rather than running past it.
+        out.push_str("<div class=\"wide\">");
         html_table(&mut out, &head, &rows);
+        out.push_str("</div>");
     }
     out.push_str("<p class=\"muted\">All tables, with every row: <code>vmon-analyze FILE --csv DIR</code> (columns in TABLES.md).</p></section>");
     out.push_str("</main></body></html>\n");
@@ -661,6 +690,10 @@ pub fn write_report(
         path: dir.to_owned(),
         source,
     })?;
+    for f in flames {
+        let path = dir.join(&f.file);
+        std::fs::write(&path, &f.svg).map_err(|source| ReportError::Write { path, source })?;
+    }
     let html = render_html(a, agg, tables, flames, opts);
     let index = dir.join("index.html");
     std::fs::write(&index, html).map_err(|source| ReportError::Write {
@@ -668,7 +701,14 @@ pub fn write_report(
         source,
     })?;
     let sum = summary(a, agg, opts);
-    let json = serde_json::to_vec_pretty(&sum)?;
+    // The same document as `--json` (analyze/JSON.md), not a second schema.
+    let top = if opts.top == 0 { 20 } else { opts.top };
+    let sopts = crate::summary::SummaryOptions {
+        top_stacks: top,
+        ..Default::default()
+    };
+    let doc = crate::summary::json_with_gate(a, agg, &sopts, opts.fail_if_breaches);
+    let json = serde_json::to_vec_pretty(&doc)?;
     let path = dir.join("summary.json");
     std::fs::write(&path, json).map_err(|source| ReportError::Write { path, source })?;
     Ok(sum)
@@ -677,21 +717,6 @@ pub fn write_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
 
     #[test]
     fn html_escaping_covers_markup_and_quotes() {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::aggregate::{Aggregates, Group};
 use crate::analysis::{Analysis, FrameId, StackIdx};
+use crate::escape::visible as vis;
 use crate::output::watch_title;
 
 #[derive(Clone, Debug)]
@@ -68,9 +69,9 @@ fn frame_line(a: &Analysis, f: FrameId) -> String {
         .get(func.module.idx())
         .map(|m| m.name.as_str())
         .unwrap_or("?");
-    let mut s = format!("{}  [{module}]", func.name);
+    let mut s = format!("{}  [{}]", vis(&func.name), vis(module));
     if let Some(loc) = a.frame_location(f) {
-        let _ = write!(s, "  {loc}");
+        let _ = write!(s, "  {}", vis(&loc));
     }
     if fr.inlined {
         s.push_str("  (inlined)");
@@ -79,12 +80,7 @@ fn frame_line(a: &Analysis, f: FrameId) -> String {
 }
 
 fn rel_s(a: &Analysis, input: u32, t: u64) -> f64 {
-    let start = a
-        .inputs
-        .get(input as usize)
-        .map(|i| i.meta.start_ns)
-        .unwrap_or(0);
-    t.saturating_sub(start) as f64 / 1e9
+    rel_seconds(a, input, t)
 }
 
 fn pct(n: u64, total: u64) -> f64 {
@@ -104,32 +100,46 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
         let _ = writeln!(
             out,
             "capture {}: host {}, kernel {}, {:.1} s, {} task samples{}",
-            i.path,
+            vis(&i.path),
             if m.hostname.is_empty() {
-                "?"
+                "?".into()
             } else {
-                &m.hostname
+                vis(&m.hostname)
             },
             if m.kernel_release.is_empty() {
-                "?"
+                "?".into()
             } else {
-                &m.kernel_release
+                vis(&m.kernel_release)
             },
             dur,
             i.samples_total,
             if m.tool.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", m.tool)
+                format!(" ({})", vis(&m.tool))
             }
         );
     }
-    let _ = writeln!(out, "{}", a.quality.line());
-    for w in &a.warnings {
-        let _ = writeln!(out, "warning: {w}");
+    let _ = writeln!(out, "{}", vis(&a.quality.line()));
+    // The warnings themselves go to stderr (vmon-analyze prints them there
+    // in every mode), so stdout stays the summary.
+    if !a.warnings.is_empty() {
+        let _ = writeln!(out, "({} warnings on stderr)", a.warnings.len());
     }
-    if agg.per_watch.is_empty() {
-        let _ = writeln!(out, "\nno breaches or task samples match");
+    let f = filters_text(a);
+    if !f.is_empty() && agg.total.samples == 0 {
+        let _ = writeln!(
+            out,
+            "\nno {}task samples match the filters: {}",
+            if a.breaches.is_empty() {
+                "breaches or "
+            } else {
+                ""
+            },
+            vis(&f)
+        );
+    } else if agg.per_watch.is_empty() {
+        let _ = writeln!(out, "\nthe input holds no breaches or task samples");
     }
     for g in &agg.per_watch {
         let Some(w) = g.watch.and_then(|w| a.watches.get(w.idx())) else {
@@ -138,8 +148,8 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
         let _ = writeln!(
             out,
             "\n== watch {} ({}): {} breaches, {} task samples, {} unique stacks ==",
-            watch_title(w),
-            w.kind,
+            vis(&watch_title(w)),
+            vis(&w.kind),
             g.breaches.len(),
             g.samples,
             g.stacks.len()
@@ -152,10 +162,10 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
             let b = &a.breaches[b.idx()];
             let _ = writeln!(
                 out,
-                "  +{:>10.6} s  value {:>8}  threshold {}  tasks {}/{}{}",
+                "  {:>+11.6} s  value {:>8}  threshold {}  tasks {}/{}{}",
                 rel_s(a, b.input.0, b.time_ns),
-                b.value,
-                w.threshold,
+                crate::output::watch_value(w, b.value),
+                crate::output::watch_value(w, w.threshold),
                 b.samples,
                 b.nr_candidates,
                 flags_text(b.flags)
@@ -173,7 +183,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
             .comms
             .iter()
             .take(8)
-            .map(|(c, n)| format!("{} {n}", a.name(*c)))
+            .map(|(c, n)| format!("{} {n}", vis(a.name(*c))))
             .collect();
         let _ = writeln!(
             out,
@@ -198,7 +208,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                     .tasks
                     .iter()
                     .take(5)
-                    .map(|((_, _, tgid, comm), c)| format!("{comm}[{tgid}] {c}"))
+                    .map(|((_, _, tgid, comm), c)| format!("{}[{tgid}] {c}", vis(comm)))
                     .collect();
                 let more = t.tasks.len().saturating_sub(5);
                 let _ = writeln!(
@@ -220,7 +230,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                         let chain: Vec<String> = pi
                             .chain
                             .iter()
-                            .map(|(pid, comm, cmd)| format!("{comm}[{pid}] {cmd}"))
+                            .map(|(pid, comm, cmd)| format!("{}[{pid}] {}", vis(comm), vis(cmd)))
                             .collect();
                         if !chain.is_empty() {
                             let _ = writeln!(
@@ -267,7 +277,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                 "    {:>8} {:>5.1}%  {}",
                 n,
                 pct(*n, g.samples),
-                a.func(*f).name
+                vis(&a.func(*f).name)
             );
         }
         let _ = writeln!(out, "  top functions (total):");
@@ -277,7 +287,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                 "    {:>8} {:>5.1}%  {}",
                 n,
                 pct(*n, g.samples),
-                a.func(*f).name
+                vis(&a.func(*f).name)
             );
         }
     }
@@ -309,9 +319,11 @@ fn flags_text(f: u32) -> String {
 fn frame_json(a: &Analysis, f: FrameId) -> Value {
     let fr = a.frame(f);
     let func = a.func(fr.func);
+    let m = a.modules.get(func.module.idx());
     json!({
         "function": func.name,
-        "module": a.modules.get(func.module.idx()).map(|m| m.path.as_str()).unwrap_or("?"),
+        "module": m.map(|m| m.name.as_str()).unwrap_or("?"),
+        "module_path": m.map(|m| m.path.as_str()).unwrap_or("?"),
         "file": fr.file,
         "line": if fr.line > 0 { Some(fr.line) } else { None },
         "inlined": fr.inlined,
@@ -320,8 +332,79 @@ fn frame_json(a: &Analysis, f: FrameId) -> Value {
     })
 }
 
-/// The JSON summary (same content as [`text`], all breaches included).
+/// The version of the JSON document (`--json`, `report/summary.json`),
+/// documented in analyze/JSON.md. Bump it when a key changes meaning or
+/// goes away; adding keys keeps it.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// The filters as given, for the JSON and the report.
+pub fn filters_json(a: &Analysis) -> Value {
+    let f = &a.filters;
+    json!({
+        "watch": f.watch,
+        "pid": f.pid,
+        "comm": f.comm,
+        "state": f.state.iter().map(|s| Analysis::state_letter(*s)).collect::<Vec<_>>(),
+        "from_s": f.from_s,
+        "to_s": f.to_s,
+        "kernel_only": f.kernel_only,
+        "user_only": f.user_only,
+    })
+}
+
+/// The filters as command-line text, empty when there are none.
+pub fn filters_text(a: &Analysis) -> String {
+    let f = &a.filters;
+    let mut v: Vec<String> = Vec::new();
+    v.extend(f.watch.iter().map(|w| format!("--watch {w}")));
+    v.extend(f.pid.iter().map(|p| format!("--pid {p}")));
+    v.extend(f.comm.iter().map(|c| format!("--comm {c}")));
+    v.extend(
+        f.state
+            .iter()
+            .map(|s| format!("--state {}", Analysis::state_letter(*s))),
+    );
+    if let Some(t) = f.from_s {
+        v.push(format!("--from {t}"));
+    }
+    if let Some(t) = f.to_s {
+        v.push(format!("--to {t}"));
+    }
+    v.join(" ")
+}
+
+/// A breach's time as seconds since its capture's start, negative when
+/// before it (a damaged or odd capture), never wrapped.
+pub fn rel_seconds(a: &Analysis, input: u32, t: u64) -> f64 {
+    let start = a
+        .inputs
+        .get(input as usize)
+        .map(|i| i.meta.start_ns)
+        .unwrap_or(0);
+    (t as i128 - start as i128) as f64 / 1e9
+}
+
+/// CLOCK_REALTIME of a breach (ns since the epoch), when the capture
+/// recorded the offset.
+pub fn realtime_ns(a: &Analysis, input: u32, t: u64) -> Option<i128> {
+    let off = a.inputs.get(input as usize)?.meta.realtime_offset_ns;
+    (off != 0).then_some(t as i128 + off as i128)
+}
+
+/// The JSON document of `--json` and `report/summary.json` (schema in
+/// analyze/JSON.md): the same content as [`text`], every breach included,
+/// with the filters, the command line and, with `--fail-if-breaches`, the
+/// gate.
 pub fn json(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> Value {
+    json_with_gate(a, agg, o, None)
+}
+
+pub fn json_with_gate(
+    a: &Analysis,
+    agg: &Aggregates,
+    o: &SummaryOptions,
+    fail_if_breaches: Option<u64>,
+) -> Value {
     let inputs: Vec<Value> = a
         .inputs
         .iter()
@@ -333,8 +416,11 @@ pub fn json(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> Value {
                 "tool": i.meta.tool,
                 "start_ns": i.meta.start_ns,
                 "end_ns": i.meta.end_ns,
+                "realtime_offset_ns": i.meta.realtime_offset_ns,
+                "breaches": i.breaches_total,
                 "task_samples": i.samples_total,
                 "kernel_records_lost": i.losses.kernel_records,
+                "writer_records_lost": i.losses.writer_records,
                 "warnings": i.warnings,
             })
         })
@@ -346,21 +432,29 @@ pub fn json(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> Value {
             let w = a.watches.get(g.watch?.idx())?;
             let top: Vec<StackIdx> = g.stacks.iter().take(o.top_stacks).map(|s| s.0).collect();
             let tasks = stack_tasks(a, g, &top);
-            let breaches: Vec<Value> = g
+            let mut worst: Option<i64> = None;
+            let events: Vec<Value> = g
                 .breaches
                 .iter()
                 .map(|b| {
                     let b = &a.breaches[b.idx()];
+                    worst = Some(match (worst, w.cmp) {
+                        (None, _) => b.value,
+                        (Some(x), vmon_format::Comparison::Less) => x.min(b.value),
+                        (Some(x), _) => x.max(b.value),
+                    });
                     json!({
                         "input": b.input.0,
                         "event_id": b.event_id,
                         "time_ns": b.time_ns,
-                        "time_s": rel_s(a, b.input.0, b.time_ns),
+                        "time_s": rel_seconds(a, b.input.0, b.time_ns),
+                        "realtime_ns": realtime_ns(a, b.input.0, b.time_ns).map(|t| t.to_string()),
                         "value": b.value,
                         "threshold": w.threshold,
                         "tasks_sampled": b.samples,
                         "candidates": b.nr_candidates,
                         "flags": b.flags,
+                        "flag_names": flags_text(b.flags).trim().trim_start_matches('[').trim_end_matches(']').split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -400,37 +494,75 @@ pub fn json(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> Value {
                     })
                 })
                 .collect();
+            let module_of = |f: crate::analysis::FuncId| {
+                a.modules
+                    .get(a.func(f).module.idx())
+                    .map(|m| m.name.as_str())
+                    .unwrap_or("?")
+            };
+            let self_of = |f: crate::analysis::FuncId| {
+                g.top_self.iter().find(|(x, _)| *x == f).map_or(0, |(_, n)| *n)
+            };
+            let total_of = |f: crate::analysis::FuncId| {
+                g.top_total.iter().find(|(x, _)| *x == f).map_or(0, |(_, n)| *n)
+            };
             let funcs = |v: &[(crate::analysis::FuncId, u64)]| -> Vec<Value> {
                 v.iter()
                     .take(o.top_functions)
-                    .map(|(f, n)| json!({"function": a.func(*f).name, "samples": n}))
+                    .map(|(f, _)| json!({
+                        "function": a.func(*f).name,
+                        "module": module_of(*f),
+                        "self_samples": self_of(*f),
+                        "total_samples": total_of(*f),
+                    }))
                     .collect()
             };
             Some(json!({
                 "name": w.name,
                 "kind": w.kind,
                 "comparison": watch_title(w),
+                "value_scale": crate::output::value_scale(w),
+                "cmp": match w.cmp { vmon_format::Comparison::Greater => ">", vmon_format::Comparison::Less => "<" },
                 "threshold": w.threshold,
-                "breaches": breaches,
+                "breaches": g.breaches.len(),
                 "task_samples": g.samples,
+                "worst_value": worst,
                 "processes": g.processes.len(),
                 "threads": g.threads.len(),
                 "states": g.states.iter().map(|(s, n)| json!({"state": Analysis::state_letter(*s), "samples": n})).collect::<Vec<_>>(),
                 "comms": g.comms.iter().map(|(c, n)| json!({"comm": a.name(*c), "samples": n})).collect::<Vec<_>>(),
                 "unique_stacks": g.stacks.len(),
+                "events": events,
                 "top_stacks": stacks,
+                "top_functions": funcs(&g.top_total),
                 "top_functions_self": funcs(&g.top_self),
-                "top_functions_total": funcs(&g.top_total),
             }))
         })
         .collect();
+    let integ = crate::report::integrity(a);
+    let matched_nothing = !filters_text(a).is_empty() && agg.total.samples == 0;
     json!({
+        "schema": "vmon-summary",
+        "schema_version": JSON_SCHEMA_VERSION,
+        "tool": format!("vmon-analyze {}", env!("CARGO_PKG_VERSION")),
+        "command": std::env::args().collect::<Vec<_>>(),
+        "filters": filters_json(a),
+        "filters_matched_nothing": matched_nothing,
         "inputs": inputs,
         "quality": a.quality,
         "quality_line": a.quality.line(),
         "warnings": a.warnings,
-        "total_breaches": agg.total.breaches.len(),
-        "total_task_samples": agg.total.samples,
+        "breaches": a.breaches.len(),
+        "task_samples": agg.total.samples,
+        "unique_stacks": agg.total.stacks.len(),
         "watches": watches,
+        "data_loss": {
+            "nothing_recovered": integ.empty,
+            "lost": integ.lossy,
+        },
+        "gate": fail_if_breaches.map(|n| {
+            let g = crate::report::gate(a, n);
+            json!({"max_breaches": g.max_breaches, "breaches": g.breaches, "failed": g.failed})
+        }),
     })
 }

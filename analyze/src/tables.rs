@@ -163,6 +163,8 @@ pub const SCHEMA: &[TableSchema] = &[
             col("watch_id", U64, "The kernel module's watch id."),
             col("watch", Str, "Watch name."),
             col("time_ns", U64, "When the breach was seen, ns of the capture clock (CLOCK_BOOTTIME)."),
+            col("offset_ns", I64, "ns since the capture's start, the time the summary and report show in seconds (negative: before the start, a damaged capture)."),
+            col("realtime_ns", I64, "Wall-clock time of the breach, ns since the Unix epoch (from the capture's realtime offset); 0 when the capture has none."),
             col("value", I64, "The value read."),
             col("cmp", Str, "`>` or `<`: how the value is compared with the threshold."),
             col("threshold", I64, "The watch's threshold."),
@@ -183,6 +185,7 @@ pub const SCHEMA: &[TableSchema] = &[
             col("breach", U32, "Row of `breaches`."),
             col("watch", Str, "Watch name of the breach."),
             col("time_ns", U64, "Time of the breach."),
+            col("offset_ns", I64, "Time of the breach, ns since the capture's start."),
             col("pid", I32, "Thread id."),
             col("tgid", I32, "Process id."),
             col("comm", Str, "Thread name."),
@@ -483,6 +486,19 @@ fn breaches(a: &Analysis) -> Table {
             ColumnData::U64(b.iter().map(watch_id).collect()),
             dict(watch_names(a), b.iter().map(|r| r.watch.0).collect()),
             ColumnData::U64(b.iter().map(|r| r.time_ns).collect()),
+            ColumnData::I64(
+                b.iter()
+                    .map(|r| offset_ns(a, r.input.0, r.time_ns))
+                    .collect(),
+            ),
+            ColumnData::I64(
+                b.iter()
+                    .map(|r| {
+                        crate::summary::realtime_ns(a, r.input.0, r.time_ns)
+                            .map_or(0, |t| t.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+                    })
+                    .collect(),
+            ),
             ColumnData::I64(b.iter().map(|r| r.value).collect()),
             ColumnData::Str(
                 b.iter()
@@ -519,6 +535,12 @@ fn user_stack_code(a: &Analysis, r: &SampleRow) -> u32 {
     }
 }
 
+/// ns since the start of input `input`'s capture, saturated to i64.
+fn offset_ns(a: &Analysis, input: u32, t: u64) -> i64 {
+    let start = a.inputs.get(input as usize).map_or(0, |i| i.meta.start_ns);
+    (t as i128 - start as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 fn task_samples(a: &Analysis) -> Table {
     let s = &a.samples;
     let flag = |bits: u32| ColumnData::Bool(s.iter().map(|r| r.flags & bits != 0).collect());
@@ -546,6 +568,11 @@ fn task_samples(a: &Analysis) -> Table {
             ColumnData::U32(s.iter().map(|r| r.breach.0).collect()),
             dict(watch_names(a), s.iter().map(|r| r.watch.0).collect()),
             ColumnData::U64(s.iter().map(|r| r.time_ns).collect()),
+            ColumnData::I64(
+                s.iter()
+                    .map(|r| offset_ns(a, r.input.0, r.time_ns))
+                    .collect(),
+            ),
             ColumnData::I32(s.iter().map(|r| r.pid).collect()),
             ColumnData::I32(s.iter().map(|r| r.tgid).collect()),
             dict(a.names.clone(), s.iter().map(|r| r.comm.0).collect()),

@@ -158,7 +158,7 @@ fn folded_summary_filters_and_multiple_inputs() {
     let json: serde_json::Value =
         serde_json::from_str(&stdout(&run(&["a.vmt", "--json"], &d))).unwrap();
     assert_eq!(json["watches"].as_array().unwrap().len(), 2);
-    assert_eq!(json["total_task_samples"], 16);
+    assert_eq!(json["task_samples"], 16);
 
     let bad = run(&["a.vmt", "--state", "X"], &d);
     assert_eq!(bad.status.code(), Some(2));

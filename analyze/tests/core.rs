@@ -470,7 +470,7 @@ fn summary_text_and_json_have_breaches_and_stacks() {
         "{t}"
     );
     let j = summary::json(&a, &agg, &Default::default());
-    assert_eq!(j["watches"][0]["breaches"][0]["value"], 42);
+    assert_eq!(j["watches"][0]["events"][0]["value"], 42);
     assert_eq!(j["watches"][0]["top_stacks"][0]["samples"], 3);
     assert_eq!(
         j["watches"][0]["top_stacks"][0]["kernel_stack"][0]["function"],

@@ -133,6 +133,119 @@ fn saturated(px: &[[u8; 3]]) -> usize {
         .count()
 }
 
+/// A copy of the report page with every flamegraph's file reference
+/// removed: the baseline for "the graphs were drawn".
+fn bare_copy(index: &Path) -> PathBuf {
+    let html = std::fs::read_to_string(index).unwrap();
+    let bare = html
+        .split("<object class=\"flame\"")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                return part.to_owned();
+            }
+            let at = part.find(" data=\"").expect("object data") + " data=\"".len();
+            let end = at + part[at..].find('"').unwrap();
+            format!("<object class=\"flame\"{}{}", &part[..at], &part[end..])
+        })
+        .collect::<String>();
+    let page = index.with_file_name("bare.html");
+    std::fs::write(&page, bare).unwrap();
+    page
+}
+
+/// `vmon-gen`, built beside this test's vmon-analyze (the workspace's
+/// `cargo test` builds it; a `-p vmon-analyze` run builds it here).
+fn vmon_gen() -> PathBuf {
+    let analyze = PathBuf::from(env!("CARGO_BIN_EXE_vmon-analyze"));
+    let gen = analyze.with_file_name("vmon-gen");
+    if !gen.exists() {
+        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "-p", "vmon-gen"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo");
+        assert!(st.success(), "building vmon-gen");
+    }
+    gen
+}
+
+/// A real-sized capture (10^6 task samples, made by vmon-gen): its
+/// flamegraphs are several MB each, which Chromium left blank as `data:`
+/// URLs; as files beside index.html they must be drawn.
+#[test]
+fn report_of_a_million_samples_draws_its_flamegraphs() {
+    let Some(bin) = chromium() else {
+        eprintln!("SKIPPED report_of_a_million_samples_draws_its_flamegraphs: no Chromium (install the Debian package `chromium`, or set VMON_CHROMIUM)");
+        return;
+    };
+    let d = std::env::temp_dir().join(format!("vmon-report-big-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let vmt = d.join("big.vmt");
+    let o = Command::new(vmon_gen())
+        .args([
+            "--samples",
+            "1000000",
+            "--seed",
+            "3",
+            "--kallsyms",
+            "shipped",
+            "-o",
+        ])
+        .arg(&vmt)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = d.join("report");
+    let o = Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
+        .arg(&vmt)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let index = report.join("index.html");
+    let html = std::fs::read_to_string(&index).unwrap();
+    let first = html
+        .split("<object class=\"flame\"")
+        .nth(1)
+        .expect("a flamegraph");
+    let at = first.find(" data=\"").unwrap() + 7;
+    let file = &first[at..at + first[at..].find('"').unwrap()];
+    let svg_len = std::fs::metadata(report.join(file)).unwrap().len();
+    assert!(
+        svg_len > 2 << 20,
+        "the test needs a graph over Chromium's 2 MB data: URL limit; {file} is {svg_len} bytes"
+    );
+    let shot = |page: &Path, profile: &str, png: &Path| {
+        let o = chrome(
+            &bin,
+            &d.join(profile),
+            &[
+                format!("--screenshot={}", png.display()),
+                "--window-size=1400,2000".into(),
+            ],
+            page,
+        );
+        assert!(
+            png.exists(),
+            "no screenshot: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        decode_png(&std::fs::read(png).unwrap())
+    };
+    let (_, _, px) = shot(&index, "big1", &d.join("big.png"));
+    let (_, _, bare_px) = shot(&bare_copy(&index), "big2", &d.join("bare.png"));
+    let (with, without) = (saturated(&px), saturated(&bare_px));
+    assert!(
+        with > without + 40_000,
+        "flamegraph of a 10^6-sample capture not drawn: {with} flame-coloured pixels with it, {without} without ({})",
+        d.join("big.png").display()
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn report_renders_in_headless_chromium() {
     let Some(bin) = chromium() else {
@@ -217,20 +330,7 @@ fn report_renders_in_headless_chromium() {
         colours.len()
     );
 
-    let bare = std::fs::read_to_string(&index).unwrap();
-    let bare = bare
-        .split("data=\"data:image/svg+xml;base64,")
-        .enumerate()
-        .map(|(i, part)| {
-            if i == 0 {
-                part.to_owned()
-            } else {
-                format!("data=\"{}", &part[part.find('"').unwrap() + 1..])
-            }
-        })
-        .collect::<String>();
-    let bare_page = report.join("bare.html");
-    std::fs::write(&bare_page, bare).unwrap();
+    let bare_page = bare_copy(&index);
     let (_, _, bare_px) = shot(&bare_page, "profile3", &d.join("bare.png"));
     let (with, without) = (saturated(&px), saturated(&bare_px));
     assert!(

@@ -30,6 +30,10 @@ pub trait Enricher {
     fn binary(&mut self, tgid: i32, m: MapOwned) -> MapOwned;
     /// Symbol tables found since the last call.
     fn take_symbol_tables(&mut self) -> Vec<SymTab>;
+    /// Warnings since the last call (files refused, ...).
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// The file mapped by `m` (after [`Enricher::binary`]), for unwinding.
     fn image(&mut self, _tgid: i32, _m: &MapOwned) -> Option<Arc<Image>> {
         None
@@ -81,14 +85,79 @@ impl Host {
             // the same path on this machine (build-id checked when known).
             v.push(PathBuf::from(&m.path));
         } else if let Some(root) = &self.sysroot {
-            v.push(root.join(rel));
+            v.extend(resolve_in_root(root, &m.path));
         }
         v
     }
 }
 
+/// `path` looked up as if `root` were `/`: `..` stops at `root` and
+/// symlinks (absolute ones re-rooted) are followed inside it, so a mapping
+/// path from the captured machine cannot name a file outside the sysroot.
+pub fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut pending: Vec<std::ffi::OsString> = Path::new(path)
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut at: Vec<std::ffi::OsString> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = pending.pop() {
+        if c == ".." {
+            at.pop();
+            continue;
+        }
+        let here: PathBuf = root.join(at.iter().collect::<PathBuf>()).join(&c);
+        let is_link = std::fs::symlink_metadata(&here).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            at.push(c);
+            continue;
+        }
+        links += 1;
+        if links > 40 {
+            return None; // a loop, as ELOOP
+        }
+        let target = std::fs::read_link(&here).ok()?;
+        if target.is_absolute() {
+            at.clear();
+        }
+        for t in target.components().rev() {
+            match t {
+                Component::Normal(n) => pending.push(n.to_os_string()),
+                Component::ParentDir => pending.push("..".into()),
+                _ => {}
+            }
+        }
+    }
+    Some(root.join(at.iter().collect::<PathBuf>()))
+}
+
+/// Whether an ELF image has an executable LOAD segment in the file range a
+/// mapping of `len` bytes at file offset `pgoff` covers: the check left for
+/// a file when the kernel gave no build-id to compare.
+fn layout_matches(file: &object::File<'_>, pgoff: u64, len: u64) -> bool {
+    use object::{Object, ObjectSegment, SegmentFlags};
+    let end = pgoff.saturating_add(len);
+    file.segments().any(|seg| {
+        let exec = matches!(seg.flags(), SegmentFlags::Elf { p_flags } if p_flags & 1 != 0);
+        let (off, size) = seg.file_range();
+        exec && size > 0 && off < end && off.saturating_add(size) > pgoff
+    })
+}
+
 /// Reads a file's GNU build-id and function symbols.
-pub fn inspect_binary(path: &Path, want_symbols: bool) -> Option<(Vec<u8>, Vec<Func>)> {
+/// With `mapping` (file offset, length), a file that has no executable
+/// segment there is refused (None).
+pub fn inspect_binary(
+    path: &Path,
+    want_symbols: bool,
+    mapping: Option<(u64, u64)>,
+) -> Option<(Vec<u8>, Vec<Func>)> {
     use object::{Object, ObjectSymbol, SymbolKind};
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.len() > MAX_BINARY_BYTES {
@@ -96,6 +165,11 @@ pub fn inspect_binary(path: &Path, want_symbols: bool) -> Option<(Vec<u8>, Vec<F
     }
     let data = std::fs::read(path).ok()?;
     let file = object::File::parse(&*data).ok()?;
+    if let Some((pgoff, len)) = mapping {
+        if !layout_matches(&file, pgoff, len) {
+            return None;
+        }
+    }
     let build_id = file
         .build_id()
         .ok()
@@ -174,8 +248,22 @@ impl Enricher for Host {
             return m;
         }
         let mut found = Vec::new();
-        for p in self.candidates(tgid, &m) {
-            let Some((bid, syms)) = inspect_binary(&p, self.embed_symbols) else {
+        for (k, p) in self.candidates(tgid, &m).into_iter().enumerate() {
+            // Only map_files (live, first candidate) is the mapped inode
+            // itself; any other file found by path must match the build-id
+            // or, without one, at least the mapping's layout.
+            let identity = self.live && k == 0;
+            let layout = (!identity && m.build_id.is_empty())
+                .then(|| (m.pgoff, m.end.saturating_sub(m.start)));
+            let Some((bid, syms)) = inspect_binary(&p, self.embed_symbols, layout) else {
+                if layout.is_some() && p.is_file() {
+                    self.warnings.push(format!(
+                        "{}: no build-id recorded for the mapping and the file has no executable \
+                         segment at its offset {:#x}: not the mapped file; not embedding its symbols",
+                        p.display(),
+                        m.pgoff
+                    ));
+                }
                 continue;
             };
             // A file that is not what was mapped (updated, or another
@@ -222,9 +310,13 @@ impl Enricher for Host {
         let path = if self.live {
             Path::new(&format!("/proc/{tgid}/root")).join(rel)
         } else {
-            self.sysroot.as_ref()?.join(rel)
+            resolve_in_root(self.sysroot.as_ref()?, &format!("/{rel}"))?
         };
         PerfMap::read(&path)
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     fn image(&mut self, tgid: i32, m: &MapOwned) -> Option<Arc<Image>> {
@@ -440,7 +532,7 @@ garbage line
     #[test]
     fn own_binary_has_a_build_id_and_functions() {
         let exe = std::env::current_exe().unwrap();
-        let (_bid, syms) = inspect_binary(&exe, true).unwrap();
+        let (_bid, syms) = inspect_binary(&exe, true, None).unwrap();
         assert!(syms.len() > 100, "{} symbols", syms.len());
         assert!(syms.windows(2).all(|w| w[0].0 <= w[1].0));
     }

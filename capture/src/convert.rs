@@ -116,6 +116,9 @@ pub struct Converter<W: Write> {
     event: Option<PendingEvent>,
     last_seq: Option<u64>,
     seq_gaps: u64,
+    /// Records this tool just skipped as corrupt: the sequence gap they
+    /// leave is its loss, already counted, not the kernel's.
+    skipped: u64,
     lost_records: u64,
     lost_bytes: u64,
     notes: Vec<String>,
@@ -161,6 +164,7 @@ impl<W: Write> Converter<W> {
             event: None,
             last_seq: None,
             seq_gaps: 0,
+            skipped: 0,
             lost_records: 0,
             lost_bytes: 0,
             notes: Vec::new(),
@@ -189,6 +193,12 @@ impl<W: Write> Converter<W> {
     /// Breaches completed since the last call.
     pub fn take_completed(&mut self) -> u64 {
         std::mem::take(&mut self.completed)
+    }
+
+    /// A corrupt record this tool skipped (one lost record of its own).
+    pub fn skipped_record(&mut self, note: String) {
+        self.skipped += 1;
+        self.own_loss(1, note);
     }
 
     /// A loss of this tool's own, with a reason for the file's notes.
@@ -270,14 +280,18 @@ impl<W: Write> Converter<W> {
         if matches!(r.body, Body::Hello(_)) {
             self.last_seq = None;
         } else if let Some(prev) = self.last_seq {
-            if r.hdr.seq > prev + 1 {
+            // Checked: a corrupt or hostile stream may carry any seq, up to 2^64-1.
+            if r.hdr.seq > prev.saturating_add(1) {
                 let gap = r.hdr.seq - prev - 1;
-                self.seq_gaps += gap;
+                let ours = gap.min(self.skipped);
+                let gap = gap - ours;
+                self.seq_gaps = self.seq_gaps.saturating_add(gap);
                 if let Some(e) = &mut self.event {
                     e.dropped = true;
                 }
             }
         }
+        self.skipped = 0;
         if !matches!(r.body, Body::Hello(_)) && self.last_seq.is_none_or(|p| r.hdr.seq > p) {
             self.last_seq = Some(r.hdr.seq);
         }
@@ -514,6 +528,19 @@ impl<W: Write> Converter<W> {
         let mut mappings = Vec::with_capacity(maps.len());
         let mut images = Vec::with_capacity(maps.len());
         for m in maps {
+            // A file offset whose mapping would end past 2^64 is not a real
+            // mapping (file offsets are below 2^63): keep it out of the file.
+            if m.pgoff.checked_add(m.end.saturating_sub(m.start)).is_none() {
+                self.own_loss(
+                    0,
+                    format!(
+                        "a mapping of {} with file offset {:#x} was dropped: it would end past \
+                         2^64 (corrupt MAPS record)",
+                        m.path, m.pgoff
+                    ),
+                );
+                continue;
+            }
             let m = self.enrich.binary(tgid, m);
             images.push(MappedImage {
                 start: m.start,
@@ -845,6 +872,14 @@ impl<W: Write> Converter<W> {
             .context("writing the final metadata")?;
         let out = self.w.finish().context("finishing the capture")?;
         Ok((out, self.stats, l))
+    }
+
+    /// Warnings of the enricher (files refused), each once.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        let mut v = self.enrich.take_warnings();
+        v.sort();
+        v.dedup();
+        v
     }
 
     pub fn hello_seen(&self) -> bool {

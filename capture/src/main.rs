@@ -371,7 +371,7 @@ fn feed(conv: &mut Converter<Out>, data: &[u8], base: u64) -> Result<usize> {
             Err(e) if e.is_truncation() => break,
             Err(e) => {
                 let skip = resync(rest);
-                conv.own_loss(1, format!("skipped {skip} corrupt bytes: {e}"));
+                conv.skipped_record(format!("skipped {skip} corrupt bytes: {e}"));
                 pos += skip;
             }
         }
@@ -395,17 +395,199 @@ fn resync(rest: &[u8]) -> usize {
     rest.len()
 }
 
+/// Same device and inode: the same file under any name (hard links,
+/// symlinks, `./x` vs `x`).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// `-o` and `--dump-raw` are created (truncated) before the input is read:
+/// refuse any that is an input of the run, or both the same file.
+fn refuse_overwriting_inputs(args: &Args) -> Result<()> {
+    let inputs = [
+        ("--from-raw", args.from_raw.as_ref()),
+        ("--kallsyms", args.kallsyms.as_ref()),
+    ];
+    let outputs = [
+        ("-o", Some(&args.output)),
+        ("--dump-raw", args.dump_raw.as_ref()),
+    ];
+    for (oname, o) in outputs {
+        let Some(o) = o else { continue };
+        for (iname, i) in inputs {
+            if let Some(i) = i.filter(|i| same_file(i, o)) {
+                return Err(anyhow!(
+                    "{oname} {} is the same file as {iname} {}: writing it would destroy the \
+                     input before it is read; choose another output file",
+                    o.display(),
+                    i.display()
+                ));
+            }
+        }
+    }
+    if let Some(d) = &args.dump_raw {
+        if same_file(d, &args.output) || d == &args.output {
+            return Err(anyhow!(
+                "--dump-raw {} and -o {} are the same file; choose two different files",
+                d.display(),
+                args.output.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The kernel release in the HELLO record that starts a raw stream file
+/// (None for a FIFO, which cannot be peeked, or a stream without HELLO).
+fn raw_stream_release(path: &std::path::Path) -> Option<String> {
+    let mut f = File::open(path).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut head = Vec::new();
+    (&mut f).take(64 << 10).read_to_end(&mut head).ok()?;
+    match parse_record(&head, 0).ok()?.body {
+        vmon_kabi::Body::Hello(h) => Some(vmon_kabi::records::lossy(h.release).into_owned()),
+        _ => None,
+    }
+}
+
+/// `--kallsyms /proc/kallsyms` with a stream from another kernel names
+/// every kernel frame wrongly: refuse it. (A saved copy carries no release
+/// to check.)
+fn check_kallsyms_kernel(args: &Args) -> Result<()> {
+    let (Some(k), Some(raw)) = (&args.kallsyms, &args.from_raw) else {
+        return Ok(());
+    };
+    let proc = std::path::Path::new("/proc/kallsyms");
+    if !(k.as_path() == proc || same_file(k, proc)) {
+        return Ok(());
+    }
+    let host = context::read_trimmed("/proc/sys/kernel/osrelease");
+    match raw_stream_release(raw) {
+        Some(r) if !r.is_empty() && r != host => Err(anyhow!(
+            "--kallsyms {} is this machine's kernel ({host}), but the stream was recorded on \
+             kernel {r}: its kernel frames would get wrong names; pass a copy of the capturing \
+             machine's /proc/kallsyms, or omit --kallsyms",
+            k.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// At the end of the input, bytes that begin a record longer than what is
+/// left: a corrupt `len` (or a cut tail). Skip that record's start and
+/// resynchronise on the next record magic, so one bad length does not lose
+/// the rest of the stream; each skip is counted as one lost record.
+fn drain_tail(
+    conv: &mut Converter<Out>,
+    buf: &mut [u8],
+    have: &mut usize,
+    stream_off: &mut u64,
+) -> Result<()> {
+    while *have > 0 {
+        let Some(skip) = find_next_record(&buf[..*have], 0) else {
+            conv.own_loss(
+                1,
+                format!(
+                    "the stream ended inside a record at offset {stream_off} ({have} bytes): \
+                     the last record was truncated"
+                ),
+            );
+            *stream_off += *have as u64;
+            *have = 0;
+            return Ok(());
+        };
+        let claimed = parse_record(&buf[..*have], *stream_off)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        conv.skipped_record(format!(
+            "skipped {skip} bytes at offset {stream_off}: a record claims more bytes than the \
+                 stream holds ({claimed}); resynchronised on the next record"
+        ));
+        *stream_off += skip as u64;
+        let used = skip + feed(conv, &buf[skip..*have], *stream_off)?;
+        *stream_off += (used - skip) as u64;
+        buf.copy_within(used..*have, 0);
+        *have -= used;
+    }
+    Ok(())
+}
+
 fn run(args: &Args) -> Result<(), Fail> {
     let started = Instant::now();
     let cpu0 = cpu_time();
     let live = args.from_raw.is_none();
     let mut warnings: Vec<String> = Vec::new();
 
+    // The command line first (exit 2, as documented), even where the
+    // module is missing.
+    let mut specs = Vec::new();
+    for s in &args.watches {
+        let a = watches::parse_watch(s).map_err(|e| Fail(2, e))?;
+        specs.push(a);
+    }
     // Open the source before creating the output: a missing module should
     // not leave an empty file behind.
     let mut source = match &args.from_raw {
-        Some(p) => Source::Raw(File::open(p).with_context(|| format!("opening {}", p.display()))?),
+        Some(p) if p.as_os_str() == "-" => Source::Raw(File::from(
+            std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .context("opening stdin")?,
+        )),
+        Some(p) => {
+            let mut f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            if f.metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(Fail(
+                    2,
+                    anyhow!(
+                        "--from-raw {} is a directory, not a raw record stream",
+                        p.display()
+                    ),
+                ));
+            }
+            let mut magic = [0u8; 8];
+            if f.metadata().is_ok_and(|m| m.is_file())
+                && f.read_exact(&mut magic).is_ok()
+                && magic == vf::chunk::FILE_MAGIC
+            {
+                return Err(Fail(
+                    2,
+                    anyhow!(
+                        "--from-raw {} is a .vmt capture already, not a raw record stream: \
+                         analyze it with vmon-analyze",
+                        p.display()
+                    ),
+                ));
+            }
+            // A fresh descriptor: the conversion reads from the start.
+            Source::Raw(File::open(p).with_context(|| format!("opening {}", p.display()))?)
+        }
         None => {
+            use std::os::unix::fs::FileTypeExt;
+            if let Ok(m) = std::fs::metadata(&args.device) {
+                if !m.file_type().is_char_device() {
+                    return Err(Fail(
+                        1,
+                        anyhow!(
+                            "{} is not a vmon device ({}): pass the character device the \
+                             variable_monitor module creates, /dev/variable_monitor",
+                            args.device.display(),
+                            if m.is_dir() {
+                                "a directory"
+                            } else {
+                                "not a character device"
+                            }
+                        ),
+                    ));
+                }
+            }
             let w = Watcher::open_path(&args.device)?;
             // Non-blocking: poll() decides when to read, so signals and the
             // flush timer are served.
@@ -417,11 +599,6 @@ fn run(args: &Args) -> Result<(), Fail> {
             Source::Device(w)
         }
     };
-    let mut specs = Vec::new();
-    for s in &args.watches {
-        let a = watches::parse_watch(s).map_err(|e| Fail(2, e))?;
-        specs.push(a);
-    }
     if !live && (!specs.is_empty() || args.load_above.is_some()) {
         return Err(Fail(
             2,
@@ -431,6 +608,14 @@ fn run(args: &Args) -> Result<(), Fail> {
         ));
     }
 
+    refuse_overwriting_inputs(args).map_err(|e| Fail(2, e))?;
+    check_kallsyms_kernel(args).map_err(|e| Fail(2, e))?;
+    if let Some(d) = args.sysroot.as_ref().filter(|d| !d.is_dir()) {
+        warnings.push(format!(
+            "--sysroot {} is not a directory: no binaries will be found there",
+            d.display()
+        ));
+    }
     let file = File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     let written = Arc::new(AtomicU64::new(0));
@@ -487,7 +672,7 @@ fn run(args: &Args) -> Result<(), Fail> {
         }
     }
     conv.flush()?;
-    for w in &warnings {
+    for w in warnings.drain(..) {
         if !args.quiet {
             eprintln!("vmon-capture: warning: {w}");
         }
@@ -523,7 +708,9 @@ fn run(args: &Args) -> Result<(), Fail> {
     let mut status_samples = 0u64;
     let mut eof = false;
 
-    let result: Result<String> = (|| {
+    // A panic (a bug) must not lose what was converted since the last
+    // flush: it is caught below and the file is finished like on an error.
+    let result: Result<String> = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         loop {
             if let Some(r) = stop_reason(args, &conv, started, written.load(Ordering::Relaxed)) {
                 return Ok(r);
@@ -624,7 +811,7 @@ fn run(args: &Args) -> Result<(), Fail> {
                         s.breaches,
                         rate,
                         human(written.load(Ordering::Relaxed)),
-                        s.kernel_lost + s.own_lost
+                        s.kernel_lost.saturating_add(s.own_lost)
                     ));
                     b.tick();
                     status_samples = s.samples;
@@ -632,10 +819,21 @@ fn run(args: &Args) -> Result<(), Fail> {
                 }
             }
             if eof {
+                drain_tail(&mut conv, &mut buf, &mut have, &mut stream_off)?;
                 return Ok("end of input".into());
             }
         }
-    })();
+    }))
+    .unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(anyhow!(
+            "internal error (a bug in vmon-capture, please report it): {what}"
+        ))
+    });
 
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -655,7 +853,19 @@ fn run(args: &Args) -> Result<(), Fail> {
                 )),
             ));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            // Keep what was converted: finish the file (best effort; it
+            // may fail for the same reason) before reporting the error.
+            let r = conv.finish();
+            let e = match r {
+                Ok(_) => e.context(format!(
+                    "capture stopped; {} holds everything converted before the error",
+                    args.output.display()
+                )),
+                Err(_) => e,
+            };
+            return Err(e.into());
+        }
     };
     if have > 0 {
         conv.own_loss(
@@ -672,6 +882,12 @@ fn run(args: &Args) -> Result<(), Fail> {
     }
     if let Some(mut d) = dump {
         d.flush().context("writing --dump-raw")?;
+    }
+    warnings.extend(conv.take_warnings());
+    if !args.quiet {
+        for w in &warnings {
+            eprintln!("vmon-capture: warning: {w}");
+        }
     }
     let ustats = conv.ustacks.stats.clone();
     let (out, stats, losses) = match conv.finish() {
@@ -705,7 +921,7 @@ fn run(args: &Args) -> Result<(), Fail> {
             stats.records,
             human(bytes),
             args.output.display(),
-            stats.kernel_lost + stats.own_lost,
+            stats.kernel_lost.saturating_add(stats.own_lost),
             stats.kernel_lost,
             stats.own_lost,
             elapsed.as_secs_f64(),

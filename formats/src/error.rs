@@ -30,6 +30,11 @@ pub enum Error {
         minor: u16,
         supported: u16,
     },
+    #[error(
+        "not a valid .vmt capture: format version 0.{minor} does not exist (versions start at \
+         1.0); the file header is damaged or the file was not written by vmon"
+    )]
+    ZeroMajor { minor: u16 },
     #[error("invalid capture data given to the writer: {0}")]
     InvalidInput(String),
 }

@@ -102,7 +102,10 @@ impl<'a> VmtFile<'a> {
         }
         let major = u16::from_le_bytes([data[8], data[9]]);
         let minor = u16::from_le_bytes([data[10], data[11]]);
-        if major > VERSION_MAJOR || major == 0 {
+        if major == 0 {
+            return Err(Error::ZeroMajor { minor });
+        }
+        if major > VERSION_MAJOR {
             return Err(Error::NewerMajor {
                 major,
                 minor,
@@ -736,6 +739,26 @@ fn zstd_exact(
 ) -> std::result::Result<(), Warning> {
     // raw_len is capped at MAX_PAYLOAD by the header parser.
     let raw_len = c.header.raw_len as usize;
+    // One frame (SPEC §2.2): the bulk decompressor would also run a second
+    // frame or skip trailing skippable frames, which the spec does not allow.
+    match zstd::zstd_safe::find_frame_compressed_size(stored) {
+        Ok(n) if n == stored.len() => {}
+        Ok(n) => {
+            return Err(chunk_warning(
+                c,
+                format!(
+                    "zstd payload is not one frame: the first frame ends at byte {n} of {}",
+                    stored.len()
+                ),
+            ))
+        }
+        Err(_) => {
+            return Err(chunk_warning(
+                c,
+                "zstd payload does not start with a valid zstd frame".to_string(),
+            ))
+        }
+    }
     out.clear();
     out.resize(raw_len, 0);
     let got = z
@@ -929,6 +952,8 @@ struct TableDecoder {
     warnings: Vec<Warning>,
     /// Per-table "this table stopped at a gap" flags, to warn once.
     warned_unknown: Vec<u16>,
+    /// Depth of each stack node, parallel to `cap.stacks` (SPEC §5.6 limit).
+    stack_depth: Vec<u32>,
 }
 
 impl TableDecoder {
@@ -1045,7 +1070,25 @@ impl TableDecoder {
                 let st = &mut self.cap.stacks;
                 st.parent.reserve(n);
                 st.frame.reserve(n);
-                decode_stack_nodes(&mut r, n, st)?;
+                // A chunk undone after an error leaves depths past the table.
+                self.stack_depth.truncate(have);
+                let from = st.frame.len();
+                let res = decode_stack_nodes(&mut r, n, st);
+                let depth = &mut self.stack_depth;
+                for i in from..st.frame.len() {
+                    let p = st.parent[i];
+                    let d = if p == StackId::EMPTY {
+                        1
+                    } else {
+                        depth.get(p.0 as usize).copied().unwrap_or(0) + 1
+                    };
+                    if d > MAX_STACK_DEPTH {
+                        depth.truncate(from);
+                        return Err(DecodeError::Range("stack depth", d as u64));
+                    }
+                    depth.push(d);
+                }
+                res?;
             }
             ChunkType::KernelSymbols => {
                 let n = r.count(4, "kernel symbol count")?;
@@ -1266,6 +1309,12 @@ impl TableLens {
         cap.symbol_tables.truncate(self.symbol_tables);
     }
 }
+
+/// The deepest stack a file may hold (SPEC §5.6): the kernel records at
+/// most 65,535 frames per stack (a u16 count). A deeper parent chain is
+/// not a real capture, and walking it per sample would cost memory without
+/// bound.
+pub const MAX_STACK_DEPTH: u32 = 65_536;
 
 /// Appends `n` STACKS nodes to `st` (which holds the nodes before them).
 fn decode_stack_nodes(r: &mut Cursor<'_>, n: usize, st: &mut StackTable) -> DResult<()> {

@@ -91,7 +91,16 @@ const SOURCES: [(&str, &str); 3] = [
 const KALLSYMS_SNAPSHOT: &[u8] = include_bytes!("../fixtures/kallsyms.txt.zst");
 
 fn build_binaries(dir: &Path) -> Result<Vec<Binary>> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Only the directory itself is created: a mistyped path must not make
+    // a tree of directories (as root, at /).
+    if !dir.is_dir() {
+        fs::create_dir(dir).with_context(|| {
+            format!(
+                "creating {} (its parent directory must exist)",
+                dir.display()
+            )
+        })?;
+    }
     let jobs: [(&str, &str, &[&str]); 3] = [
         (
             "gcc",
@@ -316,6 +325,12 @@ fn main() -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
+    if !out_dir.is_dir() {
+        bail!(
+            "the output directory {} does not exist; create it first or choose another -o",
+            out_dir.display()
+        );
+    }
     let bin_dir = a
         .bin_dir
         .clone()

@@ -277,3 +277,33 @@ fn streamed_samples_equal_decoded_samples_on_generated_files() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `-o` into a directory that does not exist is an error and creates
+/// nothing (it used to create the whole path, `/nonexistent/` included).
+#[test]
+fn output_in_a_missing_directory_creates_nothing() {
+    let dir = std::env::temp_dir().join(format!("vmon-gen-missing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("nonexistent");
+    let o = Command::new(env!("CARGO_BIN_EXE_vmon-gen"))
+        .arg("-o")
+        .arg(missing.join("x.vmt"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!missing.exists(), "created {}", missing.display());
+    // --bin-dir with a missing parent: the same.
+    let o = Command::new(env!("CARGO_BIN_EXE_vmon-gen"))
+        .arg("-o")
+        .arg(dir.join("x.vmt"))
+        .arg("--bin-dir")
+        .arg(missing.join("bin"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!missing.exists(), "created {}", missing.display());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -41,7 +41,7 @@ analyze() { "$VMON_ANALYZE" "$@" 2>/dev/null; }
 # expected.txt: "key value" lines written by the scenario
 expect() { awk -v k="$1" '$1==k{print $2}' "$2/expected.txt" 2>/dev/null; }
 # total_breaches from the JSON summary
-json_breaches() { analyze "$@" --json | sed -n 's/^  "total_breaches": \([0-9]*\),*$/\1/p'; }
+json_breaches() { analyze "$@" --json | sed -n 's/^  "breaches": \([0-9]*\),*$/\1/p'; }
 # sum of the counts of folded lines matching an extended regex
 folded_count() { # REGEX FILE ARGS...
 	local re=$1; shift

@@ -246,7 +246,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 info.path
             )),
             (SymbolSource::Embedded, false) if !is_jit_module(&info.path) => warnings.push(format!(
-                "{}{bid}: binary not found; using the capture's symbol table (no inlines or lines)",
+                "{}{bid}: binary not found; using the capture's symbol table (no inlines or lines; pass --debug-dir DIR holding the binary for them)",
                 info.path
             )),
             _ => {}

@@ -307,16 +307,16 @@ fn plain_csv_quotes_like_polars() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "file,breach,watch,time_ns,pid,tgid,comm,state,cpu,cgroup_id,stack_id,kernel_frames,user_frames,on_cpu,kthread,truncated,user_stack,user_complete"
+        "file,breach,watch,time_ns,offset_ns,pid,tgid,comm,state,cpu,cgroup_id,stack_id,kernel_frames,user_frames,on_cpu,kthread,truncated,user_stack,user_complete"
     );
     assert_eq!(
         lines.next().unwrap(),
-        "a.vmt,0,load,1000,11,10,app,R,1,77,0,0,3,true,false,false,fp,unknown"
+        "a.vmt,0,load,1000,1000,11,10,app,R,1,77,0,0,3,true,false,false,fp,unknown"
     );
     // A quote inside is doubled, which forces quoting; a comma forces quoting.
     assert_eq!(
         lines.next().unwrap(),
-        "a.vmt,0,load,1000,12,10,\"db \"\"main\"\"\",D,1,77,1,1,2,false,false,false,fp,unknown"
+        "a.vmt,0,load,1000,1000,12,10,\"db \"\"main\"\"\",D,1,77,1,1,2,false,false,false,fp,unknown"
     );
     assert!(text.contains(",\"queue,len\","));
     assert_eq!(text.lines().count(), 7);
