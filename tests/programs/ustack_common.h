@@ -114,4 +114,40 @@ static inline void ustack_announce(void)
 	fflush(stdout);
 }
 
+/*
+ * With USTACK_TOGGLE in the environment, one more thread ("toggler") flips
+ * ustack_ready every 50 ms for ever, so a capture gets a breach every
+ * 100 ms (scenario capture_ustack_size: bytes per task sample).  It sleeps
+ * in nanosleep between flips, built like the rest of the program.
+ */
+extern int ustack_ready;
+
+USTACK_FN static long ustack_toggle_sleep(long ns)
+{
+	struct timespec ts = { 0, ns };
+	int r = nanosleep(&ts, NULL);
+
+	USTACK_KEEP();
+	return r;
+}
+
+USTACK_FN static void *ustack_toggler(void *arg)
+{
+	prctl(PR_SET_NAME, "toggler", 0, 0, 0);
+	for (;;) {
+		ustack_toggle_sleep(50 * 1000 * 1000);
+		__atomic_store_n(&ustack_ready, !__atomic_load_n(&ustack_ready, __ATOMIC_SEQ_CST),
+				 __ATOMIC_SEQ_CST);
+	}
+	return arg;
+}
+
+static inline void ustack_maybe_toggle(void)
+{
+	pthread_t th;
+
+	if (getenv("USTACK_TOGGLE") && pthread_create(&th, NULL, ustack_toggler, NULL))
+		ustack_die("pthread_create");
+}
+
 #endif

@@ -161,6 +161,7 @@ int main(void)
 	ustack_wait_all();
 	__atomic_store_n(&ustack_ready, 1, __ATOMIC_SEQ_CST);
 	ustack_announce();
+	ustack_maybe_toggle();
 	int r = fp_main_l1(0);
 
 	USTACK_KEEP();
