@@ -23,7 +23,11 @@
 u64 vmon_def_interval_ns = 10000;
 u64 vmon_min_interval_ns = 100000;
 u64 vmon_dump_reset_sec = 5;
-u64 vmon_raw_stack_bytes;
+/*
+ * Raw user stack bytes per task, on by default: vmon-capture unwinds them
+ * with the binaries' CFI (frame-pointer walks miss the glibc and -O2 frames).
+ */
+u64 vmon_raw_stack_bytes = VMON_RAW_STACK_DEFAULT;
 u64 vmon_max_tasks = 512;
 u64 vmon_dump_budget_ms = 500;
 u64 vmon_cmdline_max = 256;

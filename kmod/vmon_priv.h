@@ -19,6 +19,7 @@
 #define VMON_KSTACK_MAX			64
 #define VMON_USTACK_MAX			128
 #define VMON_RAW_STACK_MAX		16384
+#define VMON_RAW_STACK_DEFAULT		8192
 #define VMON_CHAIN_MAX			16
 
 /* Tunables (/proc/variable_monitor/ and module parameters). */
