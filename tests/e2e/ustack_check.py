@@ -490,6 +490,10 @@ def main():
                     extra = f" (inlined, not compared: {';'.join(inl)})" if inl else ""
                     if same:
                         ok(f"{what}: {got}{extra}")
+                        # issue 10: "truncated" means the stack is incomplete, so a
+                        # complete chain must not be counted as truncated
+                        if row.get("truncated") == "true":
+                            bad(f"{what}: the chain is complete but the sample is flagged truncated")
                         continue
                     missing, unexpected = diff(spec, frames, own)
                     flags = ", ".join(f"{k}={v}" for k, v in row.items()
