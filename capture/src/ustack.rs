@@ -93,60 +93,79 @@ impl UserStacks {
         raw: &[u8],
         fp_chain: &[u64],
     ) -> UserStack {
-        let fp = |keep_raw| UserStack {
-            frames: fp_chain.to_vec(),
-            flags: 0,
-            keep_raw,
-        };
-        if raw.is_empty() {
-            self.stats.frame_pointer += 1;
-            return fp(false);
-        }
+        let s = self.unwind(process, regs, raw, fp_chain);
+        self.stats.frames += s.frames.len() as u64;
+        s
+    }
+
+    fn unwind(
+        &mut self,
+        process: Option<u32>,
+        regs: Regs,
+        raw: &[u8],
+        fp_chain: &[u64],
+    ) -> UserStack {
         let unwinder = process
             .and_then(|p| self.unwinders.get(&p))
-            .and_then(Option::as_ref);
-        let Some(u) = unwinder.filter(|u| u.knows(regs.ip)) else {
+            .and_then(Option::as_ref)
+            .filter(|u| u.knows(regs.ip));
+        let Some(u) = unwinder else {
+            // Nothing to unwind or judge with here: keep the window, if
+            // any, for an analyzer that finds the binaries.
             self.stats.frame_pointer += 1;
-            self.stats.raw_kept_unwound_later += 1;
-            return fp(true);
+            self.stats.raw_kept_unwound_later += u64::from(!raw.is_empty());
+            return UserStack {
+                frames: fp_chain.to_vec(),
+                flags: 0,
+                keep_raw: !raw.is_empty(),
+            };
         };
-        let window = StackWindow {
-            sp: regs.sp,
-            bytes: raw,
+        let chain_only =
+            |end: End, keep_raw: bool| (fp_chain.to_vec(), Method::FramePointer, end, keep_raw);
+        let (frames, method, end, keep_raw) = if raw.is_empty() {
+            chain_only(u.judge_chain(fp_chain), false)
+        } else {
+            let window = StackWindow {
+                sp: regs.sp,
+                bytes: raw,
+            };
+            let w = u.unwind(&mut self.cache, regs, window, fp_chain);
+            // A CFI walk that stopped early loses to a longer frame-pointer
+            // chain (code without unwind tables), as the analyzer always did.
+            if w.end == End::Cut && w.method == Method::Cfi && fp_chain.len() > w.frames.len() {
+                chain_only(u.judge_chain(fp_chain), self.keep_raw)
+            } else {
+                (w.frames, w.method, w.end, self.keep_raw)
+            }
         };
-        let w = u.unwind(&mut self.cache, regs, window, fp_chain);
-        // A CFI walk that stopped early loses to a longer frame-pointer
-        // chain (code without unwind tables), as the analyzer has always done.
-        if w.end == End::Cut && w.method == Method::Cfi && fp_chain.len() > w.frames.len() {
-            self.stats.frame_pointer += 1;
-            return fp(self.keep_raw);
-        }
-        let mut flags = match w.method {
-            Method::Cfi => task_flags::USTACK_CFI,
-            Method::Hybrid => task_flags::USTACK_HYBRID,
-            Method::FramePointer => 0,
+        let mut flags = match method {
+            Method::Cfi => {
+                self.stats.cfi += 1;
+                task_flags::USTACK_CFI
+            }
+            Method::Hybrid => {
+                self.stats.hybrid += 1;
+                task_flags::USTACK_HYBRID
+            }
+            Method::FramePointer => {
+                self.stats.frame_pointer += 1;
+                0
+            }
         };
-        match w.end {
+        flags |= match end {
             End::Root => {
-                flags |= task_flags::USTACK_ROOT;
                 self.stats.root += 1;
+                task_flags::USTACK_ROOT
             }
             End::Cut => {
-                flags |= task_flags::USTACK_CUT;
                 self.stats.cut += 1;
+                task_flags::USTACK_CUT
             }
-            End::Chain => {}
-        }
-        match w.method {
-            Method::Cfi => self.stats.cfi += 1,
-            Method::Hybrid => self.stats.hybrid += 1,
-            Method::FramePointer => self.stats.frame_pointer += 1,
-        }
-        self.stats.frames += w.frames.len() as u64;
+        };
         UserStack {
-            frames: w.frames,
+            frames,
             flags,
-            keep_raw: self.keep_raw,
+            keep_raw,
         }
     }
 }

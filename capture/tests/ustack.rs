@@ -64,8 +64,8 @@ fn snapshot(dir: &Path, flags: &str) -> (PathBuf, Snapshot) {
 }
 
 /// The raw stream the module would send for one breach sampling this task,
-/// with the default 8 KiB window.
-fn stream(s: &Snapshot) -> Vec<u8> {
+/// with a raw window of `window` bytes (the module's default is 8 KiB).
+fn stream(s: &Snapshot, window: usize) -> Vec<u8> {
     let mut e = Encoder::new();
     e.at(1_000).hello(&Hello {
         abi_version: VMON_ABI_VERSION,
@@ -93,7 +93,7 @@ fn stream(s: &Snapshot) -> Vec<u8> {
         name: b"depth",
         ksym: b"",
     });
-    let window = &s.stack[..s.stack.len().min(8192)];
+    let window = &s.stack[..s.stack.len().min(window)];
     e.task(
         &TaskFixed {
             pid: 100,
@@ -171,7 +171,7 @@ fn convert(dir: &Path, raw: &[u8], extra: &[&str]) -> vmon_format::Capture {
 fn code_without_frame_pointers_is_unwound_to_start_and_raw_bytes_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let (bin, s) = snapshot(dir.path(), "-fomit-frame-pointer");
-    let c = convert(dir.path(), &stream(&s), &[]);
+    let c = convert(dir.path(), &stream(&s, 8192), &[]);
     assert_eq!(c.samples.len(), 1);
     let t = &c.samples[0];
     assert_eq!(
@@ -206,7 +206,7 @@ fn code_without_frame_pointers_is_unwound_to_start_and_raw_bytes_are_dropped() {
 fn keep_raw_stacks_stores_the_window_as_well() {
     let dir = tempfile::tempdir().unwrap();
     let (_bin, s) = snapshot(dir.path(), "-fomit-frame-pointer");
-    let c = convert(dir.path(), &stream(&s), &["--keep-raw-stacks"]);
+    let c = convert(dir.path(), &stream(&s, 8192), &["--keep-raw-stacks"]);
     let t = &c.samples[0];
     assert!(t.flags & task_flags::USTACK_ROOT != 0);
     let raw = &c.raw_stacks[t.raw_stack.expect("raw stack kept") as usize];
@@ -220,7 +220,7 @@ fn without_the_binaries_the_window_is_kept_for_later() {
     for m in &mut s.maps {
         m.3 = format!("/nonexistent{}", m.3);
     }
-    let c = convert(dir.path(), &stream(&s), &[]);
+    let c = convert(dir.path(), &stream(&s, 8192), &[]);
     let t = &c.samples[0];
     assert_eq!(
         t.flags & (task_flags::USTACK_CFI | task_flags::USTACK_ROOT),
@@ -229,4 +229,36 @@ fn without_the_binaries_the_window_is_kept_for_later() {
     assert!(t.raw_stack.is_some(), "the raw window is kept");
     let frames: Vec<u64> = c.stacks.frames(t.ustack).collect();
     assert_eq!(frames, s.chain);
+}
+
+#[test]
+fn where_the_window_ends_the_frame_pointer_chain_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bin, s) = snapshot(dir.path(), "-fno-omit-frame-pointer");
+    // 256 bytes end inside level3's 512-byte frame.
+    let c = convert(dir.path(), &stream(&s, 256), &[]);
+    let t = &c.samples[0];
+    assert!(
+        t.flags & task_flags::USTACK_HYBRID != 0,
+        "flags {:#x}",
+        t.flags
+    );
+    let frames: Vec<u64> = c.stacks.frames(t.ustack).collect();
+    let (lo, hi) = symbol_range(&bin, &s, "main");
+    assert!(
+        frames.iter().any(|&a| (lo..hi).contains(&(a - 1))),
+        "{frames:x?}"
+    );
+    // Without any window, the chain alone is stored and judged by where it ends.
+    let c = convert(dir.path(), &stream(&s, 0), &[]);
+    let t = &c.samples[0];
+    assert_eq!(
+        t.flags & (task_flags::USTACK_CFI | task_flags::USTACK_HYBRID),
+        0
+    );
+    assert_ne!(
+        t.flags & (task_flags::USTACK_ROOT | task_flags::USTACK_CUT),
+        0
+    );
+    assert_eq!(c.stacks.frames(t.ustack).collect::<Vec<_>>(), s.chain);
 }

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use framehop::ModuleSectionInfo;
 use memmap2::Mmap;
@@ -13,7 +13,33 @@ use object::{Object, ObjectSection, ObjectSegment};
 pub struct Image {
     path: PathBuf,
     data: Arc<Mmap>,
+    roots: OnceLock<Vec<(u64, u64)>>,
 }
+
+/// Functions where a thread's stack begins: the C runtime's entry and the
+/// thread-creation trampolines of glibc and musl, and the Go runtime's.
+/// `__libc_start_call_main` counts: what lies above it is glibc's fixed
+/// entry sequence.
+const ROOT_FUNCTIONS: &[&str] = &[
+    "_start",
+    "__libc_start_main",
+    "__libc_start_call_main",
+    "start_thread",
+    "clone",
+    "__clone",
+    "clone3",
+    "__clone3",
+    "__GI___clone",
+    "__GI___clone3",
+    "__clone_internal",
+    "thread_start",
+    "runtime.goexit",
+    "runtime.goexit.abi0",
+    "runtime.rt0_go",
+    "runtime.rt0_go.abi0",
+    "runtime.mstart",
+    "runtime.mstart.abi0",
+];
 
 /// One loadable segment of an [`Image`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +68,11 @@ impl Image {
     /// Wraps a mapping someone else made, if it parses as an object file.
     pub fn from_map(path: PathBuf, data: Arc<Mmap>) -> Option<Image> {
         object::File::parse(&**data).ok()?;
-        Some(Image { path, data })
+        Some(Image {
+            path,
+            data,
+            roots: OnceLock::new(),
+        })
     }
 
     /// The path it was opened at.
@@ -80,6 +110,25 @@ impl Image {
             })
             .filter(|s| s.file_size > 0)
             .collect()
+    }
+
+    /// ELF address ranges of the thread-root functions this file defines.
+    pub(crate) fn root_ranges(&self) -> &[(u64, u64)] {
+        self.roots.get_or_init(|| {
+            use object::ObjectSymbol;
+            let Some(o) = self.object() else {
+                return Vec::new();
+            };
+            let mut v: Vec<(u64, u64)> = o
+                .symbols()
+                .chain(o.dynamic_symbols())
+                .filter(|s| s.size() > 0 && s.name().is_ok_and(|n| ROOT_FUNCTIONS.contains(&n)))
+                .filter_map(|s| Some((s.address(), s.address().checked_add(s.size())?)))
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
     }
 
     pub(crate) fn sections(&self) -> Sections<'_> {

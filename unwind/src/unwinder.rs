@@ -65,15 +65,14 @@ pub enum Method {
 /// Where an unwind ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
-    /// The unwind information marks the outermost frame as the root
-    /// (`_start`, `clone3` ... leave the return address undefined).
+    /// The thread's root was reached: the unwind information marks the
+    /// outermost frame as the root (`_start`, `clone3` ... leave the return
+    /// address undefined), or a frame-pointer chain ended in a root function.
     Root,
     /// The unwind stopped short: the window ended and no frame pointer could
-    /// continue it, a frame had no rule, or [`MAX_FRAMES`] was reached.
+    /// continue it, a frame had no rule, [`MAX_FRAMES`] was reached, or a
+    /// frame-pointer chain ended outside the root functions.
     Cut,
-    /// The kernel's frame-pointer chain ended the stack; whether that is
-    /// the thread's root is not known here.
-    Chain,
 }
 
 /// The result of one unwind.
@@ -109,6 +108,8 @@ pub struct ProcessUnwinder {
     unwinder: UnwinderX86_64<SectionBytes>,
     /// Address ranges of the modules added, sorted.
     ranges: Vec<(u64, u64)>,
+    /// Address ranges of their thread-root functions.
+    roots: Vec<(u64, u64)>,
 }
 
 impl ProcessUnwinder {
@@ -143,11 +144,15 @@ impl ProcessUnwinder {
         spans.sort_by_key(|s| s.start);
         let mut unwinder = UnwinderX86_64::new();
         let mut ranges = Vec::new();
+        let mut roots = Vec::new();
         for s in spans {
             if ranges.last().is_some_and(|&(_, end)| s.start < end) {
                 continue;
             }
             ranges.push((s.start, s.end));
+            for &(lo, hi) in s.image.root_ranges() {
+                roots.push((lo.wrapping_add(s.bias), hi.wrapping_add(s.bias)));
+            }
             let name = s.image.path().display().to_string();
             unwinder.add_module(Module::new(
                 name,
@@ -156,7 +161,11 @@ impl ProcessUnwinder {
                 s.image.sections(),
             ));
         }
-        ProcessUnwinder { unwinder, ranges }
+        ProcessUnwinder {
+            unwinder,
+            ranges,
+            roots,
+        }
     }
 
     /// How many modules it knows.
@@ -168,6 +177,21 @@ impl ProcessUnwinder {
     pub fn knows(&self, addr: u64) -> bool {
         let i = self.ranges.partition_point(|&(start, _)| start <= addr);
         i > 0 && addr < self.ranges[i - 1].1
+    }
+
+    /// Is `addr` inside a function where threads begin (`_start`,
+    /// `start_thread`, `clone3`, the Go runtime's `goexit` ...)?
+    pub fn is_root(&self, addr: u64) -> bool {
+        self.roots.iter().any(|&(lo, hi)| (lo..hi).contains(&addr))
+    }
+
+    /// Whether a frame-pointer chain alone (innermost first, ip first)
+    /// reached the thread's root: its outermost frame is in a root function.
+    pub fn judge_chain(&self, fp_chain: &[u64]) -> End {
+        match fp_chain.last() {
+            Some(&a) if self.is_root(lookup(fp_chain, a)) => End::Root,
+            _ => End::Cut,
+        }
     }
 
     /// Unwinds from `regs` over `window` with CFI. Where the window ends, the
@@ -220,10 +244,11 @@ impl ProcessUnwinder {
         match splice_point(window, regs.bp, fp_chain, bp, r.sp()) {
             Some(j) => {
                 frames.extend_from_slice(&fp_chain[1 + j..]);
+                let end = self.judge_chain(&frames);
                 Unwound {
                     frames,
                     method: Method::Hybrid,
-                    end: End::Chain,
+                    end,
                 }
             }
             None => cut(frames, Method::Cfi),

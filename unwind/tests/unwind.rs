@@ -193,7 +193,11 @@ fn the_frame_pointer_chain_continues_where_the_window_ends() {
         &snap.chain,
     );
     let n = names(&snap, &images, &w.frames);
-    assert_eq!((w.method, w.end), (Method::Hybrid, End::Chain), "{n:?}");
+    assert_eq!(w.method, Method::Hybrid, "{n:?}");
+    // The chain ends in main's caller, which the C runtime's static
+    // __libc_start_call_main is (a root) only where libc has a symbol table.
+    let root = u.is_root(w.frames[w.frames.len() - 1] - 1);
+    assert_eq!(w.end, if root { End::Root } else { End::Cut }, "{n:?}");
     assert_eq!(the_chain(&n), CHAIN, "{n:?}");
     // The spliced tail is the kernel-style chain's, frame for frame.
     assert!(snap.chain.ends_with(&w.frames[w.frames.len() - 2..]));
