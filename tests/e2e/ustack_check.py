@@ -118,6 +118,13 @@ SPEC = {
                     "prog:runtime/internal/syscall.Syscall6"],
     },
 }
+# Go's runtime threads are in states the program does not choose (sysmon,
+# idle Ms, the netpoller), so only where their chains end is asserted: at a
+# function the runtime treats as the top of a stack (TOPFRAME in
+# runtime/asm_amd64.s: rt0_go, mstart, goexit; mcall, which switches to the
+# g0 stack), or at runtime.clone, which calls mstart in a new thread; and
+# every frame must be named.
+GO_ROOTS = {"runtime.rt0_go", "runtime.mstart", "runtime.goexit", "runtime.mcall", "runtime.clone"}
 # Threads that spin in user code: their leaf has no syscall.
 SPINNERS = {"nofp_spin", "rs_spin"}
 
@@ -467,6 +474,20 @@ def main():
                     stacks = {row["stack_id"]: row["folded"] for row in csv.DictReader(f)}
                 with open(os.path.join(out, "task_samples.csv")) as f:
                     samples = list(csv.DictReader(f))
+            if prog == "ustack_go":
+                named = {tid for _c, tid in threads.get(prog, []) if _c in SPEC.get(prog, {})}
+                for row in samples:
+                    if int(row["tgid"]) != pid or int(row["pid"]) in named:
+                        continue
+                    frames, _inl = user_frames(stacks[row["stack_id"]])
+                    what = f"{prog}/runtime thread tid {row['pid']} ({mode})"
+                    unnamed = [f for f in frames if re.search(r"\+0x[0-9a-f]+$", f)]
+                    root = norm(frames[0]) if frames else "[no user frames]"
+                    if root in GO_ROOTS and not unnamed:
+                        ok(f"{what}: ends at {root}: {';'.join(frames)}")
+                    else:
+                        bad(f"{what}: {';'.join(frames) or '[no user frames]'}: root {root} is not one of "
+                            f"{', '.join(sorted(GO_ROOTS))}" + (f"; unnamed: {', '.join(unnamed)}" if unnamed else ""))
             for comm, tid in threads.get(prog, []):
                 key = re.sub(r"\d+$", "", comm) if comm.startswith("cxx_worker") else comm
                 rows = [r for r in samples if int(r["pid"]) == tid and int(r["tgid"]) == pid]
