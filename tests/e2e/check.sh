@@ -172,9 +172,9 @@ if scenario_ok capture_ustack_size && [ -s "$d/size.txt" ]; then
 	samples() { analyze "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["inputs"][0]["task_samples"])' 2>/dev/null; }
 	while read -r what file bytes n; do
 		case $what in
-		vmon-*) n=$(samples "$d/$file") ;;
+		vmon-*) echo "  size: $what $file: $(python3 tests/e2e/vmt_sizes.py "$d/$file" "$(samples "$d/$file")")" ;;
+		*) echo "  size: $what $file: $bytes B, $n samples, $((bytes / ${n:-1})) B per sample (whole file)" ;;
 		esac
-		echo "  size: $what $file: $bytes B, $n samples"
 	done < "$d/size.txt"
 	check "ustack_size: every capture decodes with its task samples" \
 		test -z "$(while read -r what file bytes n; do case $what in vmon-*) [ "$(samples "$d/$file")" -gt 0 ] 2>/dev/null || echo x ;; esac; done < "$d/size.txt")"
