@@ -9,7 +9,10 @@
 # rt, 6.12; default 6.1): the newest tests/kernel/out/KERNEL* holding
 # results.txt (the harness writes to out/6.1-2, -3, ... when another run
 # holds out/6.1). The checks pass on 6.1, 6.1 PREEMPT_RT and 6.12. vmon-analyze is
-# $VMON_ANALYZE, or built with cargo into $CARGO_TARGET_DIR.
+# $VMON_ANALYZE, or built with cargo into $CARGO_TARGET_DIR. capture_ustack's
+# chains are checked by tests/e2e/ustack_check.py (python3, binutils, libc6-dbg
+# and unshare: installed when missing), capture_ustack_size's bytes per task
+# sample are printed by tests/e2e/vmt_sizes.py.
 # Exit status: 0 when every check passed, 1 when one failed, 2 on a setup error.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
