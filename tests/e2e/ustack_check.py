@@ -512,13 +512,19 @@ def main():
                     if same:
                         ok(f"{what}: {got}{extra}")
                         # issue 10: "truncated" means the stack is incomplete, so a
-                        # complete chain must not be counted as truncated
+                        # complete chain must not be counted as truncated, and the
+                        # capture says it reached the thread's root
                         if row.get("truncated") == "true":
                             bad(f"{what}: the chain is complete but the sample is flagged truncated")
+                        if "user_complete" in row and row["user_complete"] != "yes":
+                            bad(f"{what}: the chain is complete but user_complete is "
+                                f"{row['user_complete'] or 'empty'} (user_stack {row.get('user_stack')})")
                         continue
                     missing, unexpected = diff(spec, frames, own)
                     flags = ", ".join(f"{k}={v}" for k, v in row.items()
-                                      if k in ("truncated", "user_frames") or "ustack" in k or "unwind" in k or "root" in k)
+                                      if k in ("truncated", "user_frames", "user_stack", "user_complete"))
+                    if row.get("user_complete") == "yes" and len(frames) < n:
+                        bad(f"{what}: flagged complete (user_complete=yes) although frames are missing")
                     bad(f"{what}: got {got or '[no user frames]'}{extra}; "
                         f"missing {len(missing)} of {n}: {', '.join(missing) or '-'}; "
                         f"not expected: {', '.join(unexpected) or '-'} ({flags})")
