@@ -112,18 +112,25 @@ SPEC = {
     # caller: it is the return address newproc1 plants under every goroutine
     # ("=": no call to prove). syscall.Read is inlined into main.goReadL3.
     "ustack_go": {
+        # the main thread, its goroutine locked to it (init) and asleep: parked
+        # by the scheduler. runtime.mcall switches to the g0 stack (it writes
+        # SP, SPWRITE), so it is where Go's own traceback stops
+        # (runtime/traceback.go): what lies beyond it on g0 is stale.
+        "ustack_go": ["prog:runtime.mcall", "*prog:runtime.park_m", "prog:runtime.schedule",
+                      "prog:runtime.stoplockedm", "prog:runtime.mPark", "prog:runtime.notesleep",
+                      "prog:runtime.futexsleep", "prog:runtime.futex.abi0"],
         "go_read": ["prog:runtime.goexit", "=prog:main.main.func1", "prog:main.goReadL1",
                     "prog:main.goReadL2", "prog:main.goReadL3", "prog:syscall.read",
                     "prog:syscall.Syscall", "prog:syscall.RawSyscall6",
                     "prog:runtime/internal/syscall.Syscall6"],
     },
 }
-# Go's runtime threads are in states the program does not choose (sysmon,
-# idle Ms, the netpoller), so only where their chains end is asserted: at a
-# function the runtime treats as the top of a stack (TOPFRAME in
-# runtime/asm_amd64.s: rt0_go, mstart, goexit; mcall, which switches to the
-# g0 stack), or at runtime.clone, which calls mstart in a new thread; and
-# every frame must be named.
+# Go's other runtime threads are in states the program does not choose
+# (sysmon, idle Ms, the netpoller), so only where their chains end is
+# asserted: at a function the runtime treats as the top of a stack (TOPFRAME
+# in runtime/asm_amd64.s: rt0_go, mstart, goexit; mcall, an SPWRITE function
+# where runtime/traceback.go stops), or at runtime.clone, which calls mstart
+# in a new thread; and every frame must be named.
 GO_ROOTS = {"runtime.rt0_go", "runtime.mstart", "runtime.goexit", "runtime.mcall", "runtime.clone"}
 # Threads that spin in user code: their leaf has no syscall.
 SPINNERS = {"nofp_spin", "rs_spin"}

@@ -33,10 +33,10 @@ run_prog() {
 	done
 	grep -q '^ready' /tmp/$p.out || { cat /tmp/$p.out; fail "$p not ready after 120 s"; }
 	# The main thread prints "ready" just before it blocks: wait until it is in
-	# its syscall (a number in /proc/PID/syscall), except Go's, whose main
-	# goroutine may run on any thread.
+	# its syscall (a number in /proc/PID/syscall; Go's main goroutine is locked
+	# to it, so it parks in futex), then a little longer for Go's scheduler.
 	i=0
-	while [ $p != ustack_go ] && [ $i -lt 300 ]; do
+	while [ $i -lt 300 ]; do
 		case "$(cut -d' ' -f1 /proc/$pp/syscall)" in [0-9]*) break ;; esac
 		sleep 0.1; i=$((i+1))
 	done

@@ -7,6 +7,8 @@
 // It is pinned to its thread (LockOSThread) so its tid is known. Once the
 // thread is in read(2) it sets main.ustackReady = 1 and prints "ready";
 // the scenario watches that symbol with vmon-capture and kills the process.
+// The main goroutine is locked to the main thread (init), so the reader runs
+// on another thread and the main thread is parked in the scheduler.
 package main
 
 import (
@@ -21,6 +23,11 @@ import (
 )
 
 var ustackReady int32
+
+// The main goroutine stays on the main thread (M0), so that thread is in a
+// known state too: parked by the scheduler while main sleeps
+// (mcall -> park_m -> schedule -> stoplockedm -> ... futex).
+func init() { runtime.LockOSThread() }
 
 var pipeR int
 
