@@ -280,6 +280,61 @@ fn incomplete_user_stacks_end_in_a_marker_and_are_counted() {
 }
 
 #[test]
+fn jit_frames_take_their_names_from_the_captures_perf_map_table() {
+    // What vmon-capture writes for a process with JIT code: a mapping
+    // spanning the functions frames fell in, and a table of them with
+    // addresses relative to its start.
+    let mut c = base_capture();
+    s(&mut c, "app");
+    let path = s(&mut c, "[jit] /tmp/perf-200.map");
+    let (hot, other) = (
+        s(&mut c, "LazyCompile:~hot /app.js:3"),
+        s(&mut c, "jit_other"),
+    );
+    let lo = 0x7f12_3456_0000;
+    c.processes.push(Process {
+        tgid: 200,
+        start_boottime_ns: 1,
+        mappings: vec![Mapping {
+            start: lo,
+            end: lo + 0xc0,
+            offset: 0,
+            path,
+            build_id: vec![],
+            dev: 0,
+            ino: 0,
+        }],
+        mappings_truncated: false,
+        chain: vec![],
+        chain_truncated: false,
+    });
+    c.symbol_tables.push(SymbolTable {
+        path,
+        build_id: vec![],
+        symbols: vec![
+            FuncSymbol {
+                addr: 0,
+                size: 0x80,
+                name: hot,
+            },
+            FuncSymbol {
+                addr: 0x80,
+                size: 0x40,
+                name: other,
+            },
+        ],
+    });
+    let u = stack(&mut c, &[lo + 0x10, lo + 0x90]);
+    let smp = sample(&c, StackId::EMPTY, u, Some(0), lo + 0x10);
+    c.samples.push(smp);
+    let (_, agg) = run(c, &opts());
+    assert_eq!(
+        output::folded_lines(&agg, &agg.total),
+        ["jit_other;LazyCompile:~hot /app.js:3 1"]
+    );
+}
+
+#[test]
 fn filters_state_kernel_only_user_only() {
     let mut o = opts();
     o.filters.state = vec![TaskState::Uninterruptible];

@@ -198,11 +198,11 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         name: String,
         file: Option<PathBuf>,
         dwarf: bool,
-        segments: &'a [(u64, u64, u64)],
+        segments: &'a [elf::Segment],
         embedded: Option<&'a EmbeddedSymbols>,
         addrs: &'a [(u64, usize)],
     }
-    let mut segs: HashMap<ModuleId, Vec<(u64, u64, u64)>> = HashMap::default();
+    let mut segs: HashMap<ModuleId, Vec<elf::Segment>> = HashMap::default();
     for (m, r) in &resolved {
         let s = r
             .binary
