@@ -8,6 +8,13 @@
  * MAPS and CHAIN once per process; EVENT_END.  Collection is two-phase:
  * candidates are referenced under RCU into a preallocated array, then
  * described outside RCU, with a time budget.  Every cap sets a flag.
+ *
+ * Nothing here may wait for a watched or sampled process: the dump runs
+ * when something is stuck.  User memory is read through vmon_umem.c
+ * (kthread_use_mm() + copy_from_user_nofault(): no fault, no mmap_lock
+ * wait) and MAPS takes mmap_lock only by a bounded trylock; what cannot
+ * be read now is skipped and flagged (VMON_TASK_USER_NOWAIT,
+ * VMON_LIST_BUSY, VMON_CHAIN_CMDLINE_NOWAIT).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -151,15 +158,18 @@ static unsigned int vmon_ustack(struct task_struct *t,
 {
 	u64 fp = r->user_bp, frame[2];
 	unsigned int n = 0;
+	bool nowait = false;
 
 	out[n++] = r->user_ip;
 	while (n < max) {
 		if (!fp || fp % 8 || fp < r->user_sp ||
 		    fp - r->user_sp > (8U << 20))
 			return n;
-		if (access_process_vm(t, fp, frame, sizeof(frame), 0) !=
+		if (vmon_umem_read(frame, fp, sizeof(frame), &nowait) !=
 		    sizeof(frame)) {
 			*flags |= VMON_TASK_USTACK_FAULT;
+			if (nowait)
+				*flags |= VMON_TASK_USER_NOWAIT;
 			return n;
 		}
 		if (!frame[1])
@@ -176,15 +186,16 @@ static unsigned int vmon_ustack(struct task_struct *t,
 static u32 vmon_raw_stack(struct task_struct *t, u64 sp, u8 *out, u32 want,
 			  u32 *flags)
 {
-	int got;
+	bool nowait = false;
+	u32 got;
 
 	if (!want)
 		return 0;
-	got = access_process_vm(t, sp, out, want, 0);
-	if (got < 0)
-		got = 0;
+	got = vmon_umem_read(out, sp, want, &nowait);
 	if (got < want)
 		*flags |= VMON_TASK_RAW_TRUNC;
+	if (nowait)
+		*flags |= VMON_TASK_USER_NOWAIT;
 	return got;
 }
 
@@ -216,6 +227,8 @@ static void vmon_emit_task(struct task_struct *t, u64 event_id)
 	} else if (!vmon_user_regs(t, r)) {
 		r->flags |= VMON_TASK_NO_UREGS;
 	} else {
+		/* past exit_mm() nothing is attached and the reads come back empty */
+		vmon_umem_attach(t);
 		r->nr_ustack = vmon_ustack(t, r, stk, VMON_USTACK_MAX,
 					   &r->flags);
 		stk += r->nr_ustack;
@@ -240,7 +253,10 @@ static void vmon_emit_maps(struct task_struct *t, u64 event_id)
 	memset(r, 0, sizeof(*r));
 	r->tgid = t->tgid;
 	mm = get_task_mm(t);
-	if (mm && !mmap_read_lock_killable(mm)) {
+	/* a writer holding or queued for it may be the stuck task itself */
+	if (mm && !vmon_mmap_trylock(mm)) {
+		r->flags |= VMON_LIST_BUSY;
+	} else if (mm) {
 		VMA_ITERATOR(vmi, mm, 0);
 
 		for_each_vma(vmi, vma) {
@@ -282,23 +298,25 @@ static void vmon_emit_maps(struct task_struct *t, u64 event_id)
 
 static u32 vmon_cmdline(struct task_struct *t, char *buf, u32 max, u32 *flags)
 {
-	struct mm_struct *mm = get_task_mm(t);
+	struct mm_struct *mm = vmon_umem_attach(t);
 	unsigned long start, end;
-	int got;
+	bool nowait = false;
+	u32 got;
 
 	if (!mm)
 		return 0;
 	start = READ_ONCE(mm->arg_start);
 	end = READ_ONCE(mm->arg_end);
-	mmput(mm);
 	if (end <= start)
 		return 0;
 	if (end - start > max) {
 		end = start + max;
 		*flags |= VMON_CHAIN_CMDLINE_TRUNC;
 	}
-	got = access_process_vm(t, start, buf, end - start, 0);
-	return got > 0 ? got : 0;
+	got = vmon_umem_read(buf, start, end - start, &nowait);
+	if (nowait)
+		*flags |= VMON_CHAIN_CMDLINE_NOWAIT;
+	return got;
 }
 
 static void vmon_emit_chain(struct task_struct *t, u64 event_id)
@@ -420,6 +438,7 @@ static void vmon_dump_fn(struct work_struct *work)
 			again = true;
 		}
 	} while (again);
+	vmon_umem_detach();
 }
 
 int vmon_dump_init(void)

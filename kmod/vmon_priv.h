@@ -161,6 +161,13 @@ void vmon_dump_queue(void);	/* hard-irq safe */
 struct vmon_event *vmon_event_claim(void);
 extern struct workqueue_struct *vmon_wq;
 
+/* vmon_umem.c: user memory of other processes, for the dump worker only */
+struct mm_struct;
+struct mm_struct *vmon_umem_attach(struct task_struct *t);
+void vmon_umem_detach(void);
+u32 vmon_umem_read(void *dst, u64 uaddr, u32 len, bool *nowait);
+bool vmon_mmap_trylock(struct mm_struct *mm);
+
 /* vmon_ring.c */
 int vmon_ring_init(unsigned long bytes);
 void vmon_ring_exit(void);
