@@ -12,7 +12,8 @@
  *  - thread "stall-fault" writes the page: page_mkwrite waits in
  *    sb_start_pagefault() until the thaw, holding the mmap_lock for read
  *    (6.1) or the VMA's lock (6.4+, per-VMA locks);
- *  - thread "stall-mprot" mprotect()s the same page: it queues for the
+ *  - thread "stall-mprot" mprotect()s the same page (adding PROT_EXEC, so
+ *    the write still succeeds after the thaw): it queues for the
  *    mmap_lock as a writer (6.1), or takes it for write and waits for the
  *    VMA lock (6.4+).  Either way every mmap_read_lock() on this mm now
  *    waits until the thaw;
@@ -47,7 +48,8 @@ static void *stall_mprot(void *arg)
 	prctl(PR_SET_NAME, "stall-mprot");
 	tid_mprot = syscall(SYS_gettid);
 	vt_sleep_ms(300);	/* after stall-fault is stuck */
-	if (mprotect((void *)page, 4096, PROT_READ))
+	/* a real change, or 6.4+ would not need the VMA's lock */
+	if (mprotect((void *)page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC))
 		perror("mprotect");
 	return arg;
 }

@@ -9,12 +9,12 @@
 # user's breach must still be dumped; rmmod must complete while the
 # threads are still stuck.
 # vmon-timeout: 240
-# vmon-kmods: loop ext4
+# vmon-kmods: loop crc32c_generic ext4
 BUDGET_MS=${VMON_STALL_BUDGET_MS:-2000}
 frozen=""
 fail() {
 	echo "FAIL: $*"
-	[ -n "$frozen" ] && fsfreeze -u /mnt/stall
+	[ -n "$frozen" ] && fsfreeze --unfreeze /mnt/stall
 	sleep 1
 	rmmod variable_monitor 2>/dev/null
 	umount /mnt/stall 2>/dev/null
@@ -29,8 +29,8 @@ waitfor() {	# waitfor FILE REGEX TENTHS
 
 for m in $(cat /vmon/kmods/order); do insmod "/vmon/kmods/$m.ko" || fail "insmod $m"; done
 dd if=/dev/zero of=/tmp/stall.img bs=1M count=8 2>/dev/null
-mke2fs -q /tmp/stall.img >/dev/null 2>&1 || mke2fs /tmp/stall.img >/dev/null || fail "mke2fs"
 losetup /dev/loop0 /tmp/stall.img || fail "losetup"
+mke2fs -q /dev/loop0 >/dev/null 2>&1 || mke2fs /dev/loop0 >/dev/null || fail "mke2fs"
 mkdir -p /mnt/stall
 mount -t ext2 /dev/loop0 /mnt/stall || fail "mount ext2"
 dd if=/dev/zero of=/mnt/stall/f bs=4096 count=1 2>/dev/null
@@ -45,7 +45,7 @@ runas 1000 "$VMON_BIN/mmstall" /mnt/stall/f /tmp/go /tmp/close > /tmp/ms.out 2>&
 ms=$!
 waitfor /tmp/ms.out '^ready' 100 || { cat /tmp/ms.out; fail "mmstall not ready"; }
 pid=$(sed -n 's/^ready pid=//p' /tmp/ms.out)
-fsfreeze -f /mnt/stall || fail "fsfreeze"
+fsfreeze --freeze /mnt/stall || fail "fsfreeze"
 frozen=1
 t0=$(cut -d' ' -f1 /proc/uptime)
 touch /tmp/go
@@ -101,7 +101,7 @@ kill -0 $rm_pid 2>/dev/null && fail "rmmod still running after 20 s with the mm 
 wait $rm_pid || fail "rmmod failed"
 grep -q "^variable_monitor " /proc/modules && fail "module still loaded"
 echo "rmmod completed with the threads still stuck"
-fsfreeze -u /mnt/stall
+fsfreeze --unfreeze /mnt/stall
 frozen=""
 i=0
 while kill -0 $ms 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
