@@ -127,6 +127,7 @@ static int vmon_stats_show(struct seq_file *m, void *v)
 	S(bytes);
 	S(lost_records);
 	S(lost_bytes);
+	S(pinned_pages);
 #undef S
 	seq_printf(m, "ring_bytes %llu\nring_used %llu\nkallsyms %d\n",
 		   vmon_ring_size(), vmon_ring_used(), vmon_ksym_available());

@@ -50,11 +50,13 @@ struct vmon_stats {
 	atomic64_t retired_checks;
 	atomic64_t retired_ns;
 	atomic64_t retired_overruns;
+	atomic64_t pinned_pages;	/* charged to RLIMIT_MEMLOCK now */
 };
 extern struct vmon_stats vmon_stats;
 
 struct vmon_file;
 struct vmon_owner;
+struct vmon_charge;
 
 /*
  * What a tick reads for one watch: 32 bytes, in a contiguous array per
@@ -116,6 +118,7 @@ struct vmon_watch {
 	struct vmon_owner *owner;
 	struct vmon_file *file;
 	struct page *page;		/* pinned page, NULL for kernel watches */
+	struct vmon_charge *charge;	/* RLIMIT_MEMLOCK share, NULL if none */
 	u64 addr;			/* user address or resolved kernel address */
 	u64 interval_ns;
 	pid_t owner_tgid;
@@ -160,6 +163,10 @@ void vmon_dump_exit(void);
 void vmon_dump_queue(void);	/* hard-irq safe */
 struct vmon_event *vmon_event_claim(void);
 extern struct workqueue_struct *vmon_wq;
+
+/* vmon_pin.c */
+struct vmon_charge *vmon_pin_charge(struct page *page);
+void vmon_pin_uncharge(struct vmon_charge *c);
 
 /* vmon_umem.c: user memory of other processes, for the dump worker only */
 struct mm_struct;

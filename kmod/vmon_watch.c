@@ -179,7 +179,7 @@ static struct vmon_timer *vmon_timer_get(u64 interval_ns)
 			return tm;
 	if (vmon_nr_timers >= vmon_max_timers)
 		return ERR_PTR(-ENOSPC);
-	tm = kzalloc(sizeof(*tm), GFP_KERNEL);
+	tm = kzalloc(sizeof(*tm), GFP_KERNEL_ACCOUNT);
 	if (!tm)
 		return ERR_PTR(-ENOMEM);
 	INIT_LIST_HEAD(&tm->watches);
@@ -204,7 +204,7 @@ static int vmon_timer_rebuild(struct vmon_timer *tm)
 
 	old = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
 	if (tm->nr) {
-		arr = kvmalloc(struct_size(arr, hot, tm->nr), GFP_KERNEL);
+		arr = kvmalloc(struct_size(arr, hot, tm->nr), GFP_KERNEL_ACCOUNT);
 		if (!arr)
 			return -ENOMEM;
 		list_for_each_entry(w, &tm->watches, tnode) {
@@ -244,7 +244,7 @@ static struct vmon_owner *vmon_owner_get(pid_t tgid)
 
 	if (o)
 		return o;
-	o = kzalloc(sizeof(*o), GFP_KERNEL);
+	o = kzalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
 	if (!o)
 		return NULL;
 	o->tgid = tgid;
@@ -303,6 +303,17 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	}
 }
 
+/* Give back w's page and its RLIMIT_MEMLOCK share. */
+static void vmon_unpin(struct vmon_watch *w)
+{
+	if (!w->page)
+		return;
+	vmon_pin_uncharge(w->charge);
+	unpin_user_page(w->page);
+	w->page = NULL;
+	w->charge = NULL;
+}
+
 /* Free the timers and owners a batch emptied; after any grace period. */
 static void vmon_batch_free_rest(struct vmon_batch *b)
 {
@@ -333,8 +344,7 @@ static void vmon_batch_free(struct vmon_batch *b)
 			vmon_timer_rebuild(tm);	/* on failure OFF entries stay */
 	synchronize_rcu();	/* running timer walks are done with them */
 	list_for_each_entry_safe(w, wt, &b->watches, dnode) {
-		if (w->page)
-			unpin_user_page(w->page);
+		vmon_unpin(w);
 		kfree(w);
 	}
 	vmon_batch_free_rest(b);
@@ -512,6 +522,14 @@ static int vmon_pin_user(struct vmon_watch *w, struct task_struct *target)
 		ret = n < 0 ? (int)n : -EFAULT;
 		goto out;
 	}
+	/* charged to the owner (current), whoever's memory it is */
+	w->charge = vmon_pin_charge(page);
+	if (IS_ERR(w->charge)) {
+		ret = PTR_ERR(w->charge);
+		w->charge = NULL;
+		unpin_user_page(page);
+		goto out;
+	}
 	w->page = page;
 	w->kaddr = page_address(page) + offset_in_page(w->addr);
 out:
@@ -646,7 +664,7 @@ long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 	ret = vmon_check_req(&req, f->privileged);
 	if (ret)
 		return ret;
-	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
 	if (!w)
 		return -ENOMEM;
 	w->flags = req.flags;
@@ -677,8 +695,7 @@ long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 		return -EFAULT;
 	return 0;
 err_unpin:
-	if (w->page)
-		unpin_user_page(w->page);
+	vmon_unpin(w);
 err_free:
 	kfree(w);
 	return ret;

@@ -138,6 +138,8 @@ static inline const char *vmon_strerror(int err)
 		return "too many watches or intervals: see max_watches, max_watches_per_proc, max_timers module parameters";
 	case ENOMEM:
 		return "out of memory";
+	case EDQUOT:
+		return "locked-memory limit reached: each watch pins the page (a whole 2 MiB huge page if the variable is in one) holding its variable, charged once per page to your user against RLIMIT_MEMLOCK across all your processes; raise 'ulimit -l', put watched variables together, or run with CAP_IPC_LOCK";
 	case EOPNOTSUPP:
 		return "kernel symbol lookup unavailable on this kernel (see dmesg)";
 	case ENOTTY:
