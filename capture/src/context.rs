@@ -5,6 +5,8 @@
 use crate::convert::{AncestorOwned, MapOwned, ProcInfo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use vmon_unwind::Image;
 
 /// Files larger than this are not read for build-ids and symbols.
 const MAX_BINARY_BYTES: u64 = 1 << 30;
@@ -27,6 +29,10 @@ pub trait Enricher {
     fn binary(&mut self, tgid: i32, m: MapOwned) -> MapOwned;
     /// Symbol tables found since the last call.
     fn take_symbol_tables(&mut self) -> Vec<SymTab>;
+    /// The file mapped by `m` (after [`Enricher::binary`]), for unwinding.
+    fn image(&mut self, _tgid: i32, _m: &MapOwned) -> Option<Arc<Image>> {
+        None
+    }
 }
 
 pub struct Host {
@@ -36,6 +42,8 @@ pub struct Host {
     /// Where to find binaries of a `--from-raw` stream.
     pub sysroot: Option<PathBuf>,
     seen: HashMap<(u64, u64, String), Vec<u8>>,
+    /// Files opened for unwinding, by (dev, ino, path); None when none opened.
+    images: HashMap<(u64, u64, String), Option<Arc<Image>>>,
     tables: Vec<SymTab>,
     pub warnings: Vec<String>,
 }
@@ -47,6 +55,7 @@ impl Host {
             embed_symbols,
             sysroot,
             seen: HashMap::new(),
+            images: HashMap::new(),
             tables: Vec::new(),
             warnings: Vec::new(),
         }
@@ -200,6 +209,25 @@ impl Enricher for Host {
 
     fn take_symbol_tables(&mut self) -> Vec<SymTab> {
         std::mem::take(&mut self.tables)
+    }
+
+    fn image(&mut self, tgid: i32, m: &MapOwned) -> Option<Arc<Image>> {
+        if !m.path.starts_with('/') {
+            return None;
+        }
+        let key = (m.dev, m.ino, m.path.clone());
+        if let Some(i) = self.images.get(&key) {
+            return i.clone();
+        }
+        // The same file that binary() accepted: the build-id, when known,
+        // must match.
+        let found = self.candidates(tgid, m).into_iter().find_map(|p| {
+            let img = Image::open(&p)?;
+            (m.build_id.is_empty() || img.build_id().as_deref() == Some(&m.build_id[..]))
+                .then(|| Arc::new(img))
+        });
+        self.images.insert(key, found.clone());
+        found
     }
 }
 

@@ -4,6 +4,7 @@
 //! already exists in the file.
 
 use crate::context::Enricher;
+use crate::ustack::{MappedImage, UserStacks};
 use anyhow::{Context as _, Result};
 use std::collections::HashMap;
 use std::io::Write;
@@ -126,6 +127,10 @@ pub struct Converter<W: Write> {
     /// Whole stack → its id in the writer's prefix tree (ids never change),
     /// so a repeated stack costs one hash instead of one lookup per frame.
     stack_cache: HashMap<Box<[u64]>, vf::StackId, foldhash::fast::RandomState>,
+    /// Unwinds the raw user stack windows.
+    pub ustacks: UserStacks,
+    /// Task flag bits from the kernel that this tool does not know (a newer module).
+    unknown_task_flags: u32,
 }
 
 /// Entries of `stack_cache` before it starts over (bounds its memory; the
@@ -138,7 +143,13 @@ fn fingerprint<T: std::hash::Hash>(t: &T) -> u64 {
 }
 
 impl<W: Write> Converter<W> {
-    pub fn new(w: Writer<W>, meta: vf::Meta, enrich: Box<dyn Enricher>, verbose: bool) -> Self {
+    pub fn new(
+        w: Writer<W>,
+        meta: vf::Meta,
+        enrich: Box<dyn Enricher>,
+        verbose: bool,
+        ustacks: UserStacks,
+    ) -> Self {
         Converter {
             w,
             stats: Stats::default(),
@@ -158,6 +169,8 @@ impl<W: Write> Converter<W> {
             completed: 0,
             verbose,
             stack_cache: HashMap::default(),
+            ustacks,
+            unknown_task_flags: 0,
         }
     }
 
@@ -445,6 +458,13 @@ impl<W: Write> Converter<W> {
                 self.seq_gaps, self.lost_records, self.lost_bytes
             ));
         }
+        if self.unknown_task_flags != 0 {
+            notes.push(format!(
+                "task flag bits {:#x} from the module are unknown to this tool and were not stored \
+                 (a newer module? upgrade vmon-capture)",
+                self.unknown_task_flags
+            ));
+        }
         let mut unknown: Vec<_> = self.unknown_types.iter().collect();
         unknown.sort();
         for (t, n) in unknown {
@@ -492,8 +512,15 @@ impl<W: Write> Converter<W> {
         }
         let (maps, maps_trunc) = info.maps.unwrap_or_default();
         let mut mappings = Vec::with_capacity(maps.len());
+        let mut images = Vec::with_capacity(maps.len());
         for m in maps {
             let m = self.enrich.binary(tgid, m);
+            images.push(MappedImage {
+                start: m.start,
+                end: m.end,
+                file_offset: m.pgoff,
+                image: self.enrich.image(tgid, &m),
+            });
             mappings.push(vf::Mapping {
                 start: m.start,
                 end: m.end.max(m.start),
@@ -543,6 +570,7 @@ impl<W: Write> Converter<W> {
             chain_truncated: chain_trunc,
         };
         let i = self.w.add_process(&p).context("writing a process")?;
+        self.ustacks.add_process(i, &images);
         self.processes.insert((tgid, start_ns), (i, fp));
         if let Some(kfp) = kfp {
             self.kernel_seen.insert((tgid, start_ns), (i, kfp));
@@ -625,20 +653,28 @@ impl<W: Write> Converter<W> {
 
         for t in e.tasks {
             let kstack = self.intern_stack(&t.kstack);
-            let ustack = self.intern_stack(&t.ustack);
-            let raw_stack = if t.raw.is_empty() {
+            let f = &t.fixed;
+            let process = proc_idx.get(&f.tgid).copied();
+            let regs = vmon_unwind::Regs {
+                ip: f.ip,
+                sp: f.sp,
+                bp: f.bp,
+            };
+            let user = self.ustacks.resolve(process, regs, &t.raw, &t.ustack);
+            let ustack = self.intern_stack(&user.frames);
+            let raw_stack = if t.raw.is_empty() || !user.keep_raw {
                 None
             } else {
                 Some(
                     self.w
                         .add_raw_stack(&vf::RawStack {
-                            sp: t.fixed.sp,
+                            sp: f.sp,
                             bytes: t.raw,
                         })
                         .context("writing a raw stack")?,
                 )
             };
-            let f = &t.fixed;
+            let flags = self.task_flags(f.flags) | user.flags;
             let sample = vf::TaskSample {
                 breach,
                 pid: f.pid,
@@ -660,9 +696,8 @@ impl<W: Write> Converter<W> {
                     bp: f.bp,
                 },
                 raw_stack,
-                process: proc_idx.get(&f.tgid).copied(),
-                // The format reserves the top two bits.
-                flags: f.flags & (u32::MAX >> 2),
+                process,
+                flags,
             };
             self.w
                 .add_sample(&sample)
@@ -670,6 +705,30 @@ impl<W: Write> Converter<W> {
             self.stats.samples += 1;
         }
         Ok(())
+    }
+
+    /// The file's task flags for the kernel's: the two are separate
+    /// definitions (SPEC.md §5.7, vmon.h), mapped bit by bit here.
+    fn task_flags(&mut self, kernel: u32) -> u32 {
+        const MAP: [(u32, u32); 7] = [
+            (VMON_TASK_KSTACK_TRUNC, vf::task_flags::KSTACK_TRUNC),
+            (VMON_TASK_USTACK_TRUNC, vf::task_flags::USTACK_TRUNC),
+            (VMON_TASK_USTACK_FAULT, vf::task_flags::USTACK_FAULT),
+            (VMON_TASK_RAW_TRUNC, vf::task_flags::RAW_TRUNC),
+            (VMON_TASK_ON_CPU, vf::task_flags::ON_CPU),
+            (VMON_TASK_KTHREAD, vf::task_flags::KTHREAD),
+            (VMON_TASK_NO_UREGS, vf::task_flags::NO_UREGS),
+        ];
+        let mut out = 0;
+        let mut known = 0;
+        for (k, f) in MAP {
+            known |= k;
+            if kernel & k != 0 {
+                out |= f;
+            }
+        }
+        self.unknown_task_flags |= kernel & !known;
+        out
     }
 
     /// Writes everything buffered so that a crash after this loses nothing.

@@ -2,6 +2,7 @@
 
 mod context;
 mod convert;
+mod ustack;
 mod watches;
 
 use anyhow::{anyhow, Context as _, Result};
@@ -57,6 +58,10 @@ struct Args {
     /// Do not embed the symbol tables of the binaries seen.
     #[arg(long)]
     no_embed_symbols: bool,
+    /// Also store the raw user stack bytes (by default they are unwound here and only the
+    /// frames are stored; raw bytes are kept anyway when the binaries cannot be read).
+    #[arg(long)]
+    keep_raw_stacks: bool,
     /// zstd-compress the task samples too: half the file, twice the CPU to write and read them.
     #[arg(long)]
     compress_samples: bool,
@@ -443,6 +448,7 @@ fn run(args: &Args) -> Result<(), Fail> {
         base_meta(args, live),
         Box::new(host),
         args.verbose > 0,
+        ustack::UserStacks::new(args.keep_raw_stacks),
     );
     conv.write_meta()?;
     let ksyms = if live {
@@ -666,6 +672,7 @@ fn run(args: &Args) -> Result<(), Fail> {
     if let Some(mut d) = dump {
         d.flush().context("writing --dump-raw")?;
     }
+    let ustats = conv.ustacks.stats.clone();
     let (out, stats, losses) = match conv.finish() {
         Ok(v) => v,
         Err(e) if is_enospc(&e) => {
@@ -702,6 +709,24 @@ fn run(args: &Args) -> Result<(), Fail> {
             stats.own_lost,
             elapsed.as_secs_f64(),
             cpu.as_secs_f64(),
+        );
+        let u = &ustats;
+        eprintln!(
+            "vmon-capture: user stacks: {} unwound with CFI, {} CFI + frame pointers, {} frame \
+             pointers only; {} reached the thread's root, {} stopped short{}",
+            u.cfi,
+            u.hybrid,
+            u.frame_pointer,
+            u.root,
+            u.cut,
+            if u.raw_kept_unwound_later > 0 {
+                format!(
+                    "; {} raw windows kept for the analyzer (binaries not readable here)",
+                    u.raw_kept_unwound_later
+                )
+            } else {
+                String::new()
+            }
         );
     }
     Ok(())

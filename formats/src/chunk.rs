@@ -7,7 +7,7 @@ pub const FILE_HEADER_LEN: usize = 16;
 /// The major version this crate reads and writes; a reader refuses a newer one.
 pub const VERSION_MAJOR: u16 = 1;
 /// The minor version this crate writes; a reader reads what it knows of a newer one.
-pub const VERSION_MINOR: u16 = 0;
+pub const VERSION_MINOR: u16 = 1;
 
 pub const CHUNK_MAGIC: [u8; 4] = *b"VMTC";
 pub const CHUNK_HEADER_LEN: usize = 28;

@@ -144,15 +144,37 @@ pub enum TaskState {
     RtLock,
 }
 
-/// Flags of a [`TaskSample`]; the same bits as the kernel's `VMON_TASK_*`.
+/// Flags of a [`TaskSample`] (SPEC.md §5.7 lists them). Bits 0–6 say what
+/// the kernel found; bits 7–10 (format 1.1) say how the user stack was
+/// obtained and whether it is complete. A file without bits 7–10 holds the
+/// kernel's frame-pointer chain, whose completeness is not recorded.
 pub mod task_flags {
+    /// More kernel frames than the module keeps.
     pub const KSTACK_TRUNC: u32 = 1 << 0;
+    /// The kernel's frame-pointer walk stopped at its frame limit.
     pub const USTACK_TRUNC: u32 = 1 << 1;
+    /// The kernel's frame-pointer walk stopped at an unreadable frame.
     pub const USTACK_FAULT: u32 = 1 << 2;
+    /// The raw stack copy is shorter than the window asked for (the stack
+    /// mapping ended first; not a sign of an incomplete stack by itself).
     pub const RAW_TRUNC: u32 = 1 << 3;
+    /// The task was running on another CPU: its stacks may be torn.
     pub const ON_CPU: u32 = 1 << 4;
+    /// A kernel thread: no user stack.
     pub const KTHREAD: u32 = 1 << 5;
+    /// The user registers could not be read.
     pub const NO_UREGS: u32 = 1 << 6;
+    /// The user stack was unwound with CFI over the raw stack window.
+    pub const USTACK_CFI: u32 = 1 << 7;
+    /// The user stack was unwound with CFI, then continued with the kernel's
+    /// frame-pointer chain where the raw window ended.
+    pub const USTACK_HYBRID: u32 = 1 << 8;
+    /// The unwinder reached the thread's root frame: the stack is complete.
+    pub const USTACK_ROOT: u32 = 1 << 9;
+    /// The unwinder stopped before the thread's root: the stack is incomplete.
+    pub const USTACK_CUT: u32 = 1 << 10;
+    /// Every bit this version of the format defines.
+    pub const ALL: u32 = (1 << 11) - 1;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -175,7 +197,8 @@ pub struct TaskSample {
     pub cgroup_id: u64,
     /// Kernel stack, addresses innermost first.
     pub kstack: StackId,
-    /// User stack (frame-pointer chain), virtual addresses innermost first.
+    /// User stack: the ip, then return addresses, innermost first (how they
+    /// were found: the `USTACK_*` bits of `flags`).
     pub ustack: StackId,
     pub regs: UserRegs,
     /// Index into [`Capture::raw_stacks`].

@@ -244,6 +244,7 @@ fn newer_major_is_refused_and_newer_minor_read() {
     let full = common::small_file(10, WriterOptions::default());
     let mut major = full.clone();
     major[8] = 2;
+    major[10] = 0;
     let e = VmtFile::from_bytes(&major).err().unwrap().to_string();
     assert!(e.contains("version 2.0") && e.contains("upgrade"), "{e}");
     let mut minor = full.clone();

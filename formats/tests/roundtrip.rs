@@ -64,7 +64,7 @@ fn open_reads_a_file_from_disk() {
     std::fs::write(&path, common::small_file(50, WriterOptions::default())).unwrap();
     let f = VmtFile::open(&path).unwrap();
     assert!(f.is_finished());
-    assert_eq!(f.version(), (1, 0));
+    assert_eq!(f.version(), (1, 1));
     assert_eq!(f.decode().unwrap().samples.len(), 50);
     std::fs::remove_dir_all(&dir).unwrap();
     let err = VmtFile::open(dir.join("missing.vmt"))

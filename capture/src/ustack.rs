@@ -1,0 +1,171 @@
+//! User stacks at capture time. The kernel copies a window of each sampled
+//! task's user stack; this tool runs on the machine that has the binaries,
+//! so it unwinds the window here with their CFI (vmon-unwind), splices the
+//! kernel's frame-pointer chain where the window ends, and stores the frames
+//! with flags that say how they were found and whether they reached the
+//! thread's root. The raw bytes are kept only on request, or when they
+//! could not be unwound here (the analyzer may find the binaries later).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use vmon_format::task_flags;
+use vmon_unwind::{Cache, End, Image, Mapping, Method, ProcessUnwinder, Regs, StackWindow};
+
+/// One executable mapping of a process, with its file if it could be opened.
+pub struct MappedImage {
+    pub start: u64,
+    pub end: u64,
+    pub file_offset: u64,
+    pub image: Option<Arc<Image>>,
+}
+
+/// How the stored user stacks were obtained (the summary's figures).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UstackStats {
+    /// Unwound with CFI all the way.
+    pub cfi: u64,
+    /// CFI, then the kernel's frame-pointer chain.
+    pub hybrid: u64,
+    /// The kernel's frame-pointer chain alone.
+    pub frame_pointer: u64,
+    /// Stacks whose unwinder reached the thread's root.
+    pub root: u64,
+    /// Stacks whose unwinder stopped before the root.
+    pub cut: u64,
+    /// Raw windows that could not be unwound here (kept in the file).
+    pub raw_kept_unwound_later: u64,
+    /// Frames stored for unwound stacks.
+    pub frames: u64,
+}
+
+/// The user stack to store for one task sample.
+pub struct UserStack {
+    /// The ip, then return addresses, innermost first.
+    pub frames: Vec<u64>,
+    /// `task_flags::USTACK_*` bits.
+    pub flags: u32,
+    /// Store the raw window too.
+    pub keep_raw: bool,
+}
+
+pub struct UserStacks {
+    keep_raw: bool,
+    /// By process index in the file; None when none of its files opened.
+    unwinders: HashMap<u32, Option<ProcessUnwinder>>,
+    cache: Cache,
+    pub stats: UstackStats,
+}
+
+impl UserStacks {
+    pub fn new(keep_raw: bool) -> UserStacks {
+        UserStacks {
+            keep_raw,
+            unwinders: HashMap::new(),
+            cache: Cache::new(),
+            stats: UstackStats::default(),
+        }
+    }
+
+    /// Registers the mappings of the process written with `index`.
+    pub fn add_process(&mut self, index: u32, maps: &[MappedImage]) {
+        let mappings: Vec<Mapping<'_>> = maps
+            .iter()
+            .filter_map(|m| {
+                Some(Mapping {
+                    start: m.start,
+                    end: m.end,
+                    file_offset: m.file_offset,
+                    image: m.image.as_deref()?,
+                })
+            })
+            .collect();
+        let u = (!mappings.is_empty()).then(|| ProcessUnwinder::new(&mappings));
+        self.unwinders.insert(index, u);
+    }
+
+    /// The stack to store for a task of process `process` whose kernel
+    /// record holds `fp_chain` and the raw window `raw` at `regs.sp`.
+    pub fn resolve(
+        &mut self,
+        process: Option<u32>,
+        regs: Regs,
+        raw: &[u8],
+        fp_chain: &[u64],
+    ) -> UserStack {
+        let s = self.unwind(process, regs, raw, fp_chain);
+        self.stats.frames += s.frames.len() as u64;
+        s
+    }
+
+    fn unwind(
+        &mut self,
+        process: Option<u32>,
+        regs: Regs,
+        raw: &[u8],
+        fp_chain: &[u64],
+    ) -> UserStack {
+        let unwinder = process
+            .and_then(|p| self.unwinders.get(&p))
+            .and_then(Option::as_ref)
+            .filter(|u| u.knows(regs.ip));
+        let Some(u) = unwinder else {
+            // Nothing to unwind or judge with here: keep the window, if
+            // any, for an analyzer that finds the binaries.
+            self.stats.frame_pointer += 1;
+            self.stats.raw_kept_unwound_later += u64::from(!raw.is_empty());
+            return UserStack {
+                frames: fp_chain.to_vec(),
+                flags: 0,
+                keep_raw: !raw.is_empty(),
+            };
+        };
+        let chain_only =
+            |end: End, keep_raw: bool| (fp_chain.to_vec(), Method::FramePointer, end, keep_raw);
+        let (frames, method, end, keep_raw) = if raw.is_empty() {
+            chain_only(u.judge_chain(fp_chain), false)
+        } else {
+            let window = StackWindow {
+                sp: regs.sp,
+                bytes: raw,
+            };
+            let w = u.unwind(&mut self.cache, regs, window, fp_chain);
+            // A CFI walk that stopped early loses to a longer frame-pointer
+            // chain (code without unwind tables), as the analyzer always did.
+            if w.end == End::Cut && w.method == Method::Cfi && fp_chain.len() > w.frames.len() {
+                chain_only(u.judge_chain(fp_chain), self.keep_raw)
+            } else {
+                (w.frames, w.method, w.end, self.keep_raw)
+            }
+        };
+        let mut flags = match method {
+            Method::Cfi => {
+                self.stats.cfi += 1;
+                task_flags::USTACK_CFI
+            }
+            Method::Hybrid => {
+                self.stats.hybrid += 1;
+                task_flags::USTACK_HYBRID
+            }
+            Method::FramePointer => {
+                self.stats.frame_pointer += 1;
+                0
+            }
+        };
+        flags |= match end {
+            End::Root => {
+                self.stats.root += 1;
+                task_flags::USTACK_ROOT
+            }
+            End::Cut => {
+                self.stats.cut += 1;
+                task_flags::USTACK_CUT
+            }
+        };
+        UserStack {
+            frames,
+            flags,
+            keep_raw,
+        }
+    }
+}
