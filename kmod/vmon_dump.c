@@ -34,7 +34,8 @@
 #include "vmon_priv.h"
 #include "compat.h"
 
-struct workqueue_struct *vmon_wq;
+struct workqueue_struct *vmon_wq;	/* privileged dumps, reaping */
+static struct workqueue_struct *vmon_wq_user;	/* unprivileged dumps */
 static struct vmon_event vmon_events[VMON_NR_EVENT_SLOTS];
 static struct task_struct **vmon_cand;	/* vmon_max_tasks entries */
 static unsigned int vmon_cand_cap;
@@ -42,23 +43,48 @@ static pid_t *vmon_seen;		/* tgids described in this event */
 static u8 *vmon_scratch;		/* one record being built */
 static char *vmon_pathbuf;
 
+/*
+ * Privileged and unprivileged events are dumped by two work items, on a
+ * WQ_HIGHPRI and an ordinary workqueue, so that unprivileged users cannot
+ * put nice -20 work on the machine.  They share the buffers below and the
+ * ring's event framing, so one dump runs at a time (vmon_dump_lock).
+ */
+static DEFINE_MUTEX(vmon_dump_lock);
 static void vmon_dump_fn(struct work_struct *work);
-static DECLARE_WORK(vmon_dump_work, vmon_dump_fn);
+static DECLARE_WORK(vmon_dump_work_priv, vmon_dump_fn);
+static DECLARE_WORK(vmon_dump_work_user, vmon_dump_fn);
 
-struct vmon_event *vmon_event_claim(void)
+/* Unprivileged events may fill only the upper half of the slots. */
+#define VMON_USER_SLOT0	(VMON_NR_EVENT_SLOTS / 2)
+
+/**
+ * vmon_event_claim() - a free event slot for a breach
+ * @priv: the watch's owner opened the device with CAP_PERFMON/CAP_SYS_ADMIN
+ *
+ * Context: hard-irq safe (one cmpxchg per slot tried).
+ * Return: a slot in VMON_SLOT_FILLING, or NULL when every slot this class
+ * may use is taken.
+ */
+struct vmon_event *vmon_event_claim(bool priv)
 {
 	int i;
 
-	for (i = 0; i < VMON_NR_EVENT_SLOTS; i++)
+	for (i = priv ? 0 : VMON_USER_SLOT0; i < VMON_NR_EVENT_SLOTS; i++)
 		if (atomic_cmpxchg(&vmon_events[i].state, VMON_SLOT_FREE,
-				   VMON_SLOT_FILLING) == VMON_SLOT_FREE)
+				   VMON_SLOT_FILLING) == VMON_SLOT_FREE) {
+			vmon_events[i].priv = priv;
 			return &vmon_events[i];
+		}
 	return NULL;
 }
 
-void vmon_dump_queue(void)
+/* Hard-irq safe. */
+void vmon_dump_queue(bool priv)
 {
-	queue_work(vmon_wq, &vmon_dump_work);
+	if (priv)
+		queue_work(vmon_wq, &vmon_dump_work_priv);
+	else
+		queue_work(vmon_wq_user, &vmon_dump_work_user);
 }
 
 /* ------------------------------------------------------------ tasks */
@@ -423,6 +449,7 @@ static void vmon_dump_event(struct vmon_event *ev)
 
 static void vmon_dump_fn(struct work_struct *work)
 {
+	bool priv = work == &vmon_dump_work_priv;
 	bool again;
 	int i;
 
@@ -431,14 +458,18 @@ static void vmon_dump_fn(struct work_struct *work)
 		for (i = 0; i < VMON_NR_EVENT_SLOTS; i++) {
 			struct vmon_event *ev = &vmon_events[i];
 
-			if (atomic_read_acquire(&ev->state) != VMON_SLOT_READY)
+			if (atomic_read_acquire(&ev->state) != VMON_SLOT_READY ||
+			    ev->priv != priv)
 				continue;
+			mutex_lock(&vmon_dump_lock);
 			vmon_dump_event(ev);
+			/* the mm belongs to this kworker, not to the lock */
+			vmon_umem_detach();
+			mutex_unlock(&vmon_dump_lock);
 			atomic_set_release(&ev->state, VMON_SLOT_FREE);
 			again = true;
 		}
 	} while (again);
-	vmon_umem_detach();
 }
 
 int vmon_dump_init(void)
@@ -450,8 +481,9 @@ int vmon_dump_init(void)
 	vmon_pathbuf = kmalloc(PATH_MAX, GFP_KERNEL);
 	vmon_wq = alloc_workqueue("variable_monitor", WQ_UNBOUND | WQ_HIGHPRI,
 				  0);
+	vmon_wq_user = alloc_workqueue("variable_monitor_user", WQ_UNBOUND, 0);
 	if (!vmon_cand || !vmon_seen || !vmon_scratch || !vmon_pathbuf ||
-	    !vmon_wq) {
+	    !vmon_wq || !vmon_wq_user) {
 		vmon_dump_exit();
 		return -ENOMEM;
 	}
@@ -461,6 +493,9 @@ int vmon_dump_init(void)
 /* Called after every timer is gone: nothing can queue new work. */
 void vmon_dump_exit(void)
 {
+	if (vmon_wq_user)
+		destroy_workqueue(vmon_wq_user);	/* drains its dump work */
+	vmon_wq_user = NULL;
 	if (vmon_wq)
 		destroy_workqueue(vmon_wq);	/* drains dump and reap work */
 	vmon_wq = NULL;

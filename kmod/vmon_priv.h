@@ -33,11 +33,19 @@ extern u64 vmon_cmdline_max;
 extern unsigned int vmon_max_watches;
 extern unsigned int vmon_max_watches_per_proc;
 extern unsigned int vmon_max_timers;
+extern unsigned int vmon_max_watches_per_user;
+extern unsigned int vmon_max_timers_per_user;
+extern unsigned int vmon_reserved_watches;
+extern unsigned int vmon_reserved_timers;
+extern u64 vmon_dump_rate;
+extern u64 vmon_user_dump_rate;
 
 struct vmon_stats {
 	atomic64_t breaches;
 	atomic64_t dumps;
 	atomic64_t dumps_skipped;	/* no free event slot */
+	atomic64_t dumps_no_reader;	/* unprivileged breach, nobody reading */
+	atomic64_t dumps_rate_limited;	/* over dump_rate or a share of it */
 	atomic64_t records;
 	atomic64_t bytes;
 	atomic64_t lost_records;
@@ -56,6 +64,7 @@ extern struct vmon_stats vmon_stats;
 
 struct vmon_file;
 struct vmon_owner;
+struct vmon_user;
 struct vmon_charge;
 
 /*
@@ -87,10 +96,10 @@ struct vmon_timer {
 	struct list_head watches;	/* vmon_watch.tnode, under vmon_mutex */
 	struct list_head node;		/* vmon_timers, under vmon_mutex */
 	u64 interval_ns;
+	struct vmon_user *user;		/* unprivileged uid's own, or NULL */
 	unsigned int nr;		/* under vmon_mutex */
 	bool dirty;			/* arr holds VMON_HOT_OFF entries */
 	/* written by the callback only */
-	u64 next_dump_ns;
 	u64 ticks;
 	u64 checks;
 	u64 ns_total;
@@ -116,6 +125,7 @@ struct vmon_watch {
 	struct list_head dnode;		/* private, while being freed */
 	struct vmon_timer *timer;
 	struct vmon_owner *owner;
+	struct vmon_user *user;		/* unprivileged owner's uid, or NULL */
 	struct vmon_file *file;
 	struct page *page;		/* pinned page, NULL for kernel watches */
 	struct vmon_charge *charge;	/* RLIMIT_MEMLOCK share, NULL if none */
@@ -141,6 +151,7 @@ struct vmon_file {
 /* A breach waiting for the dump work; filled in hard-irq context. */
 struct vmon_event {
 	atomic_t state;			/* VMON_SLOT_* */
+	bool priv;			/* dumped on the WQ_HIGHPRI queue */
 	struct vmon_rec_breach rec;
 };
 
@@ -160,8 +171,8 @@ void vmon_watch_counts(unsigned int *watches, unsigned int *timers,
 /* vmon_dump.c */
 int vmon_dump_init(void);
 void vmon_dump_exit(void);
-void vmon_dump_queue(void);	/* hard-irq safe */
-struct vmon_event *vmon_event_claim(void);
+void vmon_dump_queue(bool priv);
+struct vmon_event *vmon_event_claim(bool priv);
 extern struct workqueue_struct *vmon_wq;
 
 /* vmon_pin.c */
@@ -185,6 +196,7 @@ __poll_t vmon_ring_poll(struct vmon_file *f, struct file *file,
 			struct poll_table_struct *wait);
 int vmon_ring_claim_reader(struct vmon_file *f);
 void vmon_ring_release_reader(struct vmon_file *f);
+bool vmon_ring_has_reader(void);
 void vmon_ring_shutdown(void);
 u64 vmon_ring_size(void);
 u64 vmon_ring_used(void);

@@ -34,11 +34,33 @@ struct vmon_owner {
 	pid_t tgid;
 	unsigned int nr;
 	bool dead;
+	atomic64_t next_dump_ns;	/* dump cooldown; hard-irq */
+};
+
+/*
+ * Per-uid accounting of unprivileged owners (the device was opened
+ * without CAP_PERFMON/CAP_SYS_ADMIN): their watches and timers, and their
+ * share of the dump rate.  Per uid, not per process, so fork() does not
+ * multiply them.  Privileged owners are limited only by the global caps,
+ * of which reserved_watches/reserved_timers are kept for them.  Under
+ * vmon_mutex; the timer reads dump_tat only.
+ */
+struct vmon_user {
+	struct hlist_node hnode;
+	struct list_head dnode;		/* private, while being freed */
+	kuid_t uid;
+	unsigned int watches;
+	unsigned int timers;
+	atomic64_t dump_tat;		/* rate share, see vmon_rate_take() */
 };
 
 static DEFINE_MUTEX(vmon_mutex);
 static DEFINE_RAW_SPINLOCK(vmon_lock);
 static DEFINE_HASHTABLE(vmon_owners, 8);
+static DEFINE_HASHTABLE(vmon_users, 6);
+static unsigned int vmon_nr_user_watches, vmon_nr_user_timers;
+static atomic64_t vmon_rate_all = ATOMIC64_INIT(0);	/* every dump */
+static atomic64_t vmon_rate_users = ATOMIC64_INIT(0);	/* unprivileged ones */
 static LIST_HEAD(vmon_remote);
 static LIST_HEAD(vmon_timers);
 static unsigned int vmon_nr_watches, vmon_nr_timers;
@@ -82,6 +104,70 @@ static bool vmon_breached(const struct vmon_hot *h, u32 flags, s64 v)
 	return v < h->threshold;
 }
 
+/*
+ * Generic cell rate algorithm, lockless for any CPU in hard-irq: at most
+ * @rate events per second with bursts of @burst.  *tat is the theoretical
+ * arrival time of the next event; rate 0 means no limit.
+ */
+static bool vmon_rate_take(atomic64_t *tat, u64 now, u64 rate, u64 burst)
+{
+	u64 period, base;
+	s64 t;
+
+	if (!rate)
+		return true;
+	period = div64_u64(NSEC_PER_SEC, rate);
+	t = atomic64_read(tat);
+	do {
+		base = max_t(u64, t, now);
+		if (base + period - now > burst * period)
+			return false;
+	} while (!atomic64_try_cmpxchg(tat, &t, base + period));
+	return true;
+}
+
+/* One dump per owner per dump_reset_sec. */
+static bool vmon_cooldown_take(atomic64_t *next, u64 now)
+{
+	u64 reset = READ_ONCE(vmon_dump_reset_sec) * NSEC_PER_SEC;
+	s64 n = atomic64_read(next);
+
+	do {
+		if (now < (u64)n)
+			return false;
+	} while (!atomic64_try_cmpxchg(next, &n, now + reset));
+	return true;
+}
+
+/*
+ * May this breach dump?  Unprivileged dumps need a reader (nobody else can
+ * see them) and fit in user_dump_rate together and half of it per uid;
+ * every dump fits in dump_rate, so privileged watches always keep
+ * dump_rate - user_dump_rate.  A level that refuses after an earlier one
+ * granted wastes that grant: conservative.
+ */
+static bool vmon_dump_allowed(struct vmon_watch *w, u64 now)
+{
+	u64 rate = READ_ONCE(vmon_dump_rate);
+	u64 urate = READ_ONCE(vmon_user_dump_rate);
+	u64 share = urate ? max_t(u64, urate / 2, 1) : 0;
+	struct vmon_user *u = w->user;
+
+	if (u && !vmon_ring_has_reader()) {
+		atomic64_inc(&vmon_stats.dumps_no_reader);
+		return false;
+	}
+	if (!vmon_cooldown_take(&w->owner->next_dump_ns, now))
+		return false;
+	if ((u && (!vmon_rate_take(&u->dump_tat, now, share, share) ||
+		   !vmon_rate_take(&vmon_rate_users, now, urate, urate))) ||
+	    !vmon_rate_take(&vmon_rate_all, now, rate, rate)) {
+		atomic64_inc(&vmon_stats.dumps_rate_limited);
+		return false;
+	}
+	return true;
+}
+
 /* Hard-irq context: no allocation, no spinlock_t. */
 static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 		      u64 now)
@@ -98,14 +184,13 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 			   ": breach pid=%d watch=%s value=%lld threshold=%lld addr=%p\n",
 			   w->target_tgid, w->name, v, w->threshold,
 			   (void *)(unsigned long)w->addr);
-	if (now < tm->next_dump_ns)
+	if (!vmon_dump_allowed(w, now))
 		return;
-	ev = vmon_event_claim();
+	ev = vmon_event_claim(!w->user);
 	if (!ev) {
 		atomic64_inc(&vmon_stats.dumps_skipped);
 		return;
 	}
-	tm->next_dump_ns = now + READ_ONCE(vmon_dump_reset_sec) * NSEC_PER_SEC;
 	r = &ev->rec;
 	memset(r, 0, sizeof(*r));
 	r->watch_id = w->id;
@@ -120,7 +205,7 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 	memcpy(r->name, w->name, sizeof(r->name));
 	memcpy(r->ksym, w->ksym, sizeof(r->ksym));
 	atomic_set_release(&ev->state, VMON_SLOT_READY);
-	vmon_dump_queue();
+	vmon_dump_queue(!w->user);
 }
 
 static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
@@ -170,20 +255,40 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 
 /* ------------------------------------------------------- timers, owners */
 
-static struct vmon_timer *vmon_timer_get(u64 interval_ns)
+/* What unprivileged owners may use of a global cap, all together. */
+static unsigned int vmon_user_cap(unsigned int max, unsigned int reserved)
+{
+	return max > reserved ? max - reserved : 0;
+}
+
+/*
+ * Privileged watches share a timer per interval; an unprivileged uid's
+ * watches get timers of their own (@u), so that nobody can slow down or
+ * crowd another user's polling by joining its interval.
+ */
+static struct vmon_timer *vmon_timer_get(u64 interval_ns, struct vmon_user *u)
 {
 	struct vmon_timer *tm;
 
 	list_for_each_entry(tm, &vmon_timers, node)
-		if (tm->interval_ns == interval_ns)
+		if (tm->interval_ns == interval_ns && tm->user == u)
 			return tm;
 	if (vmon_nr_timers >= vmon_max_timers)
+		return ERR_PTR(-ENOSPC);
+	if (u && (u->timers >= vmon_max_timers_per_user ||
+		  vmon_nr_user_timers >= vmon_user_cap(vmon_max_timers,
+							vmon_reserved_timers)))
 		return ERR_PTR(-ENOSPC);
 	tm = kzalloc(sizeof(*tm), GFP_KERNEL_ACCOUNT);
 	if (!tm)
 		return ERR_PTR(-ENOMEM);
 	INIT_LIST_HEAD(&tm->watches);
 	tm->interval_ns = interval_ns;
+	tm->user = u;
+	if (u) {
+		u->timers++;
+		vmon_nr_user_timers++;
+	}
 	vmon_hrtimer_setup(&tm->hrt, vmon_timer_fn, CLOCK_MONOTONIC,
 			   HRTIMER_MODE_REL_HARD);
 	list_add(&tm->node, &vmon_timers);
@@ -255,6 +360,33 @@ static struct vmon_owner *vmon_owner_get(pid_t tgid)
 	return o;
 }
 
+static struct vmon_user *vmon_user_get(kuid_t uid)
+{
+	struct vmon_user *u;
+
+	hash_for_each_possible(vmon_users, u, hnode, __kuid_val(uid))
+		if (uid_eq(u->uid, uid))
+			return u;
+	u = kzalloc(sizeof(*u), GFP_KERNEL_ACCOUNT);
+	if (!u)
+		return NULL;
+	u->uid = uid;
+	hash_add(vmon_users, &u->hnode, __kuid_val(uid));
+	return u;
+}
+
+/* Unhash u once nothing of it is left; freed with batch b (or now if NULL). */
+static void vmon_user_release(struct vmon_user *u, struct list_head *b)
+{
+	if (!u || u->watches || u->timers)
+		return;
+	hash_del(&u->hnode);
+	if (b)
+		list_add(&u->dnode, b);
+	else
+		kfree(u);	/* never reached a timer */
+}
+
 /* ---------------------------------------------------------- removal */
 
 /* What one removal frees after a single RCU grace period. */
@@ -262,11 +394,12 @@ struct vmon_batch {
 	struct list_head watches;
 	struct list_head timers;
 	struct list_head owners;
+	struct list_head users;
 };
 
 #define VMON_BATCH(b) struct vmon_batch b = {			\
 	LIST_HEAD_INIT(b.watches), LIST_HEAD_INIT(b.timers),	\
-	LIST_HEAD_INIT(b.owners) }
+	LIST_HEAD_INIT(b.owners), LIST_HEAD_INIT(b.users) }
 
 /* Unlink w from everything; vmon_mutex held.  Nothing is freed yet. */
 static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
@@ -295,12 +428,21 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	vmon_nr_watches--;
 	atomic_dec(&vmon_live_watches);
 	list_add_tail(&w->dnode, &b->watches);
+	if (w->user) {
+		w->user->watches--;
+		vmon_nr_user_watches--;
+	}
 	if (!--tm->nr) {
 		/* waits for a running callback, which may still see w */
 		hrtimer_cancel(&tm->hrt);
 		list_move(&tm->node, &b->timers);
 		vmon_nr_timers--;
+		if (tm->user) {
+			tm->user->timers--;
+			vmon_nr_user_timers--;
+		}
 	}
+	vmon_user_release(w->user, &b->users);
 }
 
 /* Give back w's page and its RLIMIT_MEMLOCK share. */
@@ -319,6 +461,7 @@ static void vmon_batch_free_rest(struct vmon_batch *b)
 {
 	struct vmon_timer *tm, *tt;
 	struct vmon_owner *o, *ot;
+	struct vmon_user *u, *ut;
 
 	list_for_each_entry_safe(tm, tt, &b->timers, node) {
 		atomic64_add(tm->ticks, &vmon_stats.retired_ticks);
@@ -330,6 +473,8 @@ static void vmon_batch_free_rest(struct vmon_batch *b)
 	}
 	list_for_each_entry_safe(o, ot, &b->owners, dnode)
 		kfree(o);
+	list_for_each_entry_safe(u, ut, &b->users, dnode)
+		kfree(u);
 }
 
 static void vmon_batch_free(struct vmon_batch *b)
@@ -591,10 +736,22 @@ static int vmon_bind_user(struct vmon_watch *w, pid_t pid)
 	return ret;
 }
 
+/* Unprivileged owners: the per-uid and the shared unprivileged caps. */
+static int vmon_user_admit(struct vmon_user *u)
+{
+	if (u->watches >= vmon_max_watches_per_user ||
+	    vmon_nr_user_watches >= vmon_user_cap(vmon_max_watches,
+						  vmon_reserved_watches))
+		return -ENOSPC;
+	return 0;
+}
+
 static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 {
+	struct vmon_user *u = NULL;
 	struct vmon_owner *o;
 	struct vmon_timer *tm;
+	int ret;
 
 	if (READ_ONCE(vmon_closing))
 		return -ESHUTDOWN;
@@ -603,10 +760,20 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 	o = vmon_owner_find(w->owner_tgid);
 	if (o && o->nr >= vmon_max_watches_per_proc)
 		return -ENOSPC;
+	if (!f->privileged) {
+		u = vmon_user_get(current_uid());
+		if (!u)
+			return -ENOMEM;
+		ret = vmon_user_admit(u);
+		if (ret)
+			goto err_user;
+	}
 	o = vmon_owner_get(w->owner_tgid);
-	if (!o)
-		return -ENOMEM;
-	tm = vmon_timer_get(w->interval_ns);
+	if (!o) {
+		ret = -ENOMEM;
+		goto err_user;
+	}
+	tm = vmon_timer_get(w->interval_ns, u);
 	if (IS_ERR(tm)) {
 		if (!o->nr) {
 			raw_spin_lock(&vmon_lock);
@@ -614,7 +781,13 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 			raw_spin_unlock(&vmon_lock);
 			kfree(o);
 		}
-		return PTR_ERR(tm);
+		ret = PTR_ERR(tm);
+		goto err_user;
+	}
+	w->user = u;
+	if (u) {
+		u->watches++;
+		vmon_nr_user_watches++;
 	}
 	w->owner = o;
 	w->timer = tm;
@@ -644,6 +817,9 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 		hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns),
 			      HRTIMER_MODE_REL_HARD);
 	return 0;
+err_user:
+	vmon_user_release(u, NULL);
+	return ret;
 }
 
 long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
