@@ -40,7 +40,9 @@ unsigned int vmon_max_timers_per_user = 32;
 unsigned int vmon_reserved_watches = 8192;
 unsigned int vmon_reserved_timers = 32;
 u64 vmon_dump_rate = 200;		/* dumps/s, all owners */
-u64 vmon_user_dump_rate = 10;		/* dumps/s, unprivileged owners together */
+u64 vmon_user_dump_rate = 10;
+u64 vmon_user_tick_checks = 1024;	/* entries per tick of a user timer */
+u64 vmon_user_cpu_pct = 5;		/* user timers' share of each CPU */		/* dumps/s, unprivileged owners together */
 static unsigned int ring_kb = 4096;
 struct vmon_stats vmon_stats;
 
@@ -80,6 +82,8 @@ static const struct vmon_tunable vmon_tunables[] = {
 	{ "cmdline_max", &vmon_cmdline_max, 0, 4096 },
 	{ "dump_rate", &vmon_dump_rate, 0, 100000 },
 	{ "user_dump_rate", &vmon_user_dump_rate, 0, 100000 },
+	{ "user_tick_checks", &vmon_user_tick_checks, 1, 65536 },
+	{ "user_cpu_pct", &vmon_user_cpu_pct, 1, 50 },
 };
 
 static int vmon_tunable_show(struct seq_file *m, void *v)

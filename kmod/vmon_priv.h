@@ -39,6 +39,8 @@ extern unsigned int vmon_reserved_watches;
 extern unsigned int vmon_reserved_timers;
 extern u64 vmon_dump_rate;
 extern u64 vmon_user_dump_rate;
+extern u64 vmon_user_tick_checks;
+extern u64 vmon_user_cpu_pct;
 
 struct vmon_stats {
 	atomic64_t breaches;
@@ -97,6 +99,7 @@ struct vmon_timer {
 	struct list_head node;		/* vmon_timers, under vmon_mutex */
 	u64 interval_ns;
 	struct vmon_user *user;		/* unprivileged uid's own, or NULL */
+	enum hrtimer_mode mode;		/* HARD for privileged, SOFT for users */
 	unsigned int nr;		/* under vmon_mutex */
 	bool dirty;			/* arr holds VMON_HOT_OFF entries */
 	/* written by the callback only */
@@ -105,6 +108,8 @@ struct vmon_timer {
 	u64 ns_total;
 	u64 overruns;
 	u64 overloaded;
+	u64 throttled;			/* ticks skipped: CPU share used up */
+	unsigned int cursor;		/* next entry of a chunked walk */
 };
 
 struct vmon_watch {

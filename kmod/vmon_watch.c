@@ -208,18 +208,45 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 	vmon_dump_queue(!w->user);
 }
 
-static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
-{
-	struct vmon_timer *tm = container_of(hrt, struct vmon_timer, hrt);
-	u64 start = ktime_get_ns(), cost, missed;
-	struct vmon_tarray *arr;
-	unsigned int i, n = 0;
+/*
+ * Unprivileged timers are bounded per CPU, whatever users do: they are
+ * HRTIMER_MODE_SOFT (softirq, or a thread on PREEMPT_RT, so privileged
+ * HARD timers and every interrupt preempt them), a tick walks at most
+ * user_tick_checks entries and resumes there on the next tick, and their
+ * ticks on one CPU share a leaky bucket of user_cpu_pct percent of the
+ * CPU (burst: that share of 1 ms).  A tick that finds the bucket full is
+ * skipped and counted in "throttled".  Per-CPU state is touched only from
+ * soft timer callbacks, which one CPU runs one at a time.
+ */
+struct vmon_cpu_bucket {
+	u64 last_ns;
+	u64 debt_ns;
+};
+static DEFINE_PER_CPU(struct vmon_cpu_bucket, vmon_cpu_bucket);
 
-	rcu_read_lock();
-	arr = rcu_dereference(tm->arr);
-	if (arr)
-		n = arr->nr;
-	for (i = 0; i < n; i++) {
+static bool vmon_user_bucket_ok(u64 now)
+{
+	struct vmon_cpu_bucket *b = this_cpu_ptr(&vmon_cpu_bucket);
+	u64 pct = READ_ONCE(vmon_user_cpu_pct);
+	u64 credit = div_u64((now - b->last_ns) * pct, 100);
+
+	b->last_ns = now;
+	b->debt_ns = b->debt_ns > credit ? b->debt_ns - credit : 0;
+	return b->debt_ns < NSEC_PER_MSEC * pct / 100;
+}
+
+static void vmon_user_bucket_charge(u64 ns)
+{
+	this_cpu_ptr(&vmon_cpu_bucket)->debt_ns += ns;
+}
+
+/* Walk hot[from, to); breach edges fire with the tick's start time. */
+static void vmon_tick_walk(struct vmon_timer *tm, struct vmon_tarray *arr,
+			   unsigned int from, unsigned int to, u64 start)
+{
+	unsigned int i;
+
+	for (i = from; i < to; i++) {
 		struct vmon_hot *h = &arr->hot[i];
 		u32 flags = READ_ONCE(h->flags);
 		s64 v;
@@ -236,10 +263,37 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 		if (b)
 			vmon_fire(tm, h->w, v, start);
 	}
+}
+
+static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
+{
+	struct vmon_timer *tm = container_of(hrt, struct vmon_timer, hrt);
+	u64 start = ktime_get_ns(), cost, missed;
+	unsigned int from = 0, to = 0;
+	struct vmon_tarray *arr;
+
+	if (tm->user && !vmon_user_bucket_ok(start)) {
+		tm->throttled++;
+		goto forward;
+	}
+	rcu_read_lock();
+	arr = rcu_dereference(tm->arr);
+	if (arr)
+		to = arr->nr;
+	if (arr && tm->user) {
+		/* resume where the last tick stopped */
+		from = tm->cursor < to ? tm->cursor : 0;
+		to = min_t(u64, to, from + READ_ONCE(vmon_user_tick_checks));
+		tm->cursor = to < arr->nr ? to : 0;
+	}
+	if (arr)
+		vmon_tick_walk(tm, arr, from, to, start);
 	rcu_read_unlock();
 	cost = ktime_get_ns() - start;
+	if (tm->user)
+		vmon_user_bucket_charge(cost);
 	tm->ticks++;
-	tm->checks += n;
+	tm->checks += to - from;
 	tm->ns_total += cost;
 	/* Never let a tick that costs more than half its interval own the CPU. */
 	if (cost > tm->interval_ns / 2) {
@@ -247,6 +301,7 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 		hrtimer_forward(hrt, ns_to_ktime(start + 2 * cost),
 				ns_to_ktime(tm->interval_ns));
 	}
+forward:
 	missed = hrtimer_forward_now(hrt, ns_to_ktime(tm->interval_ns));
 	if (missed > 1)
 		tm->overruns += missed - 1;
@@ -289,8 +344,8 @@ static struct vmon_timer *vmon_timer_get(u64 interval_ns, struct vmon_user *u)
 		u->timers++;
 		vmon_nr_user_timers++;
 	}
-	vmon_hrtimer_setup(&tm->hrt, vmon_timer_fn, CLOCK_MONOTONIC,
-			   HRTIMER_MODE_REL_HARD);
+	tm->mode = u ? HRTIMER_MODE_REL_SOFT : HRTIMER_MODE_REL_HARD;
+	vmon_hrtimer_setup(&tm->hrt, vmon_timer_fn, CLOCK_MONOTONIC, tm->mode);
 	list_add(&tm->node, &vmon_timers);
 	vmon_nr_timers++;
 	return tm;
@@ -814,8 +869,7 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 		return -ENOMEM;	/* the caller unpins and frees w */
 	}
 	if (tm->nr == 1)
-		hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns),
-			      HRTIMER_MODE_REL_HARD);
+		hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns), tm->mode);
 	return 0;
 err_user:
 	vmon_user_release(u, NULL);
@@ -904,17 +958,18 @@ int vmon_show_timers(struct seq_file *m, void *v)
 {
 	struct vmon_timer *tm;
 
-	seq_puts(m, "interval_ns watches ticks checks ns_total ns_per_tick ns_per_check overruns overloaded\n");
+	seq_puts(m, "interval_ns watches ticks checks ns_total ns_per_tick ns_per_check overruns overloaded class throttled\n");
 	mutex_lock(&vmon_mutex);
 	list_for_each_entry(tm, &vmon_timers, node) {
 		u64 ticks = READ_ONCE(tm->ticks), checks = READ_ONCE(tm->checks);
 		u64 ns = READ_ONCE(tm->ns_total);
 
-		seq_printf(m, "%llu %u %llu %llu %llu %llu %llu %llu %llu\n",
+		seq_printf(m, "%llu %u %llu %llu %llu %llu %llu %llu %llu %s %llu\n",
 			   tm->interval_ns, tm->nr, ticks, checks, ns,
 			   ticks ? div64_u64(ns, ticks) : 0,
 			   checks ? div64_u64(ns, checks) : 0,
-			   READ_ONCE(tm->overruns), READ_ONCE(tm->overloaded));
+			   READ_ONCE(tm->overruns), READ_ONCE(tm->overloaded),
+			   tm->user ? "user" : "priv", READ_ONCE(tm->throttled));
 	}
 	mutex_unlock(&vmon_mutex);
 	return 0;

@@ -5,9 +5,11 @@
  *   quota timers N HOLD         one watch on each of N distinct intervals;
  *                               prints "timers ok=K err=E", keeps them until
  *                               the path HOLD exists
- *   quota watches N FORKS HOLD  FORKS children register up to N watches each;
- *                               prints "watches total=T err=E", the children
- *                               keep them until HOLD exists
+ *   quota watches N FORKS HOLD [INTERVAL_NS]
+ *                               FORKS children register up to N watches each
+ *                               (every 10 ms by default); prints "watches
+ *                               total=T err=E", the children keep them until
+ *                               HOLD exists
  *   quota flood SECS FORKS NAME PERIOD_MS
  *                               FORKS children, each with one watch NAME that
  *                               breaches every PERIOD_MS for SECS seconds
@@ -55,7 +57,7 @@ static int timers(int n, const char *path)
 	return 0;
 }
 
-static int watches(int n, int forks, const char *path)
+static int watches(int n, int forks, const char *path, unsigned long interval)
 {
 	int p[2], i, total = 0, err = 0;
 
@@ -67,7 +69,7 @@ static int watches(int n, int forks, const char *path)
 
 			close(p[0]);
 			for (k = 0; k < n; k++) {
-				e = watch("quota", &vars[k], 10 * 1000 * 1000);
+				e = watch("quota", &vars[k], interval);
 				if (e)
 					break;
 			}
@@ -125,8 +127,9 @@ int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "timers"))
 		return timers(atoi(argv[2]), argv[3]);
-	if (argc == 5 && !strcmp(argv[1], "watches"))
-		return watches(atoi(argv[2]), atoi(argv[3]), argv[4]);
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "watches"))
+		return watches(atoi(argv[2]), atoi(argv[3]), argv[4],
+			       argc == 6 ? strtoul(argv[5], NULL, 0) : 10000000UL);
 	if (argc == 6 && !strcmp(argv[1], "flood"))
 		return flood(atoi(argv[2]), atoi(argv[3]), argv[4], atoi(argv[5]));
 	fprintf(stderr, "usage: see quota.c\n");

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Issue 11, finding 1: unprivileged watches cannot slow privileged ones or
+# take more than user_cpu_pct of a CPU in timer work.  uid 1000 puts 8
+# processes x 1024 watches on CPU 1 at the interval a privileged watch
+# (also on CPU 1) polls with.  The privileged timer's tick rate and its
+# dumps must stay at >= 80% of a run without the abuse, and the user
+# timers' work (ns_total in /proc/variable_monitor/timers) must stay
+# under user_cpu_pct (+3 points) of the CPU.
+# vmon-timeout: 300
+fail() { echo "FAIL: $*"; touch /tmp/h3; rmmod variable_monitor 2>/dev/null; exit 1; }
+waitfor() {	# waitfor FILE REGEX TENTHS
+	i=0
+	until grep -q "$2" "$1" 2>/dev/null || [ $i -ge "$3" ]; do sleep 0.1; i=$((i+1)); done
+	grep -q "$2" "$1" 2>/dev/null
+}
+up() { cut -d' ' -f1 /proc/uptime; }
+# ticks of the privileged 1 ms timer (the only one on main, which has no class column)
+priv_ticks() { awk '$1==1000000 && ($10=="priv" || NF==9) {print $3}' /proc/variable_monitor/timers; }
+user_ns() { awk '$10=="user" {s+=$5} END {printf "%d", s}' /proc/variable_monitor/timers; }
+Q="$VMON_BIN/quota"
+[ "$(nproc)" -ge 2 ] || exit 77
+rm -f /tmp/h3
+insmod "$VMON_KO" || fail "insmod"
+echo 0 > /proc/variable_monitor/dump_reset_sec
+pct=$(cat /proc/variable_monitor/user_cpu_pct 2>/dev/null || echo 5)
+
+# measure RUN: privileged watch on CPU 1, breaching 5 times a second
+measure() {
+	rm -f /tmp/$1.raw
+	"$VMON_BIN/vmon_read" drain -o /tmp/$1.raw -t 60 -i 4 > /dev/null 2>&1 &
+	rd=$!
+	taskset -c 1 "$Q" flood 7 1 prio 200 > /tmp/$1.fl 2>&1 &
+	fl=$!
+	sleep 1.5
+	a=$(priv_ticks); ua=$(user_ns); ta=$(up)
+	sleep 4
+	b=$(priv_ticks); ub=$(user_ns); tb=$(up)
+	wait $fl
+	sleep 1
+	kill $rd 2>/dev/null; wait $rd
+	eval "$1_rate=$(awk -v a="$a" -v b="$b" -v s="$ta" -v e="$tb" 'BEGIN{printf "%d", (b-a)/(e-s)}')"
+	eval "$1_duty=$(awk -v a="$ua" -v b="$ub" -v s="$ta" -v e="$tb" 'BEGIN{printf "%.1f", (b-a)/(e-s)/1e7}')"
+	eval "$1_dumps=$("$VMON_BIN/vmon_read" parse /tmp/$1.raw 2>/dev/null | grep -c '^BREACH .* name=prio ')"
+}
+
+measure base
+echo "alone: privileged 1 ms timer $base_rate ticks/s, $base_dumps dumps"
+taskset -c 1 runas 1000 "$Q" watches 1024 8 /tmp/h3 1000000 > /tmp/ab.out 2>&1 &
+waitfor /tmp/ab.out '^watches' 1200 || fail "abuse setup: $(cat /tmp/ab.out)"
+echo "uid 1000: $(cat /tmp/ab.out) at 1 ms, on CPU 1"
+measure abuse
+cat /proc/variable_monitor/timers
+echo "with abuse: privileged $abuse_rate ticks/s, $abuse_dumps dumps; user timers ${abuse_duty}% of a CPU (bound ${pct}%)"
+touch /tmp/h3
+wait
+[ "$base_rate" -gt 0 ] || fail "no baseline ticks"
+[ $((abuse_rate * 10)) -ge $((base_rate * 8)) ] || fail "the privileged timer slowed from $base_rate to $abuse_rate ticks/s"
+[ $((abuse_dumps * 10)) -ge $((base_dumps * 8)) ] || fail "the privileged watch lost dumps: $base_dumps alone, $abuse_dumps with abuse"
+awk -v d="$abuse_duty" -v p="$pct" 'BEGIN{exit !(d <= p + 3)}' || fail "user timers took ${abuse_duty}% of the CPU, over ${pct}%"
+rmmod variable_monitor || fail "rmmod"
+echo PASS
