@@ -10,9 +10,10 @@
  *                               (every 10 ms by default); prints "watches
  *                               total=T err=E", the children keep them until
  *                               HOLD exists
- *   quota flood SECS FORKS NAME PERIOD_MS
- *                               FORKS children, each with one watch NAME that
- *                               breaches every PERIOD_MS for SECS seconds
+ *   quota flood SECS FORKS NAME PERIOD_MS [INTERVAL_NS]
+ *                               FORKS children, each with one watch NAME
+ *                               (polled every 1 ms by default) that breaches
+ *                               every PERIOD_MS for SECS seconds
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -98,13 +99,14 @@ static int watches(int n, int forks, const char *path, unsigned long interval)
 	return 0;
 }
 
-static int flood(int secs, int forks, const char *name, int period_ms)
+static int flood(int secs, int forks, const char *name, int period_ms,
+		 unsigned long interval)
 {
 	int i;
 
 	for (i = 0; i < forks; i++) {
 		if (fork() == 0) {
-			int err = watch(name, &vars[0], 1000 * 1000), t;
+			int err = watch(name, &vars[0], interval), t;
 
 			if (err)
 				VT_FAIL("watch: %s", vmon_strerror(err));
@@ -130,8 +132,9 @@ int main(int argc, char **argv)
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "watches"))
 		return watches(atoi(argv[2]), atoi(argv[3]), argv[4],
 			       argc == 6 ? strtoul(argv[5], NULL, 0) : 10000000UL);
-	if (argc == 6 && !strcmp(argv[1], "flood"))
-		return flood(atoi(argv[2]), atoi(argv[3]), argv[4], atoi(argv[5]));
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "flood"))
+		return flood(atoi(argv[2]), atoi(argv[3]), argv[4], atoi(argv[5]),
+			     argc == 7 ? strtoul(argv[6], NULL, 0) : 1000000UL);
 	fprintf(stderr, "usage: see quota.c\n");
 	return 2;
 }
