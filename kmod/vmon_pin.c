@@ -36,7 +36,7 @@ struct vmon_charge {
 	unsigned int refs;		/* watches sharing this charge */
 };
 
-static DEFINE_MUTEX(vmon_pin_lock);	/* nests inside vmon_mutex */
+static DEFINE_MUTEX(vmon_pin_lock);	/* innermost: never held while taking another */
 static DEFINE_HASHTABLE(vmon_charges, 10);
 
 /* Add @nr pages to *@locked unless that passes @limit pages (io_uring's rule). */

@@ -87,7 +87,8 @@ struct vmon_hot {
 
 struct vmon_tarray {
 	struct rcu_head rcu;
-	unsigned int nr;
+	unsigned int nr;		/* published entries; release/acquire */
+	unsigned int cap;		/* allocated entries */
 	struct vmon_hot hot[];
 };
 
@@ -101,6 +102,7 @@ struct vmon_timer {
 	struct vmon_user *user;		/* unprivileged uid's own, or NULL */
 	enum hrtimer_mode mode;		/* HARD for privileged, SOFT for users */
 	unsigned int nr;		/* under vmon_mutex */
+	unsigned int off;		/* VMON_HOT_OFF entries in arr */
 	bool dirty;			/* arr holds VMON_HOT_OFF entries */
 	/* written by the callback only */
 	u64 ticks;

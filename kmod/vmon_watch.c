@@ -269,7 +269,7 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 {
 	struct vmon_timer *tm = container_of(hrt, struct vmon_timer, hrt);
 	u64 start = ktime_get_ns(), cost, missed;
-	unsigned int from = 0, to = 0;
+	unsigned int from = 0, to = 0, nr = 0;
 	struct vmon_tarray *arr;
 
 	if (tm->user && !vmon_user_bucket_ok(start)) {
@@ -278,13 +278,13 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 	}
 	rcu_read_lock();
 	arr = rcu_dereference(tm->arr);
-	if (arr)
-		to = arr->nr;
+	if (arr)	/* pairs with the release in vmon_timer_append() */
+		nr = to = smp_load_acquire(&arr->nr);
 	if (arr && tm->user) {
 		/* resume where the last tick stopped */
 		from = tm->cursor < to ? tm->cursor : 0;
 		to = min_t(u64, to, from + READ_ONCE(vmon_user_tick_checks));
-		tm->cursor = to < arr->nr ? to : 0;
+		tm->cursor = to < nr ? to : 0;
 	}
 	if (arr)
 		vmon_tick_walk(tm, arr, from, to, start);
@@ -356,31 +356,55 @@ static struct vmon_timer *vmon_timer_get(u64 interval_ns, struct vmon_user *u)
  * grace period.  A breach edge that races with the copy of in_breach may
  * be reported twice or not at all, once.
  */
+static void vmon_hot_fill(struct vmon_hot *h, struct vmon_watch *w)
+{
+	h->kaddr = w->kaddr;
+	h->threshold = w->threshold;
+	h->flags = w->flags;
+	h->length = w->length;
+	h->in_breach = READ_ONCE(w->in_breach);
+	h->pad = 0;
+	h->w = w;
+}
+
+/*
+ * Add w, just linked last on tm->watches, to the published array in place
+ * when it has room: a tick sees the entry only once nr covers it.  Arrays
+ * grow by doubling, so filling a timer costs O(n), not O(n^2).
+ */
+static bool vmon_timer_append(struct vmon_timer *tm, struct vmon_watch *w)
+{
+	struct vmon_tarray *arr;
+
+	arr = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
+	if (!arr || arr->nr >= arr->cap || arr->nr + 1 != tm->nr + tm->off)
+		return false;
+	vmon_hot_fill(&arr->hot[arr->nr], w);
+	w->slot = arr->nr;
+	smp_store_release(&arr->nr, arr->nr + 1);
+	return true;
+}
+
 static int vmon_timer_rebuild(struct vmon_timer *tm)
 {
 	struct vmon_tarray *old, *arr = NULL;
 	struct vmon_watch *w;
-	unsigned int i = 0;
+	unsigned int i = 0, cap;
 
 	old = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
 	if (tm->nr) {
-		arr = kvmalloc(struct_size(arr, hot, tm->nr), GFP_KERNEL_ACCOUNT);
+		cap = max(16U, tm->nr * 2);
+		arr = kvmalloc(struct_size(arr, hot, cap), GFP_KERNEL_ACCOUNT);
 		if (!arr)
 			return -ENOMEM;
 		list_for_each_entry(w, &tm->watches, tnode) {
-			struct vmon_hot *h = &arr->hot[i];
-
-			h->kaddr = w->kaddr;
-			h->threshold = w->threshold;
-			h->flags = w->flags;
-			h->length = w->length;
-			h->in_breach = READ_ONCE(w->in_breach);
-			h->pad = 0;
-			h->w = w;
+			vmon_hot_fill(&arr->hot[i], w);
 			w->slot = i++;
 		}
 		arr->nr = i;
+		arr->cap = cap;
 	}
+	tm->off = 0;
 	rcu_assign_pointer(tm->arr, arr);
 	tm->dirty = false;
 	if (old)
@@ -465,9 +489,11 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	struct vmon_tarray *arr;
 
 	arr = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
-	if (arr && w->slot < arr->nr && arr->hot[w->slot].w == w)
+	if (arr && w->slot < arr->nr && arr->hot[w->slot].w == w) {
 		WRITE_ONCE(arr->hot[w->slot].flags,
 			   arr->hot[w->slot].flags | VMON_HOT_OFF);
+		tm->off++;
+	}
 	tm->dirty = true;
 	list_del(&w->tnode);
 	raw_spin_lock(&vmon_lock);
@@ -482,6 +508,9 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	list_del(&w->fnode);
 	vmon_nr_watches--;
 	atomic_dec(&vmon_live_watches);
+	/* the charge ends now; the pin after the grace period */
+	vmon_pin_uncharge(w->charge);
+	w->charge = NULL;
 	list_add_tail(&w->dnode, &b->watches);
 	if (w->user) {
 		w->user->watches--;
@@ -532,9 +561,9 @@ static void vmon_batch_free_rest(struct vmon_batch *b)
 		kfree(u);
 }
 
-static void vmon_batch_free(struct vmon_batch *b)
+/* vmon_mutex held: publish the arrays without b's watches. */
+static void vmon_batch_publish(struct vmon_batch *b)
 {
-	struct vmon_watch *w, *wt;
 	struct vmon_timer *tm;
 
 	if (list_empty(&b->watches))
@@ -542,12 +571,69 @@ static void vmon_batch_free(struct vmon_batch *b)
 	list_for_each_entry(tm, &vmon_timers, node)
 		if (tm->dirty)
 			vmon_timer_rebuild(tm);	/* on failure OFF entries stay */
-	synchronize_rcu();	/* running timer walks are done with them */
+}
+
+static void vmon_batch_free_now(struct vmon_batch *b)
+{
+	struct vmon_watch *w, *wt;
+
 	list_for_each_entry_safe(w, wt, &b->watches, dnode) {
 		vmon_unpin(w);
 		kfree(w);
 	}
 	vmon_batch_free_rest(b);
+}
+
+/* A batch handed to the workqueue after a grace period. */
+struct vmon_rcu_batch {
+	struct rcu_work rwork;
+	struct vmon_batch b;
+};
+
+static void vmon_rcu_batch_fn(struct work_struct *work)
+{
+	struct vmon_rcu_batch *rb = container_of(to_rcu_work(work),
+						 struct vmon_rcu_batch, rwork);
+
+	vmon_batch_free_now(&rb->b);
+	kfree(rb);
+}
+
+static void vmon_batch_move(struct vmon_batch *to, struct vmon_batch *from)
+{
+	INIT_LIST_HEAD(&to->watches);
+	INIT_LIST_HEAD(&to->timers);
+	INIT_LIST_HEAD(&to->owners);
+	INIT_LIST_HEAD(&to->users);
+	list_splice_init(&from->watches, &to->watches);
+	list_splice_init(&from->timers, &to->timers);
+	list_splice_init(&from->owners, &to->owners);
+	list_splice_init(&from->users, &to->users);
+}
+
+/*
+ * After vmon_batch_publish() and without vmon_mutex: only running timer
+ * walks can still see b's objects.  They are freed (and their pages
+ * unpinned) from vmon_wq after a grace period, so neither the caller nor
+ * other users' ioctl, close() and exit wait for one; the RLIMIT_MEMLOCK
+ * charges were already given back by vmon_unlink().  vmon_watch_exit()
+ * waits for these with rcu_barrier().
+ */
+static void vmon_batch_free(struct vmon_batch *b)
+{
+	struct vmon_rcu_batch *rb;
+
+	if (list_empty(&b->watches))
+		return;
+	rb = kmalloc(sizeof(*rb), GFP_KERNEL);
+	if (!rb) {
+		synchronize_rcu();	/* running timer walks are done with them */
+		vmon_batch_free_now(b);
+		return;
+	}
+	vmon_batch_move(&rb->b, b);
+	INIT_RCU_WORK(&rb->rwork, vmon_rcu_batch_fn);
+	queue_rcu_work(vmon_wq, &rb->rwork);
 }
 
 void vmon_file_release_watches(struct vmon_file *f)
@@ -558,8 +644,9 @@ void vmon_file_release_watches(struct vmon_file *f)
 	mutex_lock(&vmon_mutex);
 	list_for_each_entry_safe(w, tmp, &f->watches, fnode)
 		vmon_unlink(w, &b);
-	vmon_batch_free(&b);
+	vmon_batch_publish(&b);
 	mutex_unlock(&vmon_mutex);
+	vmon_batch_free(&b);
 }
 
 /* id 0: every watch the calling process owns, through any file. */
@@ -580,8 +667,9 @@ long vmon_ioc_cancel(struct vmon_file *f, unsigned long id)
 			ret = 0;
 		}
 	}
-	vmon_batch_free(&b);
+	vmon_batch_publish(&b);
 	mutex_unlock(&vmon_mutex);
+	vmon_batch_free(&b);
 	return ret;
 }
 
@@ -599,8 +687,9 @@ static void vmon_reap_fn(struct work_struct *work)
 			if (READ_ONCE(w->dead))
 				vmon_unlink(w, &b);
 	}
-	vmon_batch_free(&b);
+	vmon_batch_publish(&b);
 	mutex_unlock(&vmon_mutex);
+	vmon_batch_free(&b);
 }
 
 /*
@@ -859,7 +948,7 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 	atomic_inc(&vmon_live_watches);
 	list_add_tail(&w->tnode, &tm->watches);
 	tm->nr++;
-	if (vmon_timer_rebuild(tm)) {
+	if (!vmon_timer_append(tm, w) && vmon_timer_rebuild(tm)) {
 		VMON_BATCH(b);
 
 		/* w was never published to a tick: no grace period needed */
@@ -1038,5 +1127,7 @@ void vmon_watch_exit(void)
 	tracepoint_probe_unregister(vmon_tp_exit, vmon_probe_exit, NULL);
 	tracepoint_synchronize_unregister();
 	cancel_work_sync(&vmon_reap_work);
+	/* queue_rcu_work() batches: queued by now; destroy_workqueue() drains */
+	rcu_barrier();
 	WARN_ON(vmon_nr_watches || vmon_nr_timers);
 }

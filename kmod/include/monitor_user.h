@@ -135,7 +135,7 @@ static inline const char *vmon_strerror(int err)
 	case ESRCH:
 		return "no such process (task_id)";
 	case ENOSPC:
-		return "too many watches or intervals: see max_watches, max_watches_per_proc, max_timers module parameters";
+		return "too many watches or intervals: see the max_watches, max_watches_per_proc, max_timers, max_watches_per_user and max_timers_per_user module parameters (unprivileged users together also leave reserved_watches/reserved_timers to privileged ones)";
 	case ENOMEM:
 		return "out of memory";
 	case EDQUOT:

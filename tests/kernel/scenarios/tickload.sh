@@ -1,13 +1,13 @@
 #!/bin/sh
 # Issue 11, finding 1: unprivileged watches cannot slow privileged ones or
-# take more than user_cpu_pct of a CPU in timer work.  uid 1000 puts 8
-# processes x 1024 watches on CPU 1 at the interval a privileged watch
-# (also on CPU 1) polls with.  The privileged timer's tick rate, relative
+# take more than user_cpu_pct of a CPU in timer work.  uids 1000 and 1001
+# each put 8 processes x 1024 watches on CPU 1 at the interval a privileged
+# watch (also on CPU 1) polls with.  The privileged timer's tick rate, relative
 # to a control privileged timer on CPU 0 (TCG's speed follows the host's
 # load, so only the ratio means something), and its dumps must stay at
-# >= 80% of a run without the abuse, and the user timers' work (ns_total
-# in /proc/variable_monitor/timers) must stay under user_cpu_pct (+3
-# points) of the CPU.
+# >= 80% of a run without the abuse, and the timer work the abuse adds on
+# CPU 1 (ns_total of the 1 ms timers in /proc/variable_monitor/timers,
+# minus the run without it) must stay under user_cpu_pct (+3 points).
 # vmon-timeout: 300
 fail() { echo "FAIL: $*"; touch /tmp/h3; rmmod variable_monitor 2>/dev/null; exit 1; }
 waitfor() {	# waitfor FILE REGEX TENTHS
@@ -18,7 +18,8 @@ waitfor() {	# waitfor FILE REGEX TENTHS
 up() { cut -d' ' -f1 /proc/uptime; }
 # ticks of the privileged 1 ms timer (the only one on main, which has no class column)
 priv_ticks() { awk -v i=$1 '$1==i && ($10=="priv" || NF==9) {print $3}' /proc/variable_monitor/timers; }
-user_ns() { awk '$10=="user" {s+=$5} END {printf "%d", s}' /proc/variable_monitor/timers; }
+# timer work at the abused interval, every class (main shares one timer)
+user_ns() { awk '$1==1000000 {s+=$5} END {printf "%d", s}' /proc/variable_monitor/timers; }
 Q="$VMON_BIN/quota"
 [ "$(nproc)" -ge 2 ] || exit 77
 rm -f /tmp/h3
@@ -51,18 +52,21 @@ measure() {
 
 measure base
 echo "alone: privileged 1 ms timer $base_rate ticks/s (control on CPU 0: $base_ctrl/s, ratio $base_pm per mille), $base_dumps dumps"
-taskset -c 1 runas 1000 "$Q" watches 1024 8 /tmp/h3 1000000 > /tmp/ab.out 2>&1 &
-waitfor /tmp/ab.out '^watches' 1200 || fail "abuse setup: $(cat /tmp/ab.out)"
-echo "uid 1000: $(cat /tmp/ab.out) at 1 ms, on CPU 1"
+for u in 1000 1001; do
+	taskset -c 1 runas $u "$Q" watches 1024 8 /tmp/h3 1000000 > /tmp/ab$u.out 2>&1 &
+	waitfor /tmp/ab$u.out '^watches' 1800 || fail "abuse setup: $(cat /tmp/ab$u.out)"
+	echo "uid $u: $(cat /tmp/ab$u.out) at 1 ms, on CPU 1"
+done
 measure abuse
 cat /proc/variable_monitor/timers
-echo "with abuse: privileged $abuse_rate ticks/s (control $abuse_ctrl/s, ratio $abuse_pm per mille), $abuse_dumps dumps; user timers ${abuse_duty}% of a CPU (bound ${pct}%)"
+extra=$(awk -v a="$abuse_duty" -v b="$base_duty" 'BEGIN{printf "%.1f", a-b}')
+echo "with abuse: privileged $abuse_rate ticks/s (control $abuse_ctrl/s, ratio $abuse_pm per mille), $abuse_dumps dumps; timer work at 1 ms ${base_duty}% -> ${abuse_duty}% of CPU 1: +${extra}% (bound ${pct}%)"
 touch /tmp/h3
 wait
 [ "$base_rate" -gt 0 ] || fail "no baseline ticks"
 [ "$base_pm" -gt 0 ] || fail "no control ticks"
 [ $((abuse_pm * 10)) -ge $((base_pm * 8)) ] || fail "the privileged timer slowed relative to its control: $base_pm -> $abuse_pm per mille"
 [ $((abuse_dumps * 10)) -ge $((base_dumps * 8)) ] || fail "the privileged watch lost dumps: $base_dumps alone, $abuse_dumps with abuse"
-awk -v d="$abuse_duty" -v p="$pct" 'BEGIN{exit !(d <= p + 3)}' || fail "user timers took ${abuse_duty}% of the CPU, over ${pct}%"
+awk -v d="$extra" -v p="$pct" 'BEGIN{exit !(d <= p + 3)}' || fail "the abuse added ${extra}% of CPU 1 in timer work, over ${pct}%"
 rmmod variable_monitor || fail "rmmod"
 echo PASS
