@@ -213,6 +213,7 @@ static int vmon_open(struct inode *inode, struct file *file)
 	mutex_init(&f->read_lock);
 	/* credentials are judged once, by whoever opened the file */
 	f->privileged = perfmon_capable();
+	f->sys_admin = capable(CAP_SYS_ADMIN);
 	f->can_read = f->privileged;
 	f->hello_done = true;
 	file->private_data = f;

@@ -150,6 +150,7 @@ struct vmon_file {
 	struct mutex read_lock;
 	bool can_read;			/* CAP_PERFMON or CAP_SYS_ADMIN at open */
 	bool privileged;		/* same, for intervals and kernel watches */
+	bool sys_admin;			/* CAP_SYS_ADMIN at open: any kernel symbol */
 	bool hello_done;
 	u32 hello_off;
 	struct vmon_rec_hello hello;
@@ -213,6 +214,8 @@ u64 vmon_now_ns(void);
 void vmon_ksym_init(void);
 bool vmon_ksym_available(void);
 unsigned long vmon_ksym_lookup(const char *name);
+unsigned long vmon_ksym_builtin(const char *name, size_t *size);
+bool vmon_kernel_data(unsigned long addr, size_t len);
 void *vmon_ksym_func(const char *name);
 bool vmon_remote_allowed(struct task_struct *target);
 

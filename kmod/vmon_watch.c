@@ -23,6 +23,7 @@
 #include <linux/capability.h>
 #include <linux/pid.h>
 #include <linux/binfmts.h>
+#include <linux/security.h>
 #include "vmon_priv.h"
 #include "compat.h"
 #include "vmon_trace.h"
@@ -180,10 +181,17 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 	WRITE_ONCE(w->breaches, w->breaches + 1);
 	atomic64_inc(&vmon_stats.breaches);
 	trace_breach(w->id, w->target_tgid, w->name, v, w->threshold);
-	printk_ratelimited(KERN_INFO KBUILD_MODNAME
-			   ": breach pid=%d watch=%s value=%lld threshold=%lld addr=%p\n",
-			   w->target_tgid, w->name, v, w->threshold,
-			   (void *)(unsigned long)w->addr);
+	/* the name is the user's: escaped; a kernel value is nobody's business */
+	if (w->target_tgid)
+		pr_info_ratelimited("breach pid=%d watch=%*pE value=%lld threshold=%lld addr=%p\n",
+				    w->target_tgid,
+				    (int)strnlen(w->name, sizeof(w->name)),
+				    w->name, v, w->threshold,
+				    (void *)(unsigned long)w->addr);
+	else
+		pr_info_ratelimited("breach kernel watch=%*pE ksym=%s\n",
+				    (int)strnlen(w->name, sizeof(w->name)),
+				    w->name, w->ksym);
 	if (!vmon_dump_allowed(w, now))
 		return;
 	ev = vmon_event_claim(!w->user);
@@ -827,18 +835,36 @@ out:
 	return ret;
 }
 
-/* Core kernel image only: a module's variable could go away under us. */
-static int vmon_bind_kernel(struct vmon_watch *w, u64 offset)
+/*
+ * Core kernel image only: a module's variable could go away under us.
+ * CAP_PERFMON may watch the exported variables (avenrun); any other symbol
+ * needs CAP_SYS_ADMIN and must lie in .data/.bss.  Lockdown (the
+ * confidentiality level, like /proc/kcore) forbids kernel watches.
+ */
+static int vmon_bind_kernel(struct vmon_watch *w, u64 offset, bool sys_admin)
 {
-	unsigned long base = vmon_ksym_lookup(w->ksym);
-	unsigned long addr;
+	unsigned long base, addr;
+	size_t size = 0;
 	u64 probe;
 
-	if (!base)
-		return vmon_ksym_available() ? -ENOENT : -EOPNOTSUPP;
+	if (security_locked_down(LOCKDOWN_KCORE))
+		return -EPERM;
+	base = vmon_ksym_builtin(w->ksym, &size);
+	if (base) {
+		if (offset > size || offset + w->length > size)
+			return -EINVAL;
+	} else {
+		if (!sys_admin)
+			return -EPERM;
+		base = vmon_ksym_lookup(w->ksym);
+		if (!base)
+			return vmon_ksym_available() ? -ENOENT : -EOPNOTSUPP;
+	}
 	addr = base + offset;
 	if (addr < base || addr < __START_KERNEL_map ||
 	    addr + w->length > MODULES_VADDR || addr % w->length)
+		return -EINVAL;
+	if (size == 0 && !vmon_kernel_data(addr, w->length))
 		return -EINVAL;
 	if (copy_from_kernel_nofault(&probe, (void *)addr, w->length))
 		return -EFAULT;
@@ -997,7 +1023,7 @@ long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 	memcpy(w->ksym, req.ksym, sizeof(w->ksym));
 	if (req.flags & VMON_WATCH_KERNEL) {
 		w->target_tgid = 0;
-		ret = vmon_bind_kernel(w, req.addr);
+		ret = vmon_bind_kernel(w, req.addr, f->sys_admin);
 	} else {
 		ret = vmon_bind_user(w, req.pid);
 	}
