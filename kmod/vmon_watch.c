@@ -885,25 +885,9 @@ static struct task_struct *vmon_get_target(pid_t pid)
 	return t;
 }
 
-static int vmon_bind_user(struct vmon_watch *w, pid_t pid)
+static bool vmon_is_self(pid_t pid)
 {
-	struct task_struct *t;
-	int ret;
-
-	if (!pid || pid == task_tgid_vnr(current))
-		return vmon_pin_user(w, current);
-	t = vmon_get_target(pid);
-	if (!t)
-		return -ESRCH;
-	if (!vmon_remote_allowed(t)) {
-		ret = -EPERM;
-	} else {
-		w->target_tgid = t->tgid;
-		w->remote = true;
-		ret = vmon_pin_user(w, t);
-	}
-	put_task_struct(t);
-	return ret;
+	return !pid || pid == task_tgid_vnr(current);
 }
 
 /* Unprivileged owners: the per-uid and the shared unprivileged caps. */
@@ -991,10 +975,57 @@ err_user:
 	return ret;
 }
 
+/*
+ * A watch on another process is checked, pinned and linked on vmon_remote
+ * under the target's exec_update_lock, the mm_access() pattern: an exec
+ * (say of a setuid binary) either completes before the ptrace check, which
+ * then judges the new image, or waits until the watch is linked, and then
+ * its exec hook ends the watch.  An exit between the check and the link
+ * would find nothing to end, so it is looked for after linking.  On
+ * success w is registered; on failure w is unpinned, the caller frees it.
+ */
+static int vmon_add_remote(struct vmon_file *f, struct vmon_watch *w,
+			   pid_t pid, u64 *id)
+{
+	struct task_struct *t = vmon_get_target(pid);
+	int ret;
+
+	if (!t)
+		return -ESRCH;
+	ret = down_read_killable(&t->signal->exec_update_lock);
+	if (ret)
+		goto out_put;
+	if (!vmon_remote_allowed(t)) {
+		ret = -EPERM;
+		goto out_unlock;
+	}
+	w->target_tgid = t->tgid;
+	w->remote = true;
+	ret = vmon_pin_user(w, t);
+	if (ret)
+		goto out_unlock;
+	mutex_lock(&vmon_mutex);
+	ret = vmon_add(f, w);
+	if (!ret)
+		*id = w->id;
+	/* the exit probe runs after live drops to 0, under vmon_lock */
+	if (!ret && !atomic_read(&t->signal->live))
+		vmon_proc_gone(t->tgid);
+	mutex_unlock(&vmon_mutex);
+	if (ret)
+		vmon_unpin(w);
+out_unlock:
+	up_read(&t->signal->exec_update_lock);
+out_put:
+	put_task_struct(t);
+	return ret;
+}
+
 long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 {
 	struct vmon_watch_req req;
 	struct vmon_watch *w;
+	u64 id = 0;
 	u32 usize;
 	int ret;
 
@@ -1024,19 +1055,26 @@ long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 	if (req.flags & VMON_WATCH_KERNEL) {
 		w->target_tgid = 0;
 		ret = vmon_bind_kernel(w, req.addr, f->sys_admin);
+	} else if (vmon_is_self(req.pid)) {
+		ret = vmon_pin_user(w, current);
 	} else {
-		ret = vmon_bind_user(w, req.pid);
+		ret = vmon_add_remote(f, w, req.pid, &id);
+		if (ret)
+			goto err_free;
+		goto done;
 	}
 	if (ret)
 		goto err_free;
 	mutex_lock(&vmon_mutex);
 	ret = vmon_add(f, w);
+	id = w->id;	/* w may be gone once the mutex is dropped */
 	mutex_unlock(&vmon_mutex);
 	if (ret)
 		goto err_unpin;
+done:
 	/* only the id goes back; a failed copy leaves the watch registered */
 	if (usize >= offsetofend(struct vmon_watch_req, id) &&
-	    put_user(w->id, &((struct vmon_watch_req __user *)uarg)->id))
+	    put_user(id, &((struct vmon_watch_req __user *)uarg)->id))
 		return -EFAULT;
 	return 0;
 err_unpin:
