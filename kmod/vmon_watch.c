@@ -569,7 +569,13 @@ static void vmon_batch_free_rest(struct vmon_batch *b)
 		kfree(u);
 }
 
-/* vmon_mutex held: publish the arrays without b's watches. */
+/*
+ * vmon_mutex held: compact the arrays b's removals left half dead.  The
+ * removed entries are already VMON_HOT_OFF, which a tick skips without
+ * touching them, so a rebuild is only worth it when dead entries
+ * outnumber live ones: removal costs O(1) amortized instead of a copy of
+ * the whole array per cancelled id.
+ */
 static void vmon_batch_publish(struct vmon_batch *b)
 {
 	struct vmon_timer *tm;
@@ -577,7 +583,7 @@ static void vmon_batch_publish(struct vmon_batch *b)
 	if (list_empty(&b->watches))
 		return;
 	list_for_each_entry(tm, &vmon_timers, node)
-		if (tm->dirty)
+		if (tm->dirty && tm->off > tm->nr)
 			vmon_timer_rebuild(tm);	/* on failure OFF entries stay */
 }
 
