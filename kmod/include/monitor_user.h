@@ -127,7 +127,7 @@ static inline const char *vmon_strerror(int err)
 	case EACCES:
 		return "interval below the floor for unprivileged callers (/proc/variable_monitor/min_interval_ns): use time_ns = 0 for the default or a larger interval, or run with CAP_PERFMON";
 	case EPERM:
-		return "not permitted: watching another process needs ptrace rights over it; kernel watches need CAP_SYS_ADMIN or CAP_PERFMON";
+		return "not permitted: watching another process needs ptrace rights over it; kernel watches need CAP_PERFMON (avenrun) or CAP_SYS_ADMIN (any other symbol), and none are allowed under kernel lockdown";
 	case EINVAL:
 		return "invalid watch: length must be 1, 2, 4 or 8, the address naturally aligned (a variable may not straddle pages), interval 10 us .. 1 h, name NUL-terminated";
 	case EFAULT:
