@@ -238,6 +238,48 @@ fn folded_output_exact_for_handmade_capture() {
 }
 
 #[test]
+fn incomplete_user_stacks_end_in_a_marker_and_are_counted() {
+    use vmon_format::task_flags as tf;
+    let mut c = handmade();
+    // The capture's verdicts: complete (CFI to the root), stopped short,
+    // and a kernel frame-pointer walk cut at its limit (an older capture).
+    c.samples[0].flags = tf::USTACK_CFI | tf::USTACK_ROOT;
+    c.samples[1].flags = tf::USTACK_CFI | tf::USTACK_CUT;
+    c.samples[2].flags = tf::USTACK_HYBRID | tf::USTACK_ROOT;
+    c.samples[3].flags = tf::USTACK_TRUNC;
+    let (a, agg) = run(c, &opts());
+    let folded = output::folded_lines(&agg, &agg.total);
+    assert_eq!(
+        folded,
+        [
+            "main;app::work;do_syscall_64_[k];schedule_[k] 2",
+            "[truncated];main 1",
+            "[truncated];main;app::work;do_syscall_64_[k];schedule_[k] 1",
+            "[unknown]+0x12345678 1",
+            "main;odd:name 1",
+        ]
+    );
+    let q = &a.quality;
+    assert_eq!(
+        (
+            q.complete_user_stacks,
+            q.truncated_user_stacks,
+            q.unassessed_user_stacks
+        ),
+        (2, 2, 2)
+    );
+    assert_eq!(
+        (q.cfi_user_stacks, q.hybrid_user_stacks, q.fp_user_stacks),
+        (2, 1, 3)
+    );
+    // The marker is no frame: the totals are those of the same capture without it.
+    assert_eq!(q.frames_total, 3 * 4 + 1 + 1 + 2);
+    assert!(q
+        .line()
+        .contains("user stacks: 2 complete, 2 truncated, 2 not assessed"));
+}
+
+#[test]
 fn filters_state_kernel_only_user_only() {
     let mut o = opts();
     o.filters.state = vec![TaskState::Uninterruptible];
@@ -692,7 +734,10 @@ fn framehop_unwinds_a_real_stack_without_frame_pointers() {
     c.samples.push(smp);
 
     let (a, agg) = run(c.clone(), &opts());
-    assert_eq!(a.quality.unwound_stacks, 1);
+    assert_eq!(
+        (a.quality.cfi_user_stacks, a.quality.complete_user_stacks),
+        (1, 1)
+    );
     let folded = output::folded_lines(&agg, &agg.total);
     assert_eq!(folded.len(), 1);
     assert!(

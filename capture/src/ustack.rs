@@ -93,6 +93,14 @@ impl UserStacks {
         raw: &[u8],
         fp_chain: &[u64],
     ) -> UserStack {
+        if fp_chain.is_empty() && raw.is_empty() {
+            // A kernel thread, or no user registers: no user stack.
+            return UserStack {
+                frames: Vec::new(),
+                flags: 0,
+                keep_raw: false,
+            };
+        }
         let s = self.unwind(process, regs, raw, fp_chain);
         self.stats.frames += s.frames.len() as u64;
         s
