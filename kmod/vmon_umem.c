@@ -31,9 +31,10 @@
 #include <linux/sched/mm.h>
 #include <linux/uaccess.h>
 #include <linux/delay.h>
+#include <linux/timekeeping.h>
 #include "vmon_priv.h"
 
-#define VMON_MMAP_TRIES	10
+#define VMON_MMAP_WAIT_NS	(2 * NSEC_PER_MSEC)
 
 static struct mm_struct *vmon_umm;	/* adopted mm, holds an mm_users ref */
 
@@ -87,23 +88,26 @@ struct mm_struct *vmon_umem_attach(struct task_struct *t)
  * vmon_mmap_trylock() - take @mm's mmap_lock for read within a small bound
  * @mm: any mm; need not be the attached one
  *
- * Retries mmap_read_trylock() for at most about VMON_MMAP_TRIES * 200 us.
- * A trylock fails while a writer holds or waits for the lock, so a task
- * stalled with the lock held (or a reader stalled ahead of a writer)
- * makes the caller skip that mm rather than wait with it.
+ * Retries mmap_read_trylock() every 100-200 us until VMON_MMAP_WAIT_NS
+ * (2 ms) have passed, by the clock, so a loaded machine that oversleeps
+ * costs one sleep more, not ten.  A trylock fails while a writer holds or
+ * waits for the lock, so a task stalled with the lock held (or a reader
+ * stalled ahead of a writer) makes the caller skip that mm rather than
+ * wait with it.
  *
  * Return: true with the lock held for read.
  */
 bool vmon_mmap_trylock(struct mm_struct *mm)
 {
-	int i;
+	u64 end = ktime_get_ns() + VMON_MMAP_WAIT_NS;
 
-	for (i = 0; i < VMON_MMAP_TRIES; i++) {
+	for (;;) {
 		if (mmap_read_trylock(mm))
 			return true;
+		if (ktime_get_ns() >= end)
+			return false;
 		usleep_range(100, 200);
 	}
-	return false;
 }
 
 /*
