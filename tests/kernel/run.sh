@@ -259,7 +259,27 @@ prepare_kernel() {
 		echo "$name" >>"$root/vmon/modules/order"
 	done <"$kw/modules.txt"
 
-	local s
+	# Kernel modules scenarios ask for ("# vmon-kmods: loop ext4"): copied with
+	# their dependencies to /vmon/kmods/, in load order in /vmon/kmods/order,
+	# for the scenario to insmod (builtins are simply absent).
+	local s want=""
+	for s in "${scenarios[@]}"; do want+=" $(header "$s" kmods)"; done
+	mkdir -p "$root/vmon/kmods"
+	: >"$root/vmon/kmods/order"
+	if [ -n "${want// /}" ]; then
+		module_closure "$rel" $want >"$kw/kmods.txt" ||
+			kt_die "$rel lacks modules scenarios ask for: $(grep missing "$kw/kmods.txt" | tr '\n' ' ')"
+		while read -r name path; do
+			case "$path" in
+			*.ko.xz) xz -dc "/lib/modules/$rel/$path" ;;
+			*.ko.zst) zstd -qdc "/lib/modules/$rel/$path" ;;
+			*.ko.gz) gzip -dc "/lib/modules/$rel/$path" ;;
+			*) cat "/lib/modules/$rel/$path" ;;
+			esac >"$root/vmon/kmods/$name.ko"
+			echo "$name" >>"$root/vmon/kmods/order"
+		done <"$kw/kmods.txt"
+	fi
+
 	for s in "${scenarios[@]}"; do cp "$scenario_dir/$s.sh" "$root/vmon/scenarios/"; done
 	install -m 0755 "$HERE/lib/init.sh" "$root/init"
 	{
