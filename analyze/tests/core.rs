@@ -585,6 +585,41 @@ fn c_binary_names_inlines_and_lines() {
 }
 
 #[test]
+fn an_address_past_the_end_of_a_sized_symbol_is_not_named_after_it() {
+    let dir = tmpdir("hidden");
+    let full = dir.join("hidden-full");
+    compile(
+        "gcc",
+        &data("hidden.c"),
+        &full,
+        &["-O2", "-rdynamic", "-fno-toplevel-reorder"],
+    );
+    let bytes = std::fs::read(&full).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let (h, _) = symbol(&file, "hidden");
+    let (v, vsize) = symbol(&file, "visible");
+    assert!(h >= v + vsize, "hidden is after visible");
+    // Stripped: only the dynamic symbols (visible, main) remain.
+    let bin = dir.join("hidden");
+    let st = Command::new("strip")
+        .arg("--strip-all")
+        .arg(&full)
+        .arg("-o")
+        .arg(&bin)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let off = vaddr_to_offset(&file, h + 2);
+    let (a, _) = run(capture_for(&bin, vec![], &[off]), &opts());
+    let name = &user_stacks(&a)[0][0].0;
+    assert_eq!(
+        name,
+        &format!("hidden+0x{off:x}"),
+        "module+offset, not `visible`"
+    );
+}
+
+#[test]
 fn cxx_names_are_demangled() {
     let dir = tmpdir("cxx");
     let bin = dir.join("cxx");

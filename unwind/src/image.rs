@@ -13,7 +13,17 @@ use object::{Object, ObjectSection, ObjectSegment};
 pub struct Image {
     path: PathBuf,
     data: Arc<Mmap>,
-    roots: OnceLock<Vec<(u64, u64)>>,
+    roots: OnceLock<Roots>,
+}
+
+/// ELF address ranges of a file's thread-root functions.
+#[derive(Default)]
+pub(crate) struct Roots {
+    /// Where a thread's stack begins.
+    pub all: Vec<(u64, u64)>,
+    /// Of those, where unwinding must stop: Go's runtime switches stacks
+    /// there (`runtime.mcall` writes SP), so what lies above is stale.
+    pub stops: Vec<(u64, u64)>,
 }
 
 /// Functions where a thread's stack begins: the C runtime's entry and the
@@ -33,12 +43,21 @@ const ROOT_FUNCTIONS: &[&str] = &[
     "__GI___clone3",
     "__clone_internal",
     "thread_start",
+];
+
+/// Go's top-of-stack functions (its traceback stops at them too:
+/// runtime/traceback.go, funcFlag_TOPFRAME and SPWRITE).
+const STOP_FUNCTIONS: &[&str] = &[
     "runtime.goexit",
     "runtime.goexit.abi0",
     "runtime.rt0_go",
     "runtime.rt0_go.abi0",
     "runtime.mstart",
     "runtime.mstart.abi0",
+    "runtime.mcall",
+    "runtime.mcall.abi0",
+    "runtime.morestack",
+    "runtime.morestack.abi0",
 ];
 
 /// One loadable segment of an [`Image`].
@@ -100,21 +119,33 @@ impl Image {
     }
 
     /// ELF address ranges of the thread-root functions this file defines.
-    pub(crate) fn root_ranges(&self) -> &[(u64, u64)] {
+    pub(crate) fn roots(&self) -> &Roots {
         self.roots.get_or_init(|| {
             use object::ObjectSymbol;
             let Some(o) = self.object() else {
-                return Vec::new();
+                return Roots::default();
             };
-            let mut v: Vec<(u64, u64)> = o
-                .symbols()
-                .chain(o.dynamic_symbols())
-                .filter(|s| s.size() > 0 && s.name().is_ok_and(|n| ROOT_FUNCTIONS.contains(&n)))
-                .filter_map(|s| Some((s.address(), s.address().checked_add(s.size())?)))
-                .collect();
-            v.sort_unstable();
-            v.dedup();
-            v
+            let mut r = Roots::default();
+            for s in o.symbols().chain(o.dynamic_symbols()) {
+                let (Ok(name), Some(end)) = (s.name(), s.address().checked_add(s.size())) else {
+                    continue;
+                };
+                if s.size() == 0 {
+                    continue;
+                }
+                let stop = STOP_FUNCTIONS.contains(&name);
+                if stop || ROOT_FUNCTIONS.contains(&name) {
+                    r.all.push((s.address(), end));
+                }
+                if stop {
+                    r.stops.push((s.address(), end));
+                }
+            }
+            for v in [&mut r.all, &mut r.stops] {
+                v.sort_unstable();
+                v.dedup();
+            }
+            r
         })
     }
 

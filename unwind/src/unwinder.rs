@@ -110,6 +110,8 @@ pub struct ProcessUnwinder {
     ranges: Vec<(u64, u64)>,
     /// Address ranges of their thread-root functions.
     roots: Vec<(u64, u64)>,
+    /// Of those, where unwinding stops (Go's stack switches).
+    stops: Vec<(u64, u64)>,
 }
 
 impl ProcessUnwinder {
@@ -145,14 +147,16 @@ impl ProcessUnwinder {
         let mut unwinder = UnwinderX86_64::new();
         let mut ranges = Vec::new();
         let mut roots = Vec::new();
+        let mut stops = Vec::new();
         for s in spans {
             if ranges.last().is_some_and(|&(_, end)| s.start < end) {
                 continue;
             }
             ranges.push((s.start, s.end));
-            for &(lo, hi) in s.image.root_ranges() {
-                roots.push((lo.wrapping_add(s.bias), hi.wrapping_add(s.bias)));
-            }
+            let r = s.image.roots();
+            let at = |&(lo, hi): &(u64, u64)| (lo.wrapping_add(s.bias), hi.wrapping_add(s.bias));
+            roots.extend(r.all.iter().map(at));
+            stops.extend(r.stops.iter().map(at));
             let name = s.image.path().display().to_string();
             unwinder.add_module(Module::new(
                 name,
@@ -165,6 +169,7 @@ impl ProcessUnwinder {
             unwinder,
             ranges,
             roots,
+            stops,
         }
     }
 
@@ -183,6 +188,10 @@ impl ProcessUnwinder {
     /// `start_thread`, `clone3`, the Go runtime's `goexit` ...)?
     pub fn is_root(&self, addr: u64) -> bool {
         self.roots.iter().any(|&(lo, hi)| (lo..hi).contains(&addr))
+    }
+
+    fn is_stop(&self, addr: u64) -> bool {
+        self.stops.iter().any(|&(lo, hi)| (lo..hi).contains(&addr))
     }
 
     /// Whether a frame-pointer chain alone (innermost first, ip first)
@@ -212,6 +221,13 @@ impl ProcessUnwinder {
         let stopped = loop {
             if frames.len() >= MAX_FRAMES {
                 return cut(frames, Method::Cfi);
+            }
+            // Above Go's stack switches lie stale frames of another stack.
+            if frames
+                .last()
+                .is_some_and(|&a| self.is_stop(lookup(&frames, a)))
+            {
+                break None;
             }
             match self
                 .unwinder

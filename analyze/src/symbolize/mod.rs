@@ -293,7 +293,11 @@ pub fn symbolize<S: std::hash::BuildHasher>(
             let mut worker = workers[slot]
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let Worker { loaders, strings } = &mut *worker;
+            let Worker {
+                loaders,
+                extents,
+                strings,
+            } = &mut *worker;
             let loader = loaders
                 .entry(job.module)
                 .or_insert_with(|| {
@@ -311,7 +315,15 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                         if job.dwarf {
                             dwarf_frames(l, svma, job.module, inlines, strings, &mut frames);
                         }
-                        if frames.is_empty() {
+                        let mut covered = || {
+                            job.file.as_deref().is_none_or(|p| {
+                                extents
+                                    .entry(job.module)
+                                    .or_insert_with(|| SymbolExtents::of(p))
+                                    .covers(svma)
+                            })
+                        };
+                        if frames.is_empty() && covered() {
                             if let Some(sym) = l.find_symbol(svma) {
                                 let loc = if job.dwarf {
                                     l.find_location(svma).ok().flatten()
@@ -397,7 +409,60 @@ const CHUNK: usize = 1024;
 struct Worker {
     /// `None`: the module's file could not be loaded.
     loaders: HashMap<ModuleId, Option<addr2line::Loader>>,
+    extents: HashMap<ModuleId, SymbolExtents>,
     strings: Strings,
+}
+
+/// Where a file's function symbols end. addr2line's `find_symbol` returns
+/// the nearest symbol before an address whatever its size, so an address in
+/// a function without a symbol (a static function of a stripped library)
+/// would take its neighbour's name.
+#[derive(Default)]
+struct SymbolExtents {
+    /// (start, the largest end of the symbols starting at or before it).
+    spans: Vec<(u64, u64)>,
+}
+
+impl SymbolExtents {
+    fn of(path: &std::path::Path) -> SymbolExtents {
+        use object::{Object, ObjectSymbol};
+        let Some(f) = elf::ElfFile::open(path) else {
+            return SymbolExtents::default();
+        };
+        let Some(o) = f.object() else {
+            return SymbolExtents::default();
+        };
+        let mut v: Vec<(u64, u64)> = o
+            .symbols()
+            .chain(o.dynamic_symbols())
+            .filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
+            .map(|s| {
+                // A symbol without a size reaches as far as the next one.
+                let end = if s.size() == 0 {
+                    u64::MAX
+                } else {
+                    s.address().saturating_add(s.size())
+                };
+                (s.address(), end)
+            })
+            .collect();
+        v.sort_unstable();
+        let mut max = 0;
+        for e in &mut v {
+            max = max.max(e.1);
+            e.1 = max;
+        }
+        SymbolExtents { spans: v }
+    }
+
+    /// Does some function symbol cover `svma` (true when nothing is known)?
+    fn covers(&self, svma: u64) -> bool {
+        if self.spans.is_empty() {
+            return true;
+        }
+        let i = self.spans.partition_point(|&(start, _)| start <= svma);
+        i > 0 && svma < self.spans[i - 1].1
+    }
 }
 
 /// Per-worker interning of demangled names and file paths: a hit costs a
