@@ -729,10 +729,19 @@ impl<W: Write> Converter<W> {
                 cgroup_id: f.cgroup_id,
                 kstack,
                 ustack,
-                regs: vf::UserRegs {
-                    ip: f.ip,
-                    sp: f.sp,
-                    bp: f.bp,
+                // sp and bp only serve unwinding a raw window: without one
+                // stored they are 0, which saves about 7 bytes a sample.
+                regs: match raw_stack {
+                    Some(_) => vf::UserRegs {
+                        ip: f.ip,
+                        sp: f.sp,
+                        bp: f.bp,
+                    },
+                    None => vf::UserRegs {
+                        ip: f.ip,
+                        sp: 0,
+                        bp: 0,
+                    },
                 },
                 raw_stack,
                 process,

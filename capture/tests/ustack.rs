@@ -181,6 +181,8 @@ fn code_without_frame_pointers_is_unwound_to_start_and_raw_bytes_are_dropped() {
         t.flags
     );
     assert!(t.raw_stack.is_none() && c.raw_stacks.is_empty());
+    // Without the window, sp and bp serve nothing and are not stored.
+    assert_eq!((t.regs.ip, t.regs.sp, t.regs.bp), (s.ip, 0, 0));
     let frames: Vec<u64> = c.stacks.frames(t.ustack).collect();
     let inside = |a: u64, name: &str| {
         let (lo, hi) = symbol_range(&bin, &s, name);
@@ -210,6 +212,7 @@ fn keep_raw_stacks_stores_the_window_as_well() {
     let t = &c.samples[0];
     assert!(t.flags & task_flags::USTACK_ROOT != 0);
     let raw = &c.raw_stacks[t.raw_stack.expect("raw stack kept") as usize];
+    assert_eq!((t.regs.sp, t.regs.bp), (s.sp, s.bp));
     assert_eq!(raw.bytes.len(), s.stack.len().min(8192));
 }
 
