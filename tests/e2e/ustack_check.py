@@ -396,7 +396,8 @@ def user_frames(folded):
 
 def analyzer_cmd(analyzer, vmt, outdir, mode, bindir, hide):
     if mode == "present":
-        return [analyzer, vmt, "--csv", outdir, "--debug-dir", bindir]
+        # full signatures: a frame is compared with the exact function
+        return [analyzer, vmt, "--full-signatures", "--csv", outdir, "--debug-dir", bindir]
     # absent: the libraries and debug files are hidden; run the analyzer
     # through a private copy of its loader and libraries
     ld = None
@@ -411,7 +412,7 @@ def analyzer_cmd(analyzer, vmt, outdir, mode, bindir, hide):
     dirs = [d for d in ("/usr/lib/debug", LIBDIR) if os.path.isdir(d)]
     mounts = " && ".join(f"mount -t tmpfs none {d}" for d in dirs)
     script = (f'{mounts} && test ! -e {LIBDIR}/libc.so.6 && '
-              'exec "$0" --library-path "$1" "$2" "$3" --csv "$4"')
+              'exec "$0" --library-path "$1" "$2" "$3" --full-signatures --csv "$4"')
     return ["unshare", "-m", "sh", "-c", script, ld, hide, analyzer, vmt, outdir]
 
 
