@@ -41,6 +41,16 @@ struct Cli {
     #[arg(long)]
     combined: bool,
 
+    /// Add a root frame saying who ran each stack, in --folded and the
+    /// flamegraphs (as stackcollapse-perf does with the comm).
+    #[arg(long, value_name = "KEY", value_enum)]
+    group_by: Option<output::GroupBy>,
+
+    /// With --folded OUT: one file per watch, OUT-<watch>.folded (OUT's
+    /// extension, if any, kept), instead of all watches in one.
+    #[arg(long, requires = "folded")]
+    folded_per_watch: bool,
+
     /// Write folded stacks (`frame;frame;... count`, root first) to OUT, or to
     /// stdout without a value.
     #[arg(long, value_name = "OUT", num_args = 0..=1, default_missing_value = "-")]
@@ -367,7 +377,8 @@ fn write_flamegraphs(
     }
     jobs.par_iter().try_for_each(|(path, g)| -> Result<()> {
         let mut w = create(path)?;
-        output::flamegraph(&mut w, a, agg, g).with_context(|| format!("writing {path}"))?;
+        output::flamegraph_by(&mut w, a, agg, g, cli.group_by)
+            .with_context(|| format!("writing {path}"))?;
         w.flush().with_context(|| format!("writing {path}"))?;
         eprintln!("vmon-analyze: wrote {path}");
         Ok(())
@@ -517,14 +528,41 @@ fn run() -> Result<i32> {
 
     if let Some(out) = &cli.folded {
         if out == "-" {
+            if cli.folded_per_watch {
+                eprintln!("vmon-analyze: error: --folded-per-watch needs a file: --folded OUT");
+                return Ok(2);
+            }
             let stdout = std::io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            output::write_folded(&mut w, &agg, &agg.total)?;
+            output::write_folded_by(&mut w, &a, &agg, &agg.total, cli.group_by)?;
             w.flush()?;
             stdout_used = true;
+        } else if cli.folded_per_watch {
+            let (stem, ext) = match out.rsplit_once('.') {
+                Some((s, e)) if !s.is_empty() && !e.contains('/') => (s, format!(".{e}")),
+                _ => (out.as_str(), String::new()),
+            };
+            let mut used = std::collections::HashSet::new();
+            for g in &agg.per_watch {
+                let name = g
+                    .watch
+                    .and_then(|w| a.watches.get(w.idx()))
+                    .map_or("all".to_string(), |w| output::file_stem(&w.name));
+                let mut path = format!("{stem}-{name}{ext}");
+                let mut n = 2;
+                while !used.insert(path.clone()) {
+                    path = format!("{stem}-{name}-{n}{ext}");
+                    n += 1;
+                }
+                refuse_input(&cli, &path)?;
+                let mut w = create(&path)?;
+                output::write_folded_by(&mut w, &a, &agg, g, cli.group_by)?;
+                w.flush()?;
+                eprintln!("vmon-analyze: wrote {path}");
+            }
         } else {
             let mut w = create(out)?;
-            output::write_folded(&mut w, &agg, &agg.total)?;
+            output::write_folded_by(&mut w, &a, &agg, &agg.total, cli.group_by)?;
             w.flush()?;
             eprintln!("vmon-analyze: wrote {out}");
         }

@@ -791,3 +791,61 @@ fn cxx_signatures_are_stripped_in_flamegraphs_unless_asked() {
     let text = out(&run(&["a.vmt"], &d));
     assert!(text.contains("push(std::vector"), "{text}");
 }
+
+/// `--group-by` adds a root frame per comm, process, thread or watch to
+/// folded stacks and flamegraphs; `--folded-per-watch` writes a file per
+/// watch. The counts still sum to the samples.
+#[test]
+fn group_by_and_folded_per_watch() {
+    let d = tmpdir("group");
+    let mut c = capture(&[("w", 5), ("v", 7)]);
+    let other = s(&mut c, "other");
+    c.samples[1].comm = other;
+    write(&d.join("a.vmt"), &c);
+    let st = "do_syscall_64_[k];schedule_[k]";
+    let folded = out(&run(&["a.vmt", "--folded", "--group-by", "comm"], &d));
+    assert_eq!(folded, format!("worker;{st} 3\nother;{st} 1\n"));
+    let folded = out(&run(&["a.vmt", "--folded", "--group-by", "thread"], &d));
+    assert_eq!(
+        folded,
+        format!("worker[300];{st} 2\nother[301];{st} 1\nworker[301];{st} 1\n")
+    );
+    let folded = out(&run(&["a.vmt", "--folded", "--group-by", "watch"], &d));
+    assert_eq!(folded, format!("v > 7;{st} 2\nw > 5;{st} 2\n"));
+    let folded = out(&run(&["a.vmt", "--folded", "--group-by", "process"], &d));
+    assert!(
+        folded.starts_with("worker[300];") || folded.starts_with("other[300];"),
+        "{folded}"
+    );
+    let o = run(
+        &[
+            "a.vmt",
+            "--flamegraph",
+            "f.svg",
+            "--combined",
+            "--group-by",
+            "comm",
+        ],
+        &d,
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let svg = std::fs::read_to_string(d.join("f.svg")).unwrap();
+    assert!(svg.contains("<title>other (1 samples"), "{svg}");
+    assert_xml(&svg, "grouped flamegraph");
+
+    let o = run(
+        &["a.vmt", "--folded", "out.folded", "--folded-per-watch"],
+        &d,
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(
+        std::fs::read_to_string(d.join("out-w.folded")).unwrap(),
+        format!("{st} 2\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("out-v.folded")).unwrap(),
+        format!("{st} 2\n")
+    );
+    let o = run(&["a.vmt", "--folded", "--folded-per-watch"], &d);
+    assert_eq!(o.status.code(), Some(2));
+}
