@@ -56,8 +56,11 @@ struct Cli {
     #[arg(long, value_name = "OUT", num_args = 0..=1, default_missing_value = "-")]
     folded: Option<String>,
 
-    /// Differential flamegraph against BASE.vmt (widths from the inputs,
-    /// colour from the change). Written to --flamegraph's OUT or diff.svg.
+    /// Compare with BASE.vmt: alone, print the functions whose share of the
+    /// samples changed most (as `perf diff`); with --folded, the stacks with
+    /// both counts (`stack base now`, as difffolded.pl); with --flamegraph
+    /// [OUT], a differential flamegraph (widths from the inputs, colour
+    /// from the change) to OUT or diff.svg.
     #[arg(long, value_name = "BASE.vmt")]
     diff: Option<PathBuf>,
 
@@ -526,7 +529,7 @@ fn run() -> Result<i32> {
         .unwrap_or_else(|| "vmon".into());
     let mut stdout_used = false;
 
-    if let Some(out) = &cli.folded {
+    if let Some(out) = cli.folded.as_ref().filter(|_| cli.diff.is_none()) {
         if out == "-" {
             if cli.folded_per_watch {
                 eprintln!("vmon-analyze: error: --folded-per-watch needs a file: --folded OUT");
@@ -571,33 +574,51 @@ fn run() -> Result<i32> {
     if let Some(base) = &cli.diff {
         let b = build(std::slice::from_ref(base), &opts, cli.max_memory, &progress)?;
         let bagg = Aggregates::compute_with(&b, cli.full_signatures);
-        let out = match cli.flamegraph.as_deref() {
-            Some(o) if !o.is_empty() => o.to_string(),
-            _ => "diff.svg".to_string(),
-        };
-        let title = format!(
-            "vmon diff: {} vs base {}",
-            cli.inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            base.display()
-        );
-        let sub = format!(
-            "base {} samples, now {} samples; red grew, blue shrank (kernel frames _[k])",
-            bagg.total.samples, agg.total.samples
-        );
-        let mut w = create(&out)?;
-        output::diff_flamegraph(
-            &mut w,
-            title,
-            sub,
-            &output::folded_lines(&bagg, &bagg.total),
-            &output::folded_lines(&agg, &agg.total),
-        )?;
-        w.flush()?;
-        eprintln!("vmon-analyze: wrote {out}");
+        let base_lines = output::folded_lines(&bagg, &bagg.total);
+        let now_lines = output::folded_lines(&agg, &agg.total);
+        let mut wrote = false;
+        // `--diff --folded`: two counts per stack, as difffolded.pl prints.
+        if let Some(out) = &cli.folded {
+            let mut text = output::diff_lines(&base_lines, &now_lines).join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            if out == "-" {
+                std::io::stdout().write_all(text.as_bytes())?;
+                stdout_used = true;
+            } else {
+                std::fs::write(out, text).with_context(|| format!("writing {out}"))?;
+                eprintln!("vmon-analyze: wrote {out}");
+            }
+            wrote = true;
+        }
+        if let Some(fg) = cli.flamegraph.as_deref() {
+            let out = if fg.is_empty() { "diff.svg" } else { fg };
+            let title = format!(
+                "vmon diff: {} vs base {}",
+                cli.inputs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                base.display()
+            );
+            let sub = format!(
+                "base {} samples, now {} samples; red grew, blue shrank (kernel frames _[k])",
+                bagg.total.samples, agg.total.samples
+            );
+            let mut w = create(out)?;
+            output::diff_flamegraph(&mut w, title, sub, &base_lines, &now_lines)?;
+            w.flush()?;
+            eprintln!("vmon-analyze: wrote {out}");
+            wrote = true;
+        }
+        if !wrote {
+            // As `perf diff`: the functions whose share changed most.
+            let text = output::diff_text(&b, &bagg, &a, &agg, cli.top.max(20));
+            std::io::stdout().write_all(text.as_bytes())?;
+            stdout_used = true;
+        }
     }
 
     // Flamegraphs (inferno renders each on one thread) and the tables run

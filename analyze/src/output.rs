@@ -265,6 +265,75 @@ pub fn diff_flamegraph(
     flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), w)
 }
 
+/// The text diff of `--diff BASE` without another output: per function,
+/// its share of the samples as the leaf (self) and anywhere (total) in the
+/// base and now, the `top` largest changes of total share first.
+pub fn diff_text(
+    base: &Analysis,
+    bagg: &Aggregates,
+    now: &Analysis,
+    nagg: &Aggregates,
+    top: usize,
+) -> String {
+    use std::fmt::Write as _;
+    // (self, total) samples per function name, in base and now.
+    let counts = |a: &Analysis, g: &Group| {
+        let mut m: HashMap<String, (u64, u64)> = HashMap::new();
+        for (f, n) in &g.top_self {
+            m.entry(a.func(*f).name.clone()).or_default().0 += n;
+        }
+        for (f, n) in &g.top_total {
+            m.entry(a.func(*f).name.clone()).or_default().1 += n;
+        }
+        m
+    };
+    let (b, n) = (counts(base, &bagg.total), counts(now, &nagg.total));
+    let pct = |x: u64, t: u64| {
+        if t == 0 {
+            0.0
+        } else {
+            100.0 * x as f64 / t as f64
+        }
+    };
+    let (bt, nt) = (bagg.total.samples, nagg.total.samples);
+    let mut names: Vec<&String> = b.keys().chain(n.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut rows: Vec<(f64, f64, f64, f64, &String)> = names
+        .into_iter()
+        .map(|f| {
+            let (bs, btot) = b.get(f).copied().unwrap_or_default();
+            let (ns, ntot) = n.get(f).copied().unwrap_or_default();
+            (pct(btot, bt), pct(ntot, nt), pct(bs, bt), pct(ns, nt), f)
+        })
+        .collect();
+    rows.sort_by(|x, y| {
+        (y.1 - y.0)
+            .abs()
+            .total_cmp(&(x.1 - x.0).abs())
+            .then_with(|| x.4.cmp(y.4))
+    });
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "diff: base {bt} task samples, now {nt}; share of the samples with the function anywhere (total) and as the leaf (self)"
+    );
+    let _ = writeln!(
+        out,
+        "{:>8} {:>8} {:>8}  {:>8} {:>8}  function",
+        "base%", "now%", "delta", "self b%", "self n%"
+    );
+    for (b, n, bs, ns, f) in rows.into_iter().take(top) {
+        let _ = writeln!(
+            out,
+            "{b:>8.2} {n:>8.2} {:>+8.2}  {bs:>8.2} {ns:>8.2}  {}",
+            n - b,
+            crate::escape::visible(f)
+        );
+    }
+    out
+}
+
 /// A file-name-safe form of a watch name.
 pub fn file_stem(s: &str) -> String {
     let t: String = s

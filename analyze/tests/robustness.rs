@@ -849,3 +849,46 @@ fn group_by_and_folded_per_watch() {
     let o = run(&["a.vmt", "--folded", "--folded-per-watch"], &d);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `--diff BASE` alone prints the functions whose share changed most (as
+/// `perf diff`); with `--folded` it prints both counts per stack (as
+/// difffolded.pl); `--flamegraph` still gives the differential SVG.
+#[test]
+fn diff_as_text_and_as_folded() {
+    let d = tmpdir("diff");
+    write(&d.join("base.vmt"), &capture(&[("w", 5)]));
+    let mut now = capture(&[("w", 5)]);
+    let short = stack(&mut now, &[KSYSCALL + 0x10]);
+    now.samples[1].kstack = short;
+    write(&d.join("now.vmt"), &now);
+    let text = out(&run(&["now.vmt", "--diff", "base.vmt"], &d));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("diff: base 2 task samples, now 2"),
+        "{text}"
+    );
+    // schedule went from 100% to 50% of the samples; do_syscall_64 stayed.
+    assert!(
+        lines[2].contains("100.00    50.00   -50.00") && lines[2].ends_with("schedule"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains("100.00   100.00    +0.00") && lines[3].ends_with("do_syscall_64"),
+        "{text}"
+    );
+    let folded = out(&run(&["now.vmt", "--diff", "base.vmt", "--folded"], &d));
+    assert_eq!(
+        folded,
+        "do_syscall_64_[k] 0 1\ndo_syscall_64_[k];schedule_[k] 2 1\n"
+    );
+    let o = run(
+        &["now.vmt", "--diff", "base.vmt", "--flamegraph", "d.svg"],
+        &d,
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(o.stdout.is_empty());
+    assert_xml(
+        &std::fs::read_to_string(d.join("d.svg")).unwrap(),
+        "diff svg",
+    );
+}
