@@ -209,20 +209,54 @@ pub struct Quality {
     /// User modules without DWARF (symbols only or nothing).
     pub missing_debug_info: Vec<String>,
     pub build_id_mismatches: Vec<String>,
-    /// Samples whose kernel/user stack was cut by a capture limit or fault.
+    /// Samples whose kernel stack was cut at the module's frame limit.
     pub truncated_kernel_stacks: u64,
+    /// Samples with a user stack known to be incomplete: the unwinder
+    /// stopped before the thread's root (they end in `[truncated]`).
     pub truncated_user_stacks: u64,
-    /// Samples whose user stack came from unwinding raw stack bytes with
-    /// CFI (rather than the frame-pointer chain), and those of them where
-    /// the unwind stopped before the stack's recognised end.
-    pub unwound_stacks: u64,
-    pub unwind_truncated: u64,
+    /// Samples whose user stack reached the thread's root.
+    pub complete_user_stacks: u64,
+    /// Samples with a user stack whose completeness nobody could judge (a
+    /// frame-pointer chain from an older capture).
+    pub unassessed_user_stacks: u64,
+    /// Samples whose user stack was unwound with CFI over the raw window,
+    /// with CFI and then the frame-pointer chain, or from the kernel's
+    /// frame-pointer chain alone.
+    pub cfi_user_stacks: u64,
+    pub hybrid_user_stacks: u64,
+    pub fp_user_stacks: u64,
     /// Records the kernel dropped, summed over the inputs.
     pub kernel_drops: u64,
     pub writer_drops: u64,
 }
 
 impl Quality {
+    /// Counts one sample by its (effective) `task_flags`; `user` says
+    /// whether it has a user stack.
+    pub fn count_sample(&mut self, flags: u32, user: bool) {
+        use vmon_format::task_flags as tf;
+        if flags & tf::KSTACK_TRUNC != 0 {
+            self.truncated_kernel_stacks += 1;
+        }
+        if !user {
+            return;
+        }
+        if flags & tf::USTACK_ROOT != 0 {
+            self.complete_user_stacks += 1;
+        } else if flags & tf::USTACK_CUT != 0 {
+            self.truncated_user_stacks += 1;
+        } else {
+            self.unassessed_user_stacks += 1;
+        }
+        if flags & tf::USTACK_CFI != 0 {
+            self.cfi_user_stacks += 1;
+        } else if flags & tf::USTACK_HYBRID != 0 {
+            self.hybrid_user_stacks += 1;
+        } else {
+            self.fp_user_stacks += 1;
+        }
+    }
+
     /// The one-line summary printed in every report.
     pub fn line(&self) -> String {
         let pct = if self.frames_total == 0 {
@@ -244,16 +278,26 @@ impl Quality {
             s.push_str(&format!("; unresolved: {}", list.join(", ")));
         }
         s.push_str(&format!(
-            "; missing debug info: {}; build-id mismatches: {}; truncated stacks: {} kernel, {} user",
+            "; missing debug info: {}; build-id mismatches: {}; truncated kernel stacks: {}",
             self.missing_debug_info.len(),
             self.build_id_mismatches.len(),
             self.truncated_kernel_stacks,
-            self.truncated_user_stacks
         ));
-        if self.unwound_stacks > 0 {
+        let user =
+            self.complete_user_stacks + self.truncated_user_stacks + self.unassessed_user_stacks;
+        if user > 0 {
             s.push_str(&format!(
-                "; {} user stacks unwound from raw bytes ({} ended early)",
-                self.unwound_stacks, self.unwind_truncated
+                "; user stacks: {} complete, {} truncated{} (CFI {}, CFI + frame pointers {}, frame pointers {})",
+                self.complete_user_stacks,
+                self.truncated_user_stacks,
+                if self.unassessed_user_stacks > 0 {
+                    format!(", {} not assessed", self.unassessed_user_stacks)
+                } else {
+                    String::new()
+                },
+                self.cfi_user_stacks,
+                self.hybrid_user_stacks,
+                self.fp_user_stacks,
             ));
         }
         s.push_str(&format!("; kernel drops: {}", self.kernel_drops));

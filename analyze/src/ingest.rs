@@ -11,7 +11,7 @@ use vmon_format::{task_flags, Capture, TaskSample, TaskState, WatchKind};
 
 use crate::analysis::*;
 use crate::symbolize::{self, elf, AddrKey, EmbeddedSymbols, Kallsyms, SymbolizeOptions};
-use crate::unwind::{self, ModuleMapping, ProcessUnwinder, Unwound};
+use vmon_unwind::{End, Method, ProcessUnwinder, Unwound};
 
 /// One decoded input file.
 pub struct LoadedInput {
@@ -160,8 +160,9 @@ impl Interner {
 }
 
 /// What determines a sample's unsymbolized stack: (kstack, ustack,
-/// process, raw stack, ip when a raw stack is unwound).
-type SampleStackKey = (u32, u32, Option<u32>, Option<u32>, u64);
+/// process, raw stack, ip when a raw stack is unwound, the flags that say
+/// how complete the user stack is).
+type SampleStackKey = (u32, u32, Option<u32>, Option<u32>, u64, u32);
 
 /// A process's executable mappings, sorted by start, as (start, end, offset, module).
 type MapTable = Vec<(u64, u64, u64, ModuleId)>;
@@ -372,10 +373,19 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                 && (f.comm.is_empty() || f.comm.iter().any(|x| x == c.str(s.comm)));
             let b = b.filter(|_| ok);
             pass.push(b);
-            if unwind && b.is_some() && s.flags & task_flags::NO_UREGS == 0 {
-                if let (Some(p), Some(r)) = (s.process, s.raw_stack) {
-                    if raw_seen.insert((p, r)) {
-                        raw_todo.push((p, r, s.regs));
+            // vmon-capture unwinds where the binaries are and says so; a raw
+            // window it kept without unwinding (or an older capture's) is
+            // unwound here.
+            let done = s.flags & (task_flags::USTACK_CFI | task_flags::USTACK_HYBRID) != 0;
+            if unwind && !done && b.is_some() && s.flags & task_flags::NO_UREGS == 0 {
+                if let (Some(process), Some(raw)) = (s.process, s.raw_stack) {
+                    if raw_seen.insert((process, raw)) {
+                        raw_todo.push(RawTodo {
+                            process,
+                            raw,
+                            regs: s.regs,
+                            ustack: s.ustack,
+                        });
                     }
                 }
             }
@@ -407,7 +417,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         // Samples: intern their stacks through a cache keyed by what
         // determines them, so 10^6 samples cost 10^6 hash lookups.
         let mut comm_ids: Vec<Option<NameId>> = vec![None; c.strings.len()];
-        let mut cache: HashMap<SampleStackKey, (u32, Option<bool>)> = HashMap::default();
+        let mut cache: HashMap<SampleStackKey, (u32, u32)> = HashMap::default();
         let mut next = pass.iter();
         for_each_sample(input, |s| {
             let Some(b) = next.next().copied().flatten() else {
@@ -425,8 +435,9 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                 s.process,
                 raw_key,
                 if raw_key.is_some() { s.regs.ip } else { 0 },
+                s.flags & (USTACK_BITS | task_flags::USTACK_TRUNC | task_flags::USTACK_FAULT),
             );
-            let (raw_id, how) = match cache.get(&key) {
+            let (raw_id, ustack_flags) = match cache.get(&key) {
                 Some(r) => *r,
                 None => {
                     let r = build_stack(c, s, &maps, ktable, &unwound, f, &mut it);
@@ -434,19 +445,8 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                     r
                 }
             };
-            if let Some(truncated) = how {
-                an.quality.unwound_stacks += 1;
-                an.quality.unwind_truncated += u64::from(truncated);
-            }
-            if s.flags & task_flags::KSTACK_TRUNC != 0 {
-                an.quality.truncated_kernel_stacks += 1;
-            }
-            if s.flags
-                & (task_flags::USTACK_TRUNC | task_flags::USTACK_FAULT | task_flags::RAW_TRUNC)
-                != 0
-            {
-                an.quality.truncated_user_stacks += 1;
-            }
+            let flags = (s.flags & !USTACK_BITS) | ustack_flags;
+            an.quality.count_sample(flags, !s.ustack.is_empty());
             let comm = match comm_ids.get(s.comm.0 as usize).copied().flatten() {
                 Some(n) => n,
                 None => {
@@ -469,7 +469,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                 cpu: s.cpu,
                 cgroup_id: s.cgroup_id,
                 stack: StackIdx(0),
-                flags: s.flags,
+                flags,
                 process: s.process,
             });
             sample_raw.push(raw_id);
@@ -587,6 +587,9 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                 st.kernel_frames += fr.len() as u32;
             }
             st.frames.extend_from_slice(fr);
+            if addr_list.get(*a as usize) == Some(&AddrKey::Truncated) {
+                continue; // a marker, not a frame
+            }
             an.quality.frames_total += count;
             if addr_resolved.get(*a as usize).copied().unwrap_or(false) {
                 an.quality.frames_resolved += count;
@@ -630,6 +633,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         .iter()
         .filter(|m| {
             m.kind == ModuleKind::User
+                && !symbolize::is_jit_module(&m.path)
                 && matches!(
                     m.source,
                     SymbolSource::SymtabOnly(_) | SymbolSource::Embedded | SymbolSource::Missing
@@ -650,9 +654,31 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
     an
 }
 
-/// The unsymbolized stack of one sample, interned, and whether the CFI
-/// unwind gave its user part (`Some(ended early)`) rather than the
-/// frame-pointer chain.
+/// The `task_flags` bits that say how a user stack was obtained and whether
+/// it is complete.
+const USTACK_BITS: u32 = task_flags::USTACK_CFI
+    | task_flags::USTACK_HYBRID
+    | task_flags::USTACK_ROOT
+    | task_flags::USTACK_CUT;
+
+/// The `USTACK_*` bits for an unwind done here.
+fn unwound_flags(u: &Unwound) -> u32 {
+    let method = match u.method {
+        Method::Cfi => task_flags::USTACK_CFI,
+        Method::Hybrid => task_flags::USTACK_HYBRID,
+        Method::FramePointer => 0,
+    };
+    method
+        | match u.end {
+            End::Root => task_flags::USTACK_ROOT,
+            End::Cut => task_flags::USTACK_CUT,
+        }
+}
+
+/// The unsymbolized stack of one sample, interned, and the `USTACK_*` bits
+/// that describe its user part: the capture's, or this analyzer's when it
+/// unwound the raw window itself. A user stack known to be incomplete gets
+/// a `[truncated]` frame at its outer end.
 fn build_stack(
     c: &Capture,
     s: &vmon_format::TaskSample,
@@ -661,39 +687,46 @@ fn build_stack(
     unwound: &HashMap<(u32, u32), Unwound>,
     f: &Filters,
     it: &mut Interner,
-) -> (u32, Option<bool>) {
+) -> (u32, u32) {
     let mut frames: Vec<u32> = Vec::new();
-    let mut how = None;
+    let mut uflags = s.flags & USTACK_BITS;
+    let fp: Vec<u64> = if s.ustack.is_empty() {
+        Vec::new()
+    } else {
+        c.stacks.frames(s.ustack).collect()
+    };
+    let uw = match (s.process, s.raw_stack) {
+        (Some(p), Some(r)) => unwound.get(&(p, r)),
+        _ => None,
+    };
+    // Prefer the CFI unwind unless the frame-pointer chain saw more.
+    let user: &[u64] = match uw {
+        Some(u) if u.frames.len() >= fp.len() => {
+            uflags = unwound_flags(u);
+            &u.frames
+        }
+        _ => &fp,
+    };
+    if user.is_empty() {
+        uflags = 0;
+    } else if uflags & (task_flags::USTACK_ROOT | task_flags::USTACK_CUT) == 0
+        && s.flags & (task_flags::USTACK_TRUNC | task_flags::USTACK_FAULT) != 0
+    {
+        // An older capture's frame-pointer walk that the kernel cut.
+        uflags |= task_flags::USTACK_CUT;
+    }
     if !f.kernel_only {
-        let fp: Vec<u64> = if s.ustack.is_empty() {
-            Vec::new()
-        } else {
-            c.stacks.frames(s.ustack).collect()
-        };
-        let uw = match (s.process, s.raw_stack) {
-            (Some(p), Some(r)) => unwound.get(&(p, r)),
-            _ => None,
-        };
-        // Prefer the CFI unwind unless the frame-pointer chain saw more.
-        let lookups: Vec<u64> = match uw {
-            Some(u) if u.frames.len() >= fp.len() => {
-                how = Some(u.truncated);
-                u.frames.clone()
-            }
-            _ => fp
-                .iter()
-                .enumerate()
-                .map(|(k, &a)| {
-                    if k == 0 && a == s.regs.ip {
-                        a
-                    } else {
-                        a.saturating_sub(1)
-                    }
-                })
-                .collect(),
-        };
+        if uflags & task_flags::USTACK_CUT != 0 {
+            frames.push(it.addr(AddrKey::Truncated));
+        }
         let table = s.process.and_then(|p| maps.get(p as usize));
-        for &a in lookups.iter().rev() {
+        for (k, &a) in user.iter().enumerate().rev() {
+            // Return addresses point after their call.
+            let a = if k == 0 && a == s.regs.ip {
+                a
+            } else {
+                a.saturating_sub(1)
+            };
             let key = match table.and_then(|t| find_mapping(t, a)) {
                 Some(&(start, _, off, module)) => AddrKey::User {
                     module,
@@ -716,11 +749,18 @@ fn build_stack(
             nk += 1;
         }
     }
-    (it.raw_stack(frames, nk), how)
+    (it.raw_stack(frames, nk), uflags)
 }
 
-/// A unique (process, raw stack) pair to unwind, with the sample's registers.
-type RawTodo = (u32, u32, vmon_format::UserRegs);
+/// A unique (process, raw stack) pair to unwind, with what the sample
+/// says about it.
+struct RawTodo {
+    process: u32,
+    raw: u32,
+    regs: vmon_format::UserRegs,
+    /// The kernel's frame-pointer chain, spliced where the window ends.
+    ustack: vmon_format::StackId,
+}
 
 /// Unwinds the unique (process, raw stack) pairs of the samples that pass.
 fn unwind_input(
@@ -737,36 +777,36 @@ fn unwind_input(
     // Files for the modules of processes with raw stacks, opened once.
     let mut mods: Vec<ModuleId> = todo
         .iter()
-        .filter_map(|(p, _, _)| maps.get(*p as usize))
+        .filter_map(|t| maps.get(t.process as usize))
         .flat_map(|t| t.iter().map(|m| m.3))
         .collect();
     mods.sort();
     mods.dedup();
-    let files: HashMap<ModuleId, elf::ElfFile> = mods
+    let files: HashMap<ModuleId, vmon_unwind::Image> = mods
         .par_iter()
         .filter_map(|m| {
             let info = an.modules.get(m.idx())?;
             let r = elf::resolve(&info.path, &info.build_id, &opts.debug_dirs);
             // The binary has .eh_frame; a debug file may have .debug_frame.
             let f = r.binary.or(r.symbols)?;
-            Some((*m, f))
+            Some((*m, vmon_unwind::Image::from_map(f.path, f.data)?))
         })
         .collect();
-    let mut procs: Vec<u32> = todo.iter().map(|t| t.0).collect();
+    let mut procs: Vec<u32> = todo.iter().map(|t| t.process).collect();
     procs.sort();
     procs.dedup();
     let unwinders: HashMap<u32, ProcessUnwinder> = procs
         .par_iter()
         .filter_map(|p| {
             let t = maps.get(*p as usize)?;
-            let mm: Vec<ModuleMapping<'_>> = t
+            let mm: Vec<vmon_unwind::Mapping<'_>> = t
                 .iter()
-                .filter_map(|&(start, end, offset, m)| {
-                    Some(ModuleMapping {
+                .filter_map(|&(start, end, file_offset, m)| {
+                    Some(vmon_unwind::Mapping {
                         start,
                         end,
-                        offset,
-                        file: files.get(&m)?,
+                        file_offset,
+                        image: files.get(&m)?,
                     })
                 })
                 .collect();
@@ -774,13 +814,29 @@ fn unwind_input(
         })
         .collect();
     todo.par_iter()
-        .map_init(unwind::Cache::new, |cache, (p, r, regs)| {
-            let u = match (unwinders.get(p), c.raw_stacks.get(*r as usize)) {
-                (Some(uw), Some(raw)) => uw.unwind(cache, *regs, raw),
-                _ => Unwound::default(),
+        .map_init(vmon_unwind::Cache::new, |cache, t| {
+            let u = match (unwinders.get(&t.process), c.raw_stacks.get(t.raw as usize)) {
+                (Some(uw), Some(raw)) => {
+                    let fp: Vec<u64> = if t.ustack.is_empty() {
+                        Vec::new()
+                    } else {
+                        c.stacks.frames(t.ustack).collect()
+                    };
+                    let regs = vmon_unwind::Regs {
+                        ip: t.regs.ip,
+                        sp: t.regs.sp,
+                        bp: t.regs.bp,
+                    };
+                    let window = vmon_unwind::StackWindow {
+                        sp: raw.sp,
+                        bytes: &raw.bytes,
+                    };
+                    Some(uw.unwind(cache, regs, window, &fp))
+                }
+                _ => None,
             };
-            ((*p, *r), u)
+            ((t.process, t.raw), u)
         })
-        .filter(|(_, u)| !u.frames.is_empty())
+        .filter_map(|(k, u)| Some((k, u?)))
         .collect()
 }

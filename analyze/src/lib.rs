@@ -1,7 +1,7 @@
 //! vmon-analyze: symbolizes, unwinds, aggregates and renders `.vmt` captures.
 //!
 //! Pipeline: [`load`] decodes the inputs, [`ingest::analyze`] merges and
-//! filters them, unwinds raw user stacks ([`unwind`]), symbolizes every
+//! filters them, unwinds raw user stacks (vmon-unwind), symbolizes every
 //! unique address once ([`symbolize`]) and yields an [`analysis::Analysis`]
 //! on integer ids; [`aggregate::Aggregates`] counts it; [`output`] and
 //! [`summary`] render it.
@@ -18,4 +18,3 @@ pub mod summary;
 pub mod symbolize;
 pub mod symbolize_addrs;
 pub mod tables;
-pub mod unwind;

@@ -50,14 +50,6 @@ fn push_addr(buf: &mut Vec<u8>, addr: u64) {
     buf.push(b'\n');
 }
 
-/// ELF virtual address -> file offset, through the loadable segments.
-fn svma_to_offset(segments: &[(u64, u64, u64)], svma: u64) -> u64 {
-    segments
-        .iter()
-        .find(|&&(_, size, vaddr)| svma >= vaddr && svma - vaddr < size)
-        .map_or(svma, |&(off, _, vaddr)| svma - vaddr + off)
-}
-
 /// Symbolizes `addrs` in `binary` and writes them in addr2line's format.
 pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> Result<()> {
     let elf = ElfFile::open(binary)
@@ -79,7 +71,7 @@ pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> 
         .iter()
         .map(|&a| AddrKey::User {
             module: ModuleId(0),
-            offset: svma_to_offset(&segments, a),
+            offset: vmon_unwind::vaddr_to_offset(&segments, a),
         })
         .collect();
     let mut warnings = Vec::new();
@@ -138,14 +130,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 2"), "{e}");
-    }
-
-    #[test]
-    fn virtual_addresses_map_to_file_offsets() {
-        let segs = [(0, 0x1000, 0), (0x1000, 0x5000, 0x2000)];
-        assert_eq!(svma_to_offset(&segs, 0x10), 0x10);
-        assert_eq!(svma_to_offset(&segs, 0x2010), 0x1010);
-        assert_eq!(svma_to_offset(&segs, 0x9_0000), 0x9_0000);
     }
 
     #[test]

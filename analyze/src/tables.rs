@@ -197,7 +197,9 @@ pub const SCHEMA: &[TableSchema] = &[
             col("user_frames", U32, "User frames in the symbolized stack, inlined frames included."),
             col("on_cpu", Bool, "The task was running on a CPU when sampled."),
             col("kthread", Bool, "A kernel thread."),
-            col("truncated", Bool, "A kernel or user stack was cut at its depth or byte limit."),
+            col("truncated", Bool, "The kernel stack was cut at its frame limit, or the user stack is known to be incomplete (its unwinder stopped before the thread's root; it ends in `[truncated]`)."),
+            col("user_stack", Str, "How the user stack was found: `cfi` (CFI over the raw stack window), `hybrid` (CFI, then the frame-pointer chain where the window ended), `fp` (the kernel's frame-pointer chain), `none`."),
+            col("user_complete", Str, "`yes` when the user stack reached the thread's root (`_start`, `start_thread`/`clone3` ...), `no` when it is known to be incomplete, `unknown` when nobody could judge (an older capture's frame-pointer chain), empty without a user stack."),
         ],
     },
     TableSchema {
@@ -525,6 +527,20 @@ fn offset_ns(a: &Analysis, input: u32, t: u64) -> i64 {
     (t as i128 - start as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
+/// The `user_stack` code of a sample: 0 cfi, 1 hybrid, 2 fp, 3 none.
+fn user_stack_code(a: &Analysis, r: &SampleRow) -> u32 {
+    let st = &a.stacks[r.stack.idx()];
+    if st.frames.len() as u32 <= st.kernel_frames {
+        3
+    } else if r.flags & task_flags::USTACK_CFI != 0 {
+        0
+    } else if r.flags & task_flags::USTACK_HYBRID != 0 {
+        1
+    } else {
+        2
+    }
+}
+
 fn task_samples(a: &Analysis) -> Table {
     let s = &a.samples;
     let flag = |bits: u32| ColumnData::Bool(s.iter().map(|r| r.flags & bits != 0).collect());
@@ -578,11 +594,21 @@ fn task_samples(a: &Analysis) -> Table {
             ),
             flag(task_flags::ON_CPU),
             flag(task_flags::KTHREAD),
-            flag(
-                task_flags::KSTACK_TRUNC
-                    | task_flags::USTACK_TRUNC
-                    | task_flags::USTACK_FAULT
-                    | task_flags::RAW_TRUNC,
+            flag(task_flags::KSTACK_TRUNC | task_flags::USTACK_CUT),
+            dict(
+                ["cfi", "hybrid", "fp", "none"].map(String::from).to_vec(),
+                s.iter().map(|r| user_stack_code(a, r)).collect(),
+            ),
+            dict(
+                ["yes", "no", "unknown", ""].map(String::from).to_vec(),
+                s.iter()
+                    .map(|r| match (r.flags, user_stack_code(a, r)) {
+                        (_, 3) => 3,
+                        (f, _) if f & task_flags::USTACK_ROOT != 0 => 0,
+                        (f, _) if f & task_flags::USTACK_CUT != 0 => 1,
+                        _ => 2,
+                    })
+                    .collect(),
             ),
         ],
     }

@@ -238,6 +238,106 @@ fn folded_output_exact_for_handmade_capture() {
 }
 
 #[test]
+fn incomplete_user_stacks_end_in_a_marker_and_are_counted() {
+    use vmon_format::task_flags as tf;
+    let mut c = handmade();
+    // The capture's verdicts: complete (CFI to the root), stopped short,
+    // and a kernel frame-pointer walk cut at its limit (an older capture).
+    c.samples[0].flags = tf::USTACK_CFI | tf::USTACK_ROOT;
+    c.samples[1].flags = tf::USTACK_CFI | tf::USTACK_CUT;
+    c.samples[2].flags = tf::USTACK_HYBRID | tf::USTACK_ROOT;
+    c.samples[3].flags = tf::USTACK_TRUNC;
+    let (a, agg) = run(c, &opts());
+    let folded = output::folded_lines(&agg, &agg.total);
+    assert_eq!(
+        folded,
+        [
+            "main;app::work;do_syscall_64_[k];schedule_[k] 2",
+            "[truncated];main 1",
+            "[truncated];main;app::work;do_syscall_64_[k];schedule_[k] 1",
+            "[unknown]+0x12345678 1",
+            "main;odd:name 1",
+        ]
+    );
+    let q = &a.quality;
+    assert_eq!(
+        (
+            q.complete_user_stacks,
+            q.truncated_user_stacks,
+            q.unassessed_user_stacks
+        ),
+        (2, 2, 2)
+    );
+    assert_eq!(
+        (q.cfi_user_stacks, q.hybrid_user_stacks, q.fp_user_stacks),
+        (2, 1, 3)
+    );
+    // The marker is no frame: the totals are those of the same capture without it.
+    assert_eq!(q.frames_total, 3 * 4 + 1 + 1 + 2);
+    assert!(q
+        .line()
+        .contains("user stacks: 2 complete, 2 truncated, 2 not assessed"));
+}
+
+#[test]
+fn jit_frames_take_their_names_from_the_captures_perf_map_table() {
+    // What vmon-capture writes for a process with JIT code: a mapping
+    // spanning the functions frames fell in, and a table of them with
+    // addresses relative to its start.
+    let mut c = base_capture();
+    s(&mut c, "app");
+    let path = s(&mut c, "[jit] /tmp/perf-200.map");
+    let (hot, other) = (
+        s(&mut c, "LazyCompile:~hot /app.js:3"),
+        s(&mut c, "jit_other"),
+    );
+    let lo = 0x7f12_3456_0000;
+    c.processes.push(Process {
+        tgid: 200,
+        start_boottime_ns: 1,
+        mappings: vec![Mapping {
+            start: lo,
+            end: lo + 0xc0,
+            offset: 0,
+            path,
+            build_id: vec![],
+            dev: 0,
+            ino: 0,
+        }],
+        mappings_truncated: false,
+        chain: vec![],
+        chain_truncated: false,
+    });
+    c.symbol_tables.push(SymbolTable {
+        path,
+        build_id: vec![],
+        symbols: vec![
+            FuncSymbol {
+                addr: 0,
+                size: 0x80,
+                name: hot,
+            },
+            FuncSymbol {
+                addr: 0x80,
+                size: 0x40,
+                name: other,
+            },
+        ],
+    });
+    let u = stack(&mut c, &[lo + 0x10, lo + 0x90]);
+    let smp = sample(&c, StackId::EMPTY, u, Some(0), lo + 0x10);
+    c.samples.push(smp);
+    let (a, agg) = run(c, &opts());
+    assert_eq!(
+        output::folded_lines(&agg, &agg.total),
+        ["jit_other;LazyCompile:~hot /app.js:3 1"]
+    );
+    // Generated code has no file: no warning, no missing debug info.
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+    assert!(a.quality.missing_debug_info.is_empty());
+}
+
+#[test]
 fn filters_state_kernel_only_user_only() {
     let mut o = opts();
     o.filters.state = vec![TaskState::Uninterruptible];
@@ -692,7 +792,10 @@ fn framehop_unwinds_a_real_stack_without_frame_pointers() {
     c.samples.push(smp);
 
     let (a, agg) = run(c.clone(), &opts());
-    assert_eq!(a.quality.unwound_stacks, 1);
+    assert_eq!(
+        (a.quality.cfi_user_stacks, a.quality.complete_user_stacks),
+        (1, 1)
+    );
     let folded = output::folded_lines(&agg, &agg.total);
     assert_eq!(folded.len(), 1);
     assert!(

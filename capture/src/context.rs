@@ -3,6 +3,7 @@
 //! symbol tables of the binaries, `/proc` details of live processes.
 
 use crate::convert::{AncestorOwned, MapOwned, ProcInfo};
+use crate::jit::PerfMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +36,10 @@ pub trait Enricher {
     }
     /// The file mapped by `m` (after [`Enricher::binary`]), for unwinding.
     fn image(&mut self, _tgid: i32, _m: &MapOwned) -> Option<Arc<Image>> {
+        None
+    }
+    /// The perf map of process `tgid` (its JIT functions), read now.
+    fn perf_map(&mut self, _tgid: i32) -> Option<PerfMap> {
         None
     }
 }
@@ -301,6 +306,19 @@ impl Enricher for Host {
 
     fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)
+    }
+
+    fn perf_map(&mut self, tgid: i32) -> Option<PerfMap> {
+        // The JIT writes it in its own mount namespace's /tmp.
+        let rel = format!("tmp/perf-{tgid}.map");
+        let path = if self.live {
+            Path::new(&format!("/proc/{tgid}/root")).join(rel)
+        } else {
+            // Inside the sysroot, as every lookup there (a symlinked /tmp
+            // must not lead out of it).
+            resolve_in_root(self.sysroot.as_ref()?, &format!("/{rel}"))?
+        };
+        PerfMap::read(&path)
     }
 
     fn image(&mut self, tgid: i32, m: &MapOwned) -> Option<Arc<Image>> {

@@ -4,7 +4,7 @@
 //! already exists in the file.
 
 use crate::context::Enricher;
-use crate::ustack::{MappedImage, UserStacks};
+use crate::ustack::{MappedImage, UserStack, UserStacks};
 use anyhow::{Context as _, Result};
 use std::collections::HashMap;
 use std::io::Write;
@@ -670,24 +670,36 @@ impl<W: Write> Converter<W> {
         tgids.sort_unstable();
         tgids.dedup();
         let mut proc_idx = HashMap::new();
+        let mut infos = HashMap::new();
         for tgid in tgids {
             let info = e.procs.remove(&tgid).unwrap_or_default();
             let start = starts.get(&tgid).copied().unwrap_or(0);
-            if let Some(i) = self.process_index(tgid, start, info)? {
+            if let Some(i) = self.process_index(tgid, start, info.clone())? {
                 proc_idx.insert(tgid, i);
+                infos.insert(tgid, (start, info));
             }
         }
 
-        for t in e.tasks {
+        let users: Vec<UserStack> = e
+            .tasks
+            .iter()
+            .map(|t| {
+                let f = &t.fixed;
+                let regs = vmon_unwind::Regs {
+                    ip: f.ip,
+                    sp: f.sp,
+                    bp: f.bp,
+                };
+                let process = proc_idx.get(&f.tgid).copied();
+                self.ustacks.resolve(process, regs, &t.raw, &t.ustack)
+            })
+            .collect();
+        self.add_jit_symbols(&e.tasks, &users, &mut proc_idx, infos)?;
+
+        for (t, user) in e.tasks.into_iter().zip(users) {
             let kstack = self.intern_stack(&t.kstack);
             let f = &t.fixed;
             let process = proc_idx.get(&f.tgid).copied();
-            let regs = vmon_unwind::Regs {
-                ip: f.ip,
-                sp: f.sp,
-                bp: f.bp,
-            };
-            let user = self.ustacks.resolve(process, regs, &t.raw, &t.ustack);
             let ustack = self.intern_stack(&user.frames);
             let raw_stack = if t.raw.is_empty() || !user.keep_raw {
                 None
@@ -730,6 +742,87 @@ impl<W: Write> Converter<W> {
                 .add_sample(&sample)
                 .context("writing a task sample")?;
             self.stats.samples += 1;
+        }
+        Ok(())
+    }
+
+    /// Names the JIT frames of this event's user stacks: for each process
+    /// with frames outside its files that its perf map covers, a new
+    /// version of the process with one more mapping, spanning those
+    /// functions, and a symbol table of them (addresses relative to it).
+    fn add_jit_symbols(
+        &mut self,
+        tasks: &[OwnedTask],
+        users: &[UserStack],
+        proc_idx: &mut HashMap<i32, u32>,
+        mut infos: HashMap<i32, (u64, ProcInfo)>,
+    ) -> Result<()> {
+        let mut outside: HashMap<i32, Vec<u64>> = HashMap::new();
+        for (t, u) in tasks.iter().zip(users) {
+            let Some(&i) = proc_idx.get(&t.fixed.tgid) else {
+                continue;
+            };
+            for (k, &a) in u.frames.iter().enumerate() {
+                let a = if k == 0 { a } else { a.wrapping_sub(1) };
+                if !self.ustacks.knows(i, a) {
+                    outside.entry(t.fixed.tgid).or_default().push(a);
+                }
+            }
+        }
+        let mut tgids: Vec<i32> = outside.keys().copied().collect();
+        tgids.sort_unstable();
+        for tgid in tgids {
+            let Some(map) = self.enrich.perf_map(tgid) else {
+                continue;
+            };
+            let mut used: Vec<&crate::jit::JitSymbol> = outside[&tgid]
+                .iter()
+                .filter_map(|&a| map.lookup(a))
+                .collect();
+            used.sort_by_key(|s| s.start);
+            used.dedup_by_key(|s| s.start);
+            let (Some(first), Some(last)) = (used.first(), used.last()) else {
+                continue;
+            };
+            let (lo, hi) = (first.start, last.start + last.size);
+            let path = format!("[jit] /tmp/perf-{tgid}.map");
+            let symbols = used
+                .iter()
+                .map(|s| vf::FuncSymbol {
+                    addr: s.start - lo,
+                    size: s.size,
+                    name: self.w.intern_str(&s.name),
+                })
+                .collect();
+            let table = vf::SymbolTable {
+                path: self.w.intern_str(&path),
+                build_id: Vec::new(),
+                symbols,
+            };
+            self.w
+                .add_symbol_table(&table)
+                .context("writing a JIT symbol table")?;
+            let Some((start, info)) = infos.remove(&tgid) else {
+                continue;
+            };
+            // The files' mappings as written (the kernel's, or /proc's when
+            // the kernel's list was cut), then the JIT functions.
+            let mut info = self.enrich.process(tgid, start, info);
+            let Some((maps, _)) = info.maps.as_mut() else {
+                continue;
+            };
+            maps.push(MapOwned {
+                start: lo,
+                end: hi,
+                pgoff: 0,
+                ino: 0,
+                dev: 0,
+                path,
+                build_id: Vec::new(),
+            });
+            if let Some(i) = self.process_index(tgid, start, info)? {
+                proc_idx.insert(tgid, i);
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 mod context;
 mod convert;
+mod jit;
 mod ustack;
 mod watches;
 

@@ -67,6 +67,14 @@ impl UserStacks {
         }
     }
 
+    /// Does a module of the process written with `index` hold `addr`?
+    pub fn knows(&self, index: u32, addr: u64) -> bool {
+        self.unwinders
+            .get(&index)
+            .and_then(Option::as_ref)
+            .is_some_and(|u| u.knows(addr))
+    }
+
     /// Registers the mappings of the process written with `index`.
     pub fn add_process(&mut self, index: u32, maps: &[MappedImage]) {
         let mappings: Vec<Mapping<'_>> = maps
@@ -93,6 +101,14 @@ impl UserStacks {
         raw: &[u8],
         fp_chain: &[u64],
     ) -> UserStack {
+        if fp_chain.is_empty() && raw.is_empty() {
+            // A kernel thread, or no user registers: no user stack.
+            return UserStack {
+                frames: Vec::new(),
+                flags: 0,
+                keep_raw: false,
+            };
+        }
         let s = self.unwind(process, regs, raw, fp_chain);
         self.stats.frames += s.frames.len() as u64;
         s

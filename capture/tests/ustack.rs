@@ -262,3 +262,55 @@ fn where_the_window_ends_the_frame_pointer_chain_continues() {
     );
     assert_eq!(c.stacks.frames(t.ustack).collect::<Vec<_>>(), s.chain);
 }
+
+#[test]
+fn jit_frames_are_named_from_the_perf_map_while_the_process_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_bin, mut s) = snapshot(dir.path(), "-fno-omit-frame-pointer");
+    // A sysroot that holds the mapped files (by symlink) and the process's
+    // perf map: code generated at 0x7f1234560000, the sampled ip in it.
+    let root = dir.path().join("root");
+    for m in &s.maps {
+        let p = root.join(m.3.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let _ = std::os::unix::fs::symlink(&m.3, &p);
+    }
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    std::fs::write(
+        root.join("tmp/perf-100.map"),
+        "7f1234560000 80 jit_hot_loop\n7f1234560080 40 jit_other\n",
+    )
+    .unwrap();
+    s.ip = 0x7f12_3456_0010;
+    s.chain[0] = s.ip;
+    let input = dir.path().join("in.raw");
+    let out = dir.path().join("out.vmt");
+    std::fs::write(&input, stream(&s, 0)).unwrap();
+    let o = Command::new(BIN)
+        .arg("--from-raw")
+        .arg(&input)
+        .arg("--sysroot")
+        .arg(&root)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = VmtFile::open(&out).unwrap().decode().unwrap();
+    let t = &c.samples[0];
+    let p = &c.processes[t.process.unwrap() as usize];
+    let jit = p
+        .mappings
+        .iter()
+        .find(|m| c.str(m.path).starts_with("[jit]"))
+        .expect("a JIT mapping");
+    assert_eq!((jit.start, jit.end), (0x7f12_3456_0000, 0x7f12_3456_0080));
+    let table = c
+        .symbol_tables
+        .iter()
+        .find(|t| t.path == jit.path)
+        .expect("the JIT symbol table");
+    let names: Vec<&str> = table.symbols.iter().map(|s| c.str(s.name)).collect();
+    assert_eq!(names, ["jit_hot_loop"], "only the functions frames fell in");
+    assert_eq!(c.stacks.frames(t.ustack).next(), Some(s.ip));
+}

@@ -65,7 +65,8 @@ fn a_zstd_payload_of_two_frames_is_refused() {
         .unwrap();
     let w: Vec<String> = d.warnings.iter().map(|w| w.to_string()).collect();
     assert!(
-        w.iter().any(|w| w.contains("STRINGS") && w.contains("not one frame")),
+        w.iter()
+            .any(|w| w.contains("STRINGS") && w.contains("not one frame")),
         "{w:?}"
     );
     assert!(d.capture.strings.len() < good.strings.len());

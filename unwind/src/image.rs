@@ -96,20 +96,7 @@ impl Image {
 
     /// Loadable segments that map file bytes.
     pub fn load_segments(&self) -> Vec<Segment> {
-        let Some(o) = self.object() else {
-            return Vec::new();
-        };
-        o.segments()
-            .map(|s| {
-                let (file_offset, file_size) = s.file_range();
-                Segment {
-                    file_offset,
-                    file_size,
-                    vaddr: s.address(),
-                }
-            })
-            .filter(|s| s.file_size > 0)
-            .collect()
+        self.object().map(|o| segments_of(&o)).unwrap_or_default()
     }
 
     /// ELF address ranges of the thread-root functions this file defines.
@@ -136,15 +123,77 @@ impl Image {
     }
 }
 
-/// Converts a file offset to an ELF virtual address with the segment that
-/// contains it; without one, assumes vaddr == offset (GNU ld's layout of
-/// executable segments).
+/// Converts a file offset inside an executable mapping to an ELF virtual
+/// address. The kernel maps a segment from its offset rounded down to a
+/// page, so the page holding a segment's first byte is often also the last
+/// page of the segment before it (GNU ld and lld pack read-only data and
+/// text that way): the later segment, the one whose mapping starts there,
+/// is meant. Without a segment, vaddr == offset (GNU ld's layout).
 pub fn offset_to_vaddr(segments: &[Segment], offset: u64) -> u64 {
+    const PAGE: u64 = 4096;
     segments
         .iter()
-        .find(|s| offset >= s.file_offset && offset - s.file_offset < s.file_size)
-        .map(|s| offset - s.file_offset + s.vaddr)
+        .filter(|s| {
+            offset >= s.file_offset & !(PAGE - 1)
+                && offset - s.file_offset.min(offset) < s.file_size
+        })
+        .max_by_key(|s| s.file_offset)
+        .map(|s| offset.wrapping_sub(s.file_offset).wrapping_add(s.vaddr))
         .unwrap_or(offset)
+}
+
+/// The inverse of [`offset_to_vaddr`] for an address inside a segment.
+pub fn vaddr_to_offset(segments: &[Segment], vaddr: u64) -> u64 {
+    segments
+        .iter()
+        .find(|s| vaddr >= s.vaddr && vaddr - s.vaddr < s.file_size)
+        .map_or(vaddr, |s| vaddr - s.vaddr + s.file_offset)
+}
+
+/// The loadable segments of a parsed object file that map file bytes.
+pub fn segments_of(o: &object::File<'_>) -> Vec<Segment> {
+    o.segments()
+        .map(|s| {
+            let (file_offset, file_size) = s.file_range();
+            Segment {
+                file_offset,
+                file_size,
+                vaddr: s.address(),
+            }
+        })
+        .filter(|s| s.file_size > 0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_segment_whose_mapping_starts_in_a_shared_page_wins() {
+        // readelf -l of a Rust test binary: R at 0, R E at 0x46490 -> 0x47490.
+        let segs = [
+            Segment {
+                file_offset: 0,
+                file_size: 0x46484,
+                vaddr: 0,
+            },
+            Segment {
+                file_offset: 0x46490,
+                file_size: 0xceeb0,
+                vaddr: 0x47490,
+            },
+        ];
+        // The r-xp mapping starts at file offset 0x46000.
+        assert_eq!(offset_to_vaddr(&segs, 0x46000), 0x47000);
+        assert_eq!(offset_to_vaddr(&segs, 0x46490), 0x47490);
+        assert_eq!(offset_to_vaddr(&segs, 0x50000), 0x51000);
+        assert_eq!(offset_to_vaddr(&segs, 0x1000), 0x1000);
+        assert_eq!(vaddr_to_offset(&segs, 0x51000), 0x50000);
+        assert_eq!(vaddr_to_offset(&segs, 0x10), 0x10);
+        assert_eq!(vaddr_to_offset(&segs, 0x200_0000), 0x200_0000);
+        assert_eq!(offset_to_vaddr(&[], 0x1234), 0x1234);
+    }
 }
 
 /// Section bytes: borrowed from the file's mapping, or decompressed.

@@ -16,7 +16,7 @@
 mod image;
 mod unwinder;
 
-pub use image::{offset_to_vaddr, Image, Segment};
+pub use image::{offset_to_vaddr, segments_of, vaddr_to_offset, Image, Segment};
 pub use unwinder::{Cache, End, Mapping, Method, ProcessUnwinder, Regs, StackWindow, Unwound};
 
 /// Frames one unwind yields at most; a deeper stack ends [`End::Cut`].

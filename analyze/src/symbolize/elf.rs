@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memmap2::Mmap;
-use object::{Object, ObjectSection, ObjectSegment};
+use object::{Object, ObjectSection};
+pub use vmon_unwind::{offset_to_vaddr as offset_to_svma, segments_of, Segment};
 
 /// A mapped ELF file.
 pub struct ElfFile {
@@ -56,30 +57,10 @@ impl ElfFile {
         Some(String::from_utf8_lossy(name).into_owned())
     }
 
-    /// Loadable segments as (file offset, file size, vaddr).
-    pub fn load_segments(&self) -> Vec<(u64, u64, u64)> {
-        let Some(o) = self.object() else {
-            return Vec::new();
-        };
-        o.segments()
-            .map(|s| {
-                let (off, size) = s.file_range();
-                (off, size, s.address())
-            })
-            .filter(|&(_, size, _)| size > 0)
-            .collect()
+    /// Loadable segments that map file bytes.
+    pub fn load_segments(&self) -> Vec<Segment> {
+        self.object().map(|o| segments_of(&o)).unwrap_or_default()
     }
-}
-
-/// Converts a file offset to an ELF virtual address with the segment that
-/// contains it; without segments, assumes vaddr == offset (GNU ld's layout of
-/// executable segments).
-pub fn offset_to_svma(segments: &[(u64, u64, u64)], offset: u64) -> u64 {
-    segments
-        .iter()
-        .find(|&&(off, size, _)| offset >= off && offset - off < size)
-        .map(|&(off, _, vaddr)| offset - off + vaddr)
-        .unwrap_or(offset)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -36,7 +36,20 @@ pub enum AddrKey {
     User { module: ModuleId, offset: u64 },
     /// A user address in no known mapping.
     Unknown { addr: u64 },
+    /// Not an address: marks the outer end of a user stack known to be
+    /// incomplete (named [`TRUNCATED_FRAME`]).
+    Truncated,
 }
+
+/// Is this the pseudo-module vmon-capture writes for a process's JIT
+/// functions (from its perf map)? It has no file to look for.
+pub fn is_jit_module(path: &str) -> bool {
+    path.starts_with("[jit] ")
+}
+
+/// The name of the frame that ends an incomplete user stack, like perf's
+/// `[unknown]`, so that it is never merged with complete ones.
+pub const TRUNCATED_FRAME: &str = "[truncated]";
 
 /// One symbolized frame; an address gives one or more (inlined) frames.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -154,6 +167,17 @@ pub fn symbolize<S: std::hash::BuildHasher>(
             AddrKey::Unknown { addr } => {
                 out[i] = vec![unresolved(UNKNOWN_MODULE, "[unknown]", addr)];
             }
+            AddrKey::Truncated => {
+                out[i] = vec![SymFrame {
+                    name: TRUNCATED_FRAME.into(),
+                    module: UNKNOWN_MODULE,
+                    file: None,
+                    line: 0,
+                    inlined: false,
+                    resolved: true,
+                    kernel: false,
+                }];
+            }
             AddrKey::User { module, offset } => {
                 by_module.entry(module).or_default().push((offset, i))
             }
@@ -168,10 +192,12 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         .par_iter()
         .map(|m| {
             let info = &modules[m.idx()];
-            (
-                *m,
-                elf::resolve(&info.path, &info.build_id, &opts.debug_dirs),
-            )
+            let r = if is_jit_module(&info.path) {
+                Resolved::default()
+            } else {
+                elf::resolve(&info.path, &info.build_id, &opts.debug_dirs)
+            };
+            (*m, r)
         })
         .collect();
 
@@ -180,11 +206,11 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         name: String,
         file: Option<PathBuf>,
         dwarf: bool,
-        segments: &'a [(u64, u64, u64)],
+        segments: &'a [elf::Segment],
         embedded: Option<&'a EmbeddedSymbols>,
         addrs: &'a [(u64, usize)],
     }
-    let mut segs: HashMap<ModuleId, Vec<(u64, u64, u64)>> = HashMap::default();
+    let mut segs: HashMap<ModuleId, Vec<elf::Segment>> = HashMap::default();
     for (m, r) in &resolved {
         let s = r
             .binary
@@ -219,7 +245,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 "{}{bid}: the local file is a different build; using the capture's symbol table (no inlines or lines)",
                 info.path
             )),
-            (SymbolSource::Embedded, false) => warnings.push(format!(
+            (SymbolSource::Embedded, false) if !is_jit_module(&info.path) => warnings.push(format!(
                 "{}{bid}: binary not found; using the capture's symbol table (no inlines or lines; pass --debug-dir DIR holding the binary for them)",
                 info.path
             )),

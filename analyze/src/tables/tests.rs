@@ -81,7 +81,15 @@ pub(crate) fn analysis() -> Analysis {
         samples: vec![
             sample(0, 11, 0, TaskState::Running, 0, task_flags::ON_CPU),
             sample(0, 12, 2, TaskState::Uninterruptible, 1, 0),
-            sample(1, 11, 0, TaskState::Running, 0, task_flags::USTACK_TRUNC),
+            // The effective flags ingest gives a frame-pointer walk the kernel cut.
+            sample(
+                1,
+                11,
+                0,
+                TaskState::Running,
+                0,
+                task_flags::USTACK_TRUNC | task_flags::USTACK_CUT,
+            ),
             sample(1, 13, 1, TaskState::Uninterruptible, 2, task_flags::KTHREAD),
             sample(2, 11, 0, TaskState::Running, 4, 0),
             sample(2, 12, 2, TaskState::RtLock, 3, 0),
@@ -299,16 +307,16 @@ fn plain_csv_quotes_like_polars() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "file,breach,watch,time_ns,offset_ns,pid,tgid,comm,state,cpu,cgroup_id,stack_id,kernel_frames,user_frames,on_cpu,kthread,truncated"
+        "file,breach,watch,time_ns,offset_ns,pid,tgid,comm,state,cpu,cgroup_id,stack_id,kernel_frames,user_frames,on_cpu,kthread,truncated,user_stack,user_complete"
     );
     assert_eq!(
         lines.next().unwrap(),
-        "a.vmt,0,load,1000,1000,11,10,app,R,1,77,0,0,3,true,false,false"
+        "a.vmt,0,load,1000,1000,11,10,app,R,1,77,0,0,3,true,false,false,fp,unknown"
     );
     // A quote inside is doubled, which forces quoting; a comma forces quoting.
     assert_eq!(
         lines.next().unwrap(),
-        "a.vmt,0,load,1000,1000,12,10,\"db \"\"main\"\"\",D,1,77,1,1,2,false,false,false"
+        "a.vmt,0,load,1000,1000,12,10,\"db \"\"main\"\"\",D,1,77,1,1,2,false,false,false,fp,unknown"
     );
     assert!(text.contains(",\"queue,len\","));
     assert_eq!(text.lines().count(), 7);

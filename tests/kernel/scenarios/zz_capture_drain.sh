@@ -27,6 +27,11 @@
 # vmon-timeout: 900
 BAR=${VMON_DRAIN_BAR:-}
 THREADS=${VMON_DRAIN_THREADS:-200}
+# breachgen is built like distro code (-O2, no frame pointers); breachgen_fp
+# with frame pointers. VMON_DRAIN_RAW sets raw_stack_bytes (default: the
+# module's default window).
+PROG=${VMON_DRAIN_PROG:-breachgen}
+RAW=${VMON_DRAIN_RAW:-}
 if [ -n "$BAR" ]; then
 	SECS=${VMON_DRAIN_SECS:-6}
 	RATES=${VMON_DRAIN_RATES:-"10 20 45 60 90 180"}
@@ -49,12 +54,12 @@ stat_of() { awk -v k="$1" '$1==k{print $2}' /proc/variable_monitor/stats; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 now() { cut -d' ' -f1 /proc/uptime; }
 snap() { # PREFIX: module counters into variables PREFIX_name
-	for k in tasks_sampled records bytes lost_records dumps dumps_skipped; do
+	for k in tasks_sampled records bytes lost_records dumps dumps_skipped dump_ns; do
 		eval "$1_$k=$(stat_of $k)"
 	done
 }
 [ -x "$VMON_BIN/vmon-capture" ] || exit 77
-[ -x "$VMON_BIN/breachgen" ] || fail "no breachgen"
+[ -x "$VMON_BIN/$PROG" ] || fail "no $PROG"
 
 # step READER RATE: one measured step; prints the result line
 step() {
@@ -75,7 +80,7 @@ step() {
 	snap a
 	c0=$(cpu_ticks $rd)
 	t0=$(now)
-	"$VMON_BIN/breachgen" $rate $SECS $THREADS 200000 > /tmp/bg.out 2>&1 || { cat /tmp/bg.out; fail "breachgen"; }
+	"$VMON_BIN/$PROG" $rate $SECS $THREADS 200000 > /tmp/bg.out 2>&1 || { cat /tmp/bg.out; fail "$PROG"; }
 	t1=$(now)
 	snap b
 	# wait for the reader to empty the ring (and the last dump to finish)
@@ -103,23 +108,25 @@ step() {
 		-v recs=$recs -v cd=$capdrop -v lr=$lost \
 		-v ts=$((b_tasks_sampled - a_tasks_sampled)) -v du=$((b_dumps - a_dumps)) \
 		-v sk=$((b_dumps_skipped - a_dumps_skipped)) \
-		-v rr=$((c_records - a_records)) -v by=$((c_bytes - a_bytes)) 'BEGIN {
+		-v rr=$((c_records - a_records)) -v by=$((c_bytes - a_bytes)) \
+		-v dn=$((c_dump_ns - a_dump_ns)) -v tc=$((c_tasks_sampled - a_tasks_sampled)) 'BEGIN {
 		w = t1 - t0; cpu = (c1 - c0) / 100
-		printf "%s %d %.1f %.0f %.0f %.0f %.2f %d %d %d %.2f %.1f %.1f\n", r, rate, du / w,
+		printf "%s %d %.1f %.0f %.0f %.0f %.2f %d %d %d %.2f %.1f %.1f %.0f\n", r, rate, du / w,
 			(du ? ts / du : 0), ts / w, rr / w, by / 1e6 / w, sk, lr, cd, cpu,
-			(recs ? cpu * 1e6 / recs : 0), cpu / (t2 - t0) * 100 }'
+			(recs ? cpu * 1e6 / recs : 0), cpu / (t2 - t0) * 100, (tc ? dn / tc : 0) }'
 }
 
 insmod "$VMON_KO" || fail "insmod"
 echo 0 > /proc/variable_monitor/dump_reset_sec
+[ -z "$RAW" ] || echo "$RAW" > /proc/variable_monitor/raw_stack_bytes
 ring=$(stat_of ring_bytes)
 "$VMON_BIN/loadgen" 0 32 900 > /tmp/lg.out 2>&1 &
 lg=$!
 sleep 2
 {
-	echo "# kernel $(uname -r), QEMU TCG, $(nproc) vCPUs; ring $ring bytes; $THREADS sleeping threads + loadgen 32 D tasks; ${SECS} s per step"
+	echo "# kernel $(uname -r), QEMU TCG, $(nproc) vCPUs; ring $ring bytes; $PROG with $THREADS sleeping threads + loadgen 32 D tasks; raw_stack_bytes $(cat /proc/variable_monitor/raw_stack_bytes); ${SECS} s per step"
 	echo "# guest load average at start: $(cat /proc/loadavg)"
-	echo "# reader rate_set dumps/s tasks/dump task_samples/s records/s MB/s dumps_skipped lost_records capture_drops reader_cpu_s us_cpu/record reader_cpu_%"
+	echo "# reader rate_set dumps/s tasks/dump task_samples/s records/s MB/s dumps_skipped lost_records capture_drops reader_cpu_s us_cpu/record reader_cpu_% dump_ns/task"
 } > "$out"
 reached=0 max_s=0 verdict=
 for rate in $RATES; do
@@ -150,7 +157,7 @@ done
 rd=$!
 i=0
 until [ -s /tmp/drain.vmt ] || [ $i -ge 60 ]; do sleep 0.5; i=$((i+1)); done
-"$VMON_BIN/breachgen" 20 $SECS $THREADS 200000 > /tmp/bg.out 2>&1 || fail "breachgen"
+"$VMON_BIN/$PROG" 20 $SECS $THREADS 200000 > /tmp/bg.out 2>&1 || fail "$PROG"
 i=0
 while [ "$(stat_of ring_used)" != 0 ] && [ $i -lt 120 ]; do sleep 0.25; i=$((i+1)); done
 sleep 1
