@@ -128,6 +128,10 @@ struct Cli {
     /// Also print each phase and what was read (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Colour in the summary and warnings: auto (on a terminal, unless
+    /// NO_COLOR is set), always, never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
 
     #[command(flatten)]
     artifacts: ArtifactArgs,
@@ -181,6 +185,41 @@ fn parse_size(s: &str) -> Result<u64, String> {
     };
     v.checked_mul(mult)
         .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether to colour what goes to a stream that `is_tty` describes.
+fn use_color(when: ColorWhen, is_tty: bool) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        // https://no-color.org: any non-empty NO_COLOR turns it off.
+        ColorWhen::Auto => is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+/// The summary with its watch headers in bold: names in it are escaped,
+/// so no line of the capture's own can start like one.
+fn colorize_summary(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    for l in text.split_inclusive('\n') {
+        if l.starts_with("== watch ") {
+            let (body, nl) = l.strip_suffix('\n').map_or((l, ""), |b| (b, "\n"));
+            out.push_str("\x1b[1m");
+            out.push_str(body);
+            out.push_str("\x1b[0m");
+            out.push_str(nl);
+        } else {
+            out.push_str(l);
+        }
+    }
+    out
 }
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
@@ -420,9 +459,14 @@ fn print_warnings(cli: &Cli, a: &Analysis) {
     if cli.quiet {
         return;
     }
+    let (on, off) = if use_color(cli.color, std::io::stderr().is_terminal()) {
+        ("\x1b[33m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     for w in &a.warnings {
         eprintln!(
-            "vmon-analyze: warning: {}",
+            "vmon-analyze: {on}warning{off}: {}",
             vmon_analyze::escape::visible(w)
         );
     }
@@ -650,7 +694,13 @@ fn run() -> Result<i32> {
         && !cli.artifacts.any_output()
     {
         print_warnings(&cli, &a);
-        std::io::stdout().write_all(summary::text(&a, &agg, &sopts).as_bytes())?;
+        let text = summary::text(&a, &agg, &sopts);
+        let text = if use_color(cli.color, std::io::stdout().is_terminal()) {
+            colorize_summary(&text)
+        } else {
+            text
+        };
+        std::io::stdout().write_all(text.as_bytes())?;
     } else {
         print_warnings(&cli, &a);
         if !cli.quiet {

@@ -892,3 +892,33 @@ fn diff_as_text_and_as_folded() {
         "diff svg",
     );
 }
+
+/// `--color always` colours the watch headers and warnings; `never`,
+/// NO_COLOR and a pipe (auto) do not.
+#[test]
+fn color_always_never_and_no_color() {
+    let d = tmpdir("color");
+    write(&d.join("a.vmt"), &capture(&[("w", 5)]));
+    let o = run(
+        &["a.vmt", "--color", "always", "--debug-dir", "/nonexistent"],
+        &d,
+    );
+    assert!(out(&o).contains("\x1b[1m== watch w > 5"), "{}", out(&o));
+    assert!(err(&o).contains("\x1b[33mwarning\x1b[0m:"), "{}", err(&o));
+    for args in [&["a.vmt", "--color", "never"][..], &["a.vmt"]] {
+        let o = run(args, &d);
+        assert!(
+            !out(&o).contains('\x1b') && !err(&o).contains('\x1b'),
+            "{args:?}"
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
+        .args(["a.vmt", "--color", "auto"])
+        .current_dir(&d)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!out(&o).contains('\x1b'));
+    let o = run(&["a.vmt", "--color", "sometimes"], &d);
+    assert_eq!(o.status.code(), Some(2));
+}
