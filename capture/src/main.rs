@@ -479,6 +479,67 @@ fn check_kallsyms_kernel(args: &Args) -> Result<()> {
     }
 }
 
+/// A saved `--kallsyms` carries no release to compare: check what can be
+/// checked instead. A task's kernel stack ends where the kernel was entered
+/// (entry_SYSCALL_64..., ret_from_fork..., asm_... for interrupts), so with
+/// the right symbols most outermost kernel frames fall in such a function;
+/// with another kernel's or boot's they fall anywhere. Returns a warning
+/// when fewer than a quarter of at least 8 do.
+fn kallsyms_plausibility(out: &std::path::Path) -> Option<String> {
+    let f = vf::VmtFile::open(out).ok()?;
+    let t = f.tables().ok()?;
+    let c = t.capture();
+    let mut syms: Vec<(u64, &str)> = c
+        .kernel_symbols
+        .iter()
+        .filter(|k| k.addr != 0)
+        .map(|k| (k.addr, c.str(k.name)))
+        .collect();
+    if syms.is_empty() {
+        return None;
+    }
+    syms.sort_unstable();
+    let st = &c.stacks;
+    let (mut roots, mut entry) = (0u64, 0u64);
+    for i in 0..st.frame.len() {
+        let a = st.frame[i];
+        if !st.parent[i].is_empty() || a < 0xffff_8000_0000_0000 {
+            continue;
+        }
+        roots += 1;
+        let k = syms.partition_point(|s| s.0 <= a);
+        let Some(&(_, name)) = k.checked_sub(1).and_then(|k| syms.get(k)) else {
+            continue;
+        };
+        let entryish = [
+            "entry_",
+            "ret_from_fork",
+            "asm_",
+            "secondary_startup",
+            "start_kernel",
+            "x86_64_start",
+            "common_startup",
+            "kthread",
+            "__do_softirq",
+            "irq_",
+            "native_",
+            "do_idle",
+        ];
+        if entryish.iter().any(|p| name.starts_with(p)) {
+            entry += 1;
+        }
+    }
+    (roots >= 8 && entry * 4 < roots).then(|| {
+        format!(
+            "the --kallsyms symbols look wrong for this stream: only {entry} of {roots} kernel \
+             stacks end in a kernel entry point (entry_*, ret_from_fork*, asm_*); the file is \
+             probably from another kernel or another boot (KASLR). Kernel frames in {} will be \
+             named wrongly: convert again with the capturing machine's /proc/kallsyms of that boot",
+            out.display()
+        )
+    })
+}
+
 /// At the end of the input, bytes that begin a record longer than what is
 /// left: a corrupt `len` (or a cut tail). Skip that record's start and
 /// resynchronise on the next record magic, so one bad length does not lose
@@ -904,6 +965,11 @@ fn run(args: &Args) -> Result<(), Fail> {
         Err(e) => return Err(e.into()),
     };
     drop(out);
+    if !live && args.kallsyms.is_some() && !args.quiet {
+        if let Some(w) = kallsyms_plausibility(&args.output) {
+            eprintln!("vmon-capture: warning: {w}");
+        }
+    }
     let bytes = written.load(Ordering::Relaxed);
     let elapsed = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu0);
