@@ -24,7 +24,14 @@ Without an output option, prints a summary per watch: breaches, tasks sampled an
 stacks, fully symbolized. Exit status: 0 on success, 1 on an error (unreadable input), \
 2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed, 4 when \
 --strict finds data lost (a damaged input, records dropped while capturing) or when --strict or \
---fail-if-breaches finds an input from which nothing could be recovered."
+--fail-if-breaches finds an input from which nothing could be recovered.",
+    after_help = "Examples:
+  vmon-analyze run.vmt                              summary per watch
+  vmon-analyze run.vmt --flamegraph run.svg         one SVG per watch
+  vmon-analyze run.vmt --folded --group-by comm     folded stacks, a root frame per comm
+  vmon-analyze new.vmt --diff base.vmt              functions whose share changed most
+  vmon-analyze run.vmt --report r/ --fail-if-breaches 0   CI report and gate
+  vmon-analyze --generate man > vmon-analyze.1      man page (or bash, zsh, fish completions)"
 )]
 struct Cli {
     /// Capture files; several are merged (watches with the same name,
@@ -220,6 +227,52 @@ fn colorize_summary(text: &str) -> String {
         }
     }
     out
+}
+
+/// `--generate man|bash|zsh|fish|elvish|powershell`: a man page or shell
+/// completions from the clap definitions, on stdout. Looked for before
+/// parsing, so the options a normal run requires are not needed.
+fn generate_request() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--generate" {
+            return Some(args.next().unwrap_or_default());
+        }
+        if let Some(v) = a.strip_prefix("--generate=") {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+fn generate(kind: &str, mut cmd: clap::Command) -> i32 {
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let mut out = std::io::stdout();
+    let shell = match kind {
+        "man" => {
+            return match clap_mangen::Man::new(cmd).render(&mut out) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{name}: error: writing the man page: {e}");
+                    1
+                }
+            };
+        }
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "elvish" => Shell::Elvish,
+        "powershell" => Shell::PowerShell,
+        _ => {
+            eprintln!(
+                "{name}: error: --generate takes man, bash, zsh, fish, elvish or powershell, not `{kind}`"
+            );
+            return 2;
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    0
 }
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
@@ -478,6 +531,10 @@ fn create(path: &str) -> Result<BufWriter<File>> {
 }
 
 fn main() {
+    if let Some(kind) = generate_request() {
+        use clap::CommandFactory;
+        std::process::exit(generate(&kind, Cli::command()));
+    }
     match run() {
         Ok(code) => std::process::exit(code),
         Err(e) => {

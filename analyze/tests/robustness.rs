@@ -922,3 +922,28 @@ fn color_always_never_and_no_color() {
     let o = run(&["a.vmt", "--color", "sometimes"], &d);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Man page and completions come from the clap definitions; `--help` has
+/// examples.
+#[test]
+fn man_page_completions_and_help_examples() {
+    let d = tmpdir("man");
+    let man = out(&run(&["--generate", "man"], &d));
+    assert!(
+        man.contains(".TH vmon-analyze 1") && man.contains("fail\\-if\\-breaches"),
+        "{man}"
+    );
+    for sh in ["bash", "zsh", "fish"] {
+        let c = out(&run(&["--generate", sh], &d));
+        assert!(
+            c.contains("--group-by") || c.contains("group-by"),
+            "{sh}: {c}"
+        );
+    }
+    assert_eq!(run(&["--generate", "nope"], &d).status.code(), Some(2));
+    let help = out(&run(&["--help"], &d));
+    assert!(
+        help.contains("Examples:") && help.contains("--diff base.vmt"),
+        "{help}"
+    );
+}

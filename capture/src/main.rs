@@ -29,7 +29,13 @@ Exit codes:
   3  /dev/variable_monitor missing: the module is not loaded
   4  permission denied: draining and kernel watches need CAP_SYS_ADMIN or CAP_PERFMON
   5  disk full: capture stopped; the file holds everything up to the last flush
-  6  a --watch or --load-above could not be registered";
+  6  a --watch or --load-above could not be registered
+
+Examples:
+  vmon-capture -o run.vmt --duration 60s            drain the device for a minute
+  vmon-capture -o q.vmt --watch '1234:queue_len>100'
+  vmon-capture --from-raw run.raw -o run.vmt --kallsyms kallsyms.txt
+  vmon-capture --generate man > vmon-capture.1      man page (or bash, zsh, fish completions)";
 
 /// Drain the vmon kernel module's records into a .vmt capture.
 #[derive(Parser, Debug)]
@@ -88,6 +94,52 @@ struct Args {
     /// Print each breach and every warning.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+/// `--generate man|bash|zsh|fish|elvish|powershell`: a man page or shell
+/// completions from the clap definitions, on stdout. Looked for before
+/// parsing, so the options a normal run requires are not needed.
+fn generate_request() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--generate" {
+            return Some(args.next().unwrap_or_default());
+        }
+        if let Some(v) = a.strip_prefix("--generate=") {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+fn generate(kind: &str, mut cmd: clap::Command) -> i32 {
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let mut out = std::io::stdout();
+    let shell = match kind {
+        "man" => {
+            return match clap_mangen::Man::new(cmd).render(&mut out) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{name}: error: writing the man page: {e}");
+                    1
+                }
+            };
+        }
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "elvish" => Shell::Elvish,
+        "powershell" => Shell::PowerShell,
+        _ => {
+            eprintln!(
+                "{name}: error: --generate takes man, bash, zsh, fish, elvish or powershell, not `{kind}`"
+            );
+            return 2;
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    0
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -217,6 +269,10 @@ enum Source {
 }
 
 fn main() {
+    if let Some(kind) = generate_request() {
+        use clap::CommandFactory;
+        std::process::exit(generate(&kind, Args::command()));
+    }
     let args = Args::parse();
     install_signals();
     match run(&args) {

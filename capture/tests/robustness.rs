@@ -558,3 +558,17 @@ fn kallsyms_that_do_not_fit_the_stacks_are_warned_about() {
         "the capture is still written"
     );
 }
+
+/// Man page and completions from the clap definitions; examples in --help.
+#[test]
+fn man_page_completions_and_help_examples() {
+    let run = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    let o = run(&["--generate", "man"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains(".TH vmon-capture 1"));
+    let o = run(&["--generate", "bash"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--from-raw"));
+    assert_eq!(run(&["--generate", "nope"]).status.code(), Some(2));
+    let o = run(&["--help"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
+}
