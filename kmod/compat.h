@@ -67,4 +67,18 @@ static inline bool vmon_state_is_frozen(struct task_struct *t,
 #endif
 }
 
+/*
+ * user_struct->locked_vm, shared with io_uring, RDMA and vfio, exists when
+ * one of them is configured (always on Debian).  NULL: no counter.
+ */
+#include <linux/sched/user.h>
+static inline atomic_long_t *vmon_user_locked_vm(struct user_struct *user)
+{
+#ifdef VMON_HAVE_USER_LOCKED_VM
+	return &user->locked_vm;
+#else
+	return NULL;
+#endif
+}
+
 #endif /* _VMON_COMPAT_H */

@@ -8,6 +8,13 @@
  * MAPS and CHAIN once per process; EVENT_END.  Collection is two-phase:
  * candidates are referenced under RCU into a preallocated array, then
  * described outside RCU, with a time budget.  Every cap sets a flag.
+ *
+ * Nothing here may wait for a watched or sampled process: the dump runs
+ * when something is stuck.  User memory is read through vmon_umem.c
+ * (kthread_use_mm() + copy_from_user_nofault(): no fault, no mmap_lock
+ * wait) and MAPS takes mmap_lock only by a bounded trylock; what cannot
+ * be read now is skipped and flagged (VMON_TASK_USER_NOWAIT,
+ * VMON_LIST_BUSY, VMON_CHAIN_CMDLINE_NOWAIT).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -27,7 +34,8 @@
 #include "vmon_priv.h"
 #include "compat.h"
 
-struct workqueue_struct *vmon_wq;
+struct workqueue_struct *vmon_wq;	/* privileged dumps, reaping */
+static struct workqueue_struct *vmon_wq_user;	/* unprivileged dumps */
 static struct vmon_event vmon_events[VMON_NR_EVENT_SLOTS];
 static struct task_struct **vmon_cand;	/* vmon_max_tasks entries */
 static unsigned int vmon_cand_cap;
@@ -35,23 +43,48 @@ static pid_t *vmon_seen;		/* tgids described in this event */
 static u8 *vmon_scratch;		/* one record being built */
 static char *vmon_pathbuf;
 
+/*
+ * Privileged and unprivileged events are dumped by two work items, on a
+ * WQ_HIGHPRI and an ordinary workqueue, so that unprivileged users cannot
+ * put nice -20 work on the machine.  They share the buffers below and the
+ * ring's event framing, so one dump runs at a time (vmon_dump_lock).
+ */
+static DEFINE_MUTEX(vmon_dump_lock);
 static void vmon_dump_fn(struct work_struct *work);
-static DECLARE_WORK(vmon_dump_work, vmon_dump_fn);
+static DECLARE_WORK(vmon_dump_work_priv, vmon_dump_fn);
+static DECLARE_WORK(vmon_dump_work_user, vmon_dump_fn);
 
-struct vmon_event *vmon_event_claim(void)
+/* Unprivileged events may fill only the upper half of the slots. */
+#define VMON_USER_SLOT0	(VMON_NR_EVENT_SLOTS / 2)
+
+/**
+ * vmon_event_claim() - a free event slot for a breach
+ * @priv: the watch's owner opened the device with CAP_PERFMON/CAP_SYS_ADMIN
+ *
+ * Context: hard-irq safe (one cmpxchg per slot tried).
+ * Return: a slot in VMON_SLOT_FILLING, or NULL when every slot this class
+ * may use is taken.
+ */
+struct vmon_event *vmon_event_claim(bool priv)
 {
 	int i;
 
-	for (i = 0; i < VMON_NR_EVENT_SLOTS; i++)
+	for (i = priv ? 0 : VMON_USER_SLOT0; i < VMON_NR_EVENT_SLOTS; i++)
 		if (atomic_cmpxchg(&vmon_events[i].state, VMON_SLOT_FREE,
-				   VMON_SLOT_FILLING) == VMON_SLOT_FREE)
+				   VMON_SLOT_FILLING) == VMON_SLOT_FREE) {
+			vmon_events[i].priv = priv;
 			return &vmon_events[i];
+		}
 	return NULL;
 }
 
-void vmon_dump_queue(void)
+/* Hard-irq safe. */
+void vmon_dump_queue(bool priv)
 {
-	queue_work(vmon_wq, &vmon_dump_work);
+	if (priv)
+		queue_work(vmon_wq, &vmon_dump_work_priv);
+	else
+		queue_work(vmon_wq_user, &vmon_dump_work_user);
 }
 
 /* ------------------------------------------------------------ tasks */
@@ -151,15 +184,18 @@ static unsigned int vmon_ustack(struct task_struct *t,
 {
 	u64 fp = r->user_bp, frame[2];
 	unsigned int n = 0;
+	bool nowait = false;
 
 	out[n++] = r->user_ip;
 	while (n < max) {
 		if (!fp || fp % 8 || fp < r->user_sp ||
 		    fp - r->user_sp > (8U << 20))
 			return n;
-		if (access_process_vm(t, fp, frame, sizeof(frame), 0) !=
+		if (vmon_umem_read(frame, fp, sizeof(frame), &nowait) !=
 		    sizeof(frame)) {
 			*flags |= VMON_TASK_USTACK_FAULT;
+			if (nowait)
+				*flags |= VMON_TASK_USER_NOWAIT;
 			return n;
 		}
 		if (!frame[1])
@@ -176,15 +212,16 @@ static unsigned int vmon_ustack(struct task_struct *t,
 static u32 vmon_raw_stack(struct task_struct *t, u64 sp, u8 *out, u32 want,
 			  u32 *flags)
 {
-	int got;
+	bool nowait = false;
+	u32 got;
 
 	if (!want)
 		return 0;
-	got = access_process_vm(t, sp, out, want, 0);
-	if (got < 0)
-		got = 0;
+	got = vmon_umem_read(out, sp, want, &nowait);
 	if (got < want)
 		*flags |= VMON_TASK_RAW_TRUNC;
+	if (nowait)
+		*flags |= VMON_TASK_USER_NOWAIT;
 	return got;
 }
 
@@ -216,6 +253,8 @@ static void vmon_emit_task(struct task_struct *t, u64 event_id)
 	} else if (!vmon_user_regs(t, r)) {
 		r->flags |= VMON_TASK_NO_UREGS;
 	} else {
+		/* past exit_mm() nothing is attached and the reads come back empty */
+		vmon_umem_attach(t);
 		r->nr_ustack = vmon_ustack(t, r, stk, VMON_USTACK_MAX,
 					   &r->flags);
 		stk += r->nr_ustack;
@@ -240,7 +279,10 @@ static void vmon_emit_maps(struct task_struct *t, u64 event_id)
 	memset(r, 0, sizeof(*r));
 	r->tgid = t->tgid;
 	mm = get_task_mm(t);
-	if (mm && !mmap_read_lock_killable(mm)) {
+	/* a writer holding or queued for it may be the stuck task itself */
+	if (mm && !vmon_mmap_trylock(mm)) {
+		r->flags |= VMON_LIST_BUSY;
+	} else if (mm) {
 		VMA_ITERATOR(vmi, mm, 0);
 
 		for_each_vma(vmi, vma) {
@@ -282,23 +324,25 @@ static void vmon_emit_maps(struct task_struct *t, u64 event_id)
 
 static u32 vmon_cmdline(struct task_struct *t, char *buf, u32 max, u32 *flags)
 {
-	struct mm_struct *mm = get_task_mm(t);
+	struct mm_struct *mm = vmon_umem_attach(t);
 	unsigned long start, end;
-	int got;
+	bool nowait = false;
+	u32 got;
 
 	if (!mm)
 		return 0;
 	start = READ_ONCE(mm->arg_start);
 	end = READ_ONCE(mm->arg_end);
-	mmput(mm);
 	if (end <= start)
 		return 0;
 	if (end - start > max) {
 		end = start + max;
 		*flags |= VMON_CHAIN_CMDLINE_TRUNC;
 	}
-	got = access_process_vm(t, start, buf, end - start, 0);
-	return got > 0 ? got : 0;
+	got = vmon_umem_read(buf, start, end - start, &nowait);
+	if (nowait)
+		*flags |= VMON_CHAIN_CMDLINE_NOWAIT;
+	return got;
 }
 
 static void vmon_emit_chain(struct task_struct *t, u64 event_id)
@@ -405,6 +449,7 @@ static void vmon_dump_event(struct vmon_event *ev)
 
 static void vmon_dump_fn(struct work_struct *work)
 {
+	bool priv = work == &vmon_dump_work_priv;
 	bool again;
 	int i;
 
@@ -413,9 +458,14 @@ static void vmon_dump_fn(struct work_struct *work)
 		for (i = 0; i < VMON_NR_EVENT_SLOTS; i++) {
 			struct vmon_event *ev = &vmon_events[i];
 
-			if (atomic_read_acquire(&ev->state) != VMON_SLOT_READY)
+			if (atomic_read_acquire(&ev->state) != VMON_SLOT_READY ||
+			    ev->priv != priv)
 				continue;
+			mutex_lock(&vmon_dump_lock);
 			vmon_dump_event(ev);
+			/* the mm belongs to this kworker, not to the lock */
+			vmon_umem_detach();
+			mutex_unlock(&vmon_dump_lock);
 			atomic_set_release(&ev->state, VMON_SLOT_FREE);
 			again = true;
 		}
@@ -431,8 +481,9 @@ int vmon_dump_init(void)
 	vmon_pathbuf = kmalloc(PATH_MAX, GFP_KERNEL);
 	vmon_wq = alloc_workqueue("variable_monitor", WQ_UNBOUND | WQ_HIGHPRI,
 				  0);
+	vmon_wq_user = alloc_workqueue("variable_monitor_user", WQ_UNBOUND, 0);
 	if (!vmon_cand || !vmon_seen || !vmon_scratch || !vmon_pathbuf ||
-	    !vmon_wq) {
+	    !vmon_wq || !vmon_wq_user) {
 		vmon_dump_exit();
 		return -ENOMEM;
 	}
@@ -442,6 +493,9 @@ int vmon_dump_init(void)
 /* Called after every timer is gone: nothing can queue new work. */
 void vmon_dump_exit(void)
 {
+	if (vmon_wq_user)
+		destroy_workqueue(vmon_wq_user);	/* drains its dump work */
+	vmon_wq_user = NULL;
 	if (vmon_wq)
 		destroy_workqueue(vmon_wq);	/* drains dump and reap work */
 	vmon_wq = NULL;

@@ -26,13 +26,20 @@ typedef bool (*ptrace_may_access_fn)(struct task_struct *t, unsigned int mode);
 static kallsyms_fn vmon_kallsyms;
 static ptrace_may_access_fn vmon_ptrace_may_access;
 
-/* Exported variables a kernel watch may name without kallsyms. */
+/*
+ * Exported variables a kernel watch may name without kallsyms, and with
+ * CAP_PERFMON alone (the load monitor); any offset stays inside them.
+ */
 static const struct {
 	const char *name;
 	const void *addr;
+	size_t size;
 } vmon_builtin_syms[] = {
-	{ "avenrun", avenrun },
+	{ "avenrun", avenrun, 3 * sizeof(unsigned long) },	/* avenrun[3] */
 };
+
+/* The core kernel's .data and .bss, resolved once through kallsyms. */
+static unsigned long vmon_sdata, vmon_edata, vmon_sbss, vmon_ebss;
 
 static unsigned long vmon_kprobe_addr(const char *name)
 {
@@ -86,6 +93,46 @@ void vmon_ksym_init(void)
 	}
 	vmon_kallsyms = (kallsyms_fn)entry;
 	vmon_ptrace_may_access = vmon_ksym_func("ptrace_may_access");
+	vmon_sdata = vmon_kallsyms("_sdata");
+	vmon_edata = vmon_kallsyms("_edata");
+	vmon_sbss = vmon_kallsyms("__bss_start");
+	vmon_ebss = vmon_kallsyms("__bss_stop");
+}
+
+/**
+ * vmon_ksym_builtin() - is @name a variable watchable with CAP_PERFMON?
+ * @name: symbol name
+ * @size: set to the variable's size in bytes
+ *
+ * Return: its address, or 0.
+ */
+unsigned long vmon_ksym_builtin(const char *name, size_t *size)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(vmon_builtin_syms); i++)
+		if (!strcmp(name, vmon_builtin_syms[i].name)) {
+			*size = vmon_builtin_syms[i].size;
+			return (unsigned long)vmon_builtin_syms[i].addr;
+		}
+	return 0;
+}
+
+/**
+ * vmon_kernel_data() - is [@addr, @addr + @len) inside the core kernel's
+ * .data or .bss?  (Not text, rodata, init memory that was freed, or the
+ * gaps between sections, which may be reused page-allocator memory.)
+ * @addr: kernel address
+ * @len: bytes
+ *
+ * Return: false as well when the section bounds are unknown.
+ */
+bool vmon_kernel_data(unsigned long addr, size_t len)
+{
+	if (addr + len < addr)
+		return false;
+	return (vmon_sdata && addr >= vmon_sdata && addr + len <= vmon_edata) ||
+	       (vmon_sbss && addr >= vmon_sbss && addr + len <= vmon_ebss);
 }
 
 bool vmon_ksym_available(void)

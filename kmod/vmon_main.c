@@ -34,6 +34,15 @@ u64 vmon_cmdline_max = 256;
 unsigned int vmon_max_watches = 65536;
 unsigned int vmon_max_watches_per_proc = 8192;
 unsigned int vmon_max_timers = 256;
+/* unprivileged owners: per uid, and what they leave to privileged ones */
+unsigned int vmon_max_watches_per_user = 8192;
+unsigned int vmon_max_timers_per_user = 32;
+unsigned int vmon_reserved_watches = 8192;
+unsigned int vmon_reserved_timers = 32;
+u64 vmon_dump_rate = 200;		/* dumps/s, all owners */
+u64 vmon_user_dump_rate = 10;
+u64 vmon_user_tick_checks = 1024;	/* entries per tick of a user timer */
+u64 vmon_user_cpu_pct = 5;		/* user timers' share of each CPU */		/* dumps/s, unprivileged owners together */
 static unsigned int ring_kb = 4096;
 struct vmon_stats vmon_stats;
 
@@ -43,6 +52,14 @@ module_param_named(max_watches_per_proc, vmon_max_watches_per_proc, uint, 0644);
 MODULE_PARM_DESC(max_watches_per_proc, "watches one process may own (8192)");
 module_param_named(max_timers, vmon_max_timers, uint, 0644);
 MODULE_PARM_DESC(max_timers, "distinct intervals, one hrtimer each (256)");
+module_param_named(max_watches_per_user, vmon_max_watches_per_user, uint, 0644);
+MODULE_PARM_DESC(max_watches_per_user, "watches of one unprivileged uid, all its processes (8192)");
+module_param_named(max_timers_per_user, vmon_max_timers_per_user, uint, 0644);
+MODULE_PARM_DESC(max_timers_per_user, "timers (distinct intervals) of one unprivileged uid (32)");
+module_param_named(reserved_watches, vmon_reserved_watches, uint, 0644);
+MODULE_PARM_DESC(reserved_watches, "of max_watches, kept for privileged owners (8192)");
+module_param_named(reserved_timers, vmon_reserved_timers, uint, 0644);
+MODULE_PARM_DESC(reserved_timers, "of max_timers, kept for privileged owners (32)");
 module_param(ring_kb, uint, 0444);
 MODULE_PARM_DESC(ring_kb, "record ring size in KiB, rounded up to a power of two (4096)");
 module_param_named(max_tasks, vmon_max_tasks, ullong, 0444);
@@ -63,6 +80,10 @@ static const struct vmon_tunable vmon_tunables[] = {
 	{ "raw_stack_bytes", &vmon_raw_stack_bytes, 0, VMON_RAW_STACK_MAX },
 	{ "dump_budget_ms", &vmon_dump_budget_ms, 0, 60000 },
 	{ "cmdline_max", &vmon_cmdline_max, 0, 4096 },
+	{ "dump_rate", &vmon_dump_rate, 0, 100000 },
+	{ "user_dump_rate", &vmon_user_dump_rate, 0, 100000 },
+	{ "user_tick_checks", &vmon_user_tick_checks, 1, 65536 },
+	{ "user_cpu_pct", &vmon_user_cpu_pct, 1, 50 },
 };
 
 static int vmon_tunable_show(struct seq_file *m, void *v)
@@ -120,6 +141,8 @@ static int vmon_stats_show(struct seq_file *m, void *v)
 	S(breaches);
 	S(dumps);
 	S(dumps_skipped);
+	S(dumps_no_reader);
+	S(dumps_rate_limited);
 	S(truncated_events);
 	S(tasks_sampled);
 	S(dump_ns);
@@ -127,6 +150,7 @@ static int vmon_stats_show(struct seq_file *m, void *v)
 	S(bytes);
 	S(lost_records);
 	S(lost_bytes);
+	S(pinned_pages);
 #undef S
 	seq_printf(m, "ring_bytes %llu\nring_used %llu\nkallsyms %d\n",
 		   vmon_ring_size(), vmon_ring_used(), vmon_ksym_available());
@@ -189,6 +213,7 @@ static int vmon_open(struct inode *inode, struct file *file)
 	mutex_init(&f->read_lock);
 	/* credentials are judged once, by whoever opened the file */
 	f->privileged = perfmon_capable();
+	f->sys_admin = capable(CAP_SYS_ADMIN);
 	f->can_read = f->privileged;
 	f->hello_done = true;
 	file->private_data = f;

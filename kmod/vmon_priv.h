@@ -33,11 +33,21 @@ extern u64 vmon_cmdline_max;
 extern unsigned int vmon_max_watches;
 extern unsigned int vmon_max_watches_per_proc;
 extern unsigned int vmon_max_timers;
+extern unsigned int vmon_max_watches_per_user;
+extern unsigned int vmon_max_timers_per_user;
+extern unsigned int vmon_reserved_watches;
+extern unsigned int vmon_reserved_timers;
+extern u64 vmon_dump_rate;
+extern u64 vmon_user_dump_rate;
+extern u64 vmon_user_tick_checks;
+extern u64 vmon_user_cpu_pct;
 
 struct vmon_stats {
 	atomic64_t breaches;
 	atomic64_t dumps;
 	atomic64_t dumps_skipped;	/* no free event slot */
+	atomic64_t dumps_no_reader;	/* unprivileged breach, nobody reading */
+	atomic64_t dumps_rate_limited;	/* over dump_rate or a share of it */
 	atomic64_t records;
 	atomic64_t bytes;
 	atomic64_t lost_records;
@@ -50,11 +60,14 @@ struct vmon_stats {
 	atomic64_t retired_checks;
 	atomic64_t retired_ns;
 	atomic64_t retired_overruns;
+	atomic64_t pinned_pages;	/* charged to RLIMIT_MEMLOCK now */
 };
 extern struct vmon_stats vmon_stats;
 
 struct vmon_file;
 struct vmon_owner;
+struct vmon_user;
+struct vmon_charge;
 
 /*
  * What a tick reads for one watch: 32 bytes, in a contiguous array per
@@ -74,7 +87,8 @@ struct vmon_hot {
 
 struct vmon_tarray {
 	struct rcu_head rcu;
-	unsigned int nr;
+	unsigned int nr;		/* published entries; release/acquire */
+	unsigned int cap;		/* allocated entries */
 	struct vmon_hot hot[];
 };
 
@@ -85,15 +99,19 @@ struct vmon_timer {
 	struct list_head watches;	/* vmon_watch.tnode, under vmon_mutex */
 	struct list_head node;		/* vmon_timers, under vmon_mutex */
 	u64 interval_ns;
+	struct vmon_user *user;		/* unprivileged uid's own, or NULL */
+	enum hrtimer_mode mode;		/* HARD for privileged, SOFT for users */
 	unsigned int nr;		/* under vmon_mutex */
+	unsigned int off;		/* VMON_HOT_OFF entries in arr */
 	bool dirty;			/* arr holds VMON_HOT_OFF entries */
 	/* written by the callback only */
-	u64 next_dump_ns;
 	u64 ticks;
 	u64 checks;
 	u64 ns_total;
 	u64 overruns;
 	u64 overloaded;
+	u64 throttled;			/* ticks skipped: CPU share used up */
+	unsigned int cursor;		/* next entry of a chunked walk */
 };
 
 struct vmon_watch {
@@ -114,8 +132,10 @@ struct vmon_watch {
 	struct list_head dnode;		/* private, while being freed */
 	struct vmon_timer *timer;
 	struct vmon_owner *owner;
+	struct vmon_user *user;		/* unprivileged owner's uid, or NULL */
 	struct vmon_file *file;
 	struct page *page;		/* pinned page, NULL for kernel watches */
+	struct vmon_charge *charge;	/* RLIMIT_MEMLOCK share, NULL if none */
 	u64 addr;			/* user address or resolved kernel address */
 	u64 interval_ns;
 	pid_t owner_tgid;
@@ -130,6 +150,7 @@ struct vmon_file {
 	struct mutex read_lock;
 	bool can_read;			/* CAP_PERFMON or CAP_SYS_ADMIN at open */
 	bool privileged;		/* same, for intervals and kernel watches */
+	bool sys_admin;			/* CAP_SYS_ADMIN at open: any kernel symbol */
 	bool hello_done;
 	u32 hello_off;
 	struct vmon_rec_hello hello;
@@ -138,6 +159,7 @@ struct vmon_file {
 /* A breach waiting for the dump work; filled in hard-irq context. */
 struct vmon_event {
 	atomic_t state;			/* VMON_SLOT_* */
+	bool priv;			/* dumped on the WQ_HIGHPRI queue */
 	struct vmon_rec_breach rec;
 };
 
@@ -157,9 +179,20 @@ void vmon_watch_counts(unsigned int *watches, unsigned int *timers,
 /* vmon_dump.c */
 int vmon_dump_init(void);
 void vmon_dump_exit(void);
-void vmon_dump_queue(void);	/* hard-irq safe */
-struct vmon_event *vmon_event_claim(void);
+void vmon_dump_queue(bool priv);
+struct vmon_event *vmon_event_claim(bool priv);
 extern struct workqueue_struct *vmon_wq;
+
+/* vmon_pin.c */
+struct vmon_charge *vmon_pin_charge(struct page *page);
+void vmon_pin_uncharge(struct vmon_charge *c);
+
+/* vmon_umem.c: user memory of other processes, for the dump worker only */
+struct mm_struct;
+struct mm_struct *vmon_umem_attach(struct task_struct *t);
+void vmon_umem_detach(void);
+u32 vmon_umem_read(void *dst, u64 uaddr, u32 len, bool *nowait);
+bool vmon_mmap_trylock(struct mm_struct *mm);
 
 /* vmon_ring.c */
 int vmon_ring_init(unsigned long bytes);
@@ -171,6 +204,7 @@ __poll_t vmon_ring_poll(struct vmon_file *f, struct file *file,
 			struct poll_table_struct *wait);
 int vmon_ring_claim_reader(struct vmon_file *f);
 void vmon_ring_release_reader(struct vmon_file *f);
+bool vmon_ring_has_reader(void);
 void vmon_ring_shutdown(void);
 u64 vmon_ring_size(void);
 u64 vmon_ring_used(void);
@@ -180,6 +214,8 @@ u64 vmon_now_ns(void);
 void vmon_ksym_init(void);
 bool vmon_ksym_available(void);
 unsigned long vmon_ksym_lookup(const char *name);
+unsigned long vmon_ksym_builtin(const char *name, size_t *size);
+bool vmon_kernel_data(unsigned long addr, size_t len);
 void *vmon_ksym_func(const char *name);
 bool vmon_remote_allowed(struct task_struct *target);
 

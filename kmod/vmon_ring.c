@@ -145,7 +145,7 @@ int vmon_ring_claim_reader(struct vmon_file *f)
 
 	mutex_lock(&reader_lock);
 	if (!ring.reader)
-		ring.reader = f;
+		WRITE_ONCE(ring.reader, f);
 	else if (ring.reader != f)
 		ret = -EBUSY;
 	mutex_unlock(&reader_lock);
@@ -164,9 +164,15 @@ void vmon_ring_release_reader(struct vmon_file *f)
 			ring.rec_off = 0;
 			smp_store_release(&ring.tail, tail + len);
 		}
-		ring.reader = NULL;
+		WRITE_ONCE(ring.reader, NULL);
 	}
 	mutex_unlock(&reader_lock);
+}
+
+/* Is a reader attached now?  Hard-irq safe; a racing claim may be missed. */
+bool vmon_ring_has_reader(void)
+{
+	return READ_ONCE(ring.reader) != NULL;
 }
 
 void vmon_ring_shutdown(void)

@@ -23,6 +23,7 @@
 #include <linux/capability.h>
 #include <linux/pid.h>
 #include <linux/binfmts.h>
+#include <linux/security.h>
 #include "vmon_priv.h"
 #include "compat.h"
 #include "vmon_trace.h"
@@ -34,11 +35,33 @@ struct vmon_owner {
 	pid_t tgid;
 	unsigned int nr;
 	bool dead;
+	atomic64_t next_dump_ns;	/* dump cooldown; hard-irq */
+};
+
+/*
+ * Per-uid accounting of unprivileged owners (the device was opened
+ * without CAP_PERFMON/CAP_SYS_ADMIN): their watches and timers, and their
+ * share of the dump rate.  Per uid, not per process, so fork() does not
+ * multiply them.  Privileged owners are limited only by the global caps,
+ * of which reserved_watches/reserved_timers are kept for them.  Under
+ * vmon_mutex; the timer reads dump_tat only.
+ */
+struct vmon_user {
+	struct hlist_node hnode;
+	struct list_head dnode;		/* private, while being freed */
+	kuid_t uid;
+	unsigned int watches;
+	unsigned int timers;
+	atomic64_t dump_tat;		/* rate share, see vmon_rate_take() */
 };
 
 static DEFINE_MUTEX(vmon_mutex);
 static DEFINE_RAW_SPINLOCK(vmon_lock);
 static DEFINE_HASHTABLE(vmon_owners, 8);
+static DEFINE_HASHTABLE(vmon_users, 6);
+static unsigned int vmon_nr_user_watches, vmon_nr_user_timers;
+static atomic64_t vmon_rate_all = ATOMIC64_INIT(0);	/* every dump */
+static atomic64_t vmon_rate_users = ATOMIC64_INIT(0);	/* unprivileged ones */
 static LIST_HEAD(vmon_remote);
 static LIST_HEAD(vmon_timers);
 static unsigned int vmon_nr_watches, vmon_nr_timers;
@@ -82,6 +105,70 @@ static bool vmon_breached(const struct vmon_hot *h, u32 flags, s64 v)
 	return v < h->threshold;
 }
 
+/*
+ * Generic cell rate algorithm, lockless for any CPU in hard-irq: at most
+ * @rate events per second with bursts of @burst.  *tat is the theoretical
+ * arrival time of the next event; rate 0 means no limit.
+ */
+static bool vmon_rate_take(atomic64_t *tat, u64 now, u64 rate, u64 burst)
+{
+	u64 period, base;
+	s64 t;
+
+	if (!rate)
+		return true;
+	period = div64_u64(NSEC_PER_SEC, rate);
+	t = atomic64_read(tat);
+	do {
+		base = max_t(u64, t, now);
+		if (base + period - now > burst * period)
+			return false;
+	} while (!atomic64_try_cmpxchg(tat, &t, base + period));
+	return true;
+}
+
+/* One dump per owner per dump_reset_sec. */
+static bool vmon_cooldown_take(atomic64_t *next, u64 now)
+{
+	u64 reset = READ_ONCE(vmon_dump_reset_sec) * NSEC_PER_SEC;
+	s64 n = atomic64_read(next);
+
+	do {
+		if (now < (u64)n)
+			return false;
+	} while (!atomic64_try_cmpxchg(next, &n, now + reset));
+	return true;
+}
+
+/*
+ * May this breach dump?  Unprivileged dumps need a reader (nobody else can
+ * see them) and fit in user_dump_rate together and half of it per uid;
+ * every dump fits in dump_rate, so privileged watches always keep
+ * dump_rate - user_dump_rate.  A level that refuses after an earlier one
+ * granted wastes that grant: conservative.
+ */
+static bool vmon_dump_allowed(struct vmon_watch *w, u64 now)
+{
+	u64 rate = READ_ONCE(vmon_dump_rate);
+	u64 urate = READ_ONCE(vmon_user_dump_rate);
+	u64 share = urate ? max_t(u64, urate / 2, 1) : 0;
+	struct vmon_user *u = w->user;
+
+	if (u && !vmon_ring_has_reader()) {
+		atomic64_inc(&vmon_stats.dumps_no_reader);
+		return false;
+	}
+	if (!vmon_cooldown_take(&w->owner->next_dump_ns, now))
+		return false;
+	if ((u && (!vmon_rate_take(&u->dump_tat, now, share, share) ||
+		   !vmon_rate_take(&vmon_rate_users, now, urate, urate))) ||
+	    !vmon_rate_take(&vmon_rate_all, now, rate, rate)) {
+		atomic64_inc(&vmon_stats.dumps_rate_limited);
+		return false;
+	}
+	return true;
+}
+
 /* Hard-irq context: no allocation, no spinlock_t. */
 static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 		      u64 now)
@@ -94,18 +181,24 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 	WRITE_ONCE(w->breaches, w->breaches + 1);
 	atomic64_inc(&vmon_stats.breaches);
 	trace_breach(w->id, w->target_tgid, w->name, v, w->threshold);
-	printk_ratelimited(KERN_INFO KBUILD_MODNAME
-			   ": breach pid=%d watch=%s value=%lld threshold=%lld addr=%p\n",
-			   w->target_tgid, w->name, v, w->threshold,
-			   (void *)(unsigned long)w->addr);
-	if (now < tm->next_dump_ns)
+	/* the name is the user's: escaped; a kernel value is nobody's business */
+	if (w->target_tgid)
+		pr_info_ratelimited("breach pid=%d watch=%*pE value=%lld threshold=%lld addr=%p\n",
+				    w->target_tgid,
+				    (int)strnlen(w->name, sizeof(w->name)),
+				    w->name, v, w->threshold,
+				    (void *)(unsigned long)w->addr);
+	else
+		pr_info_ratelimited("breach kernel watch=%*pE ksym=%s\n",
+				    (int)strnlen(w->name, sizeof(w->name)),
+				    w->name, w->ksym);
+	if (!vmon_dump_allowed(w, now))
 		return;
-	ev = vmon_event_claim();
+	ev = vmon_event_claim(!w->user);
 	if (!ev) {
 		atomic64_inc(&vmon_stats.dumps_skipped);
 		return;
 	}
-	tm->next_dump_ns = now + READ_ONCE(vmon_dump_reset_sec) * NSEC_PER_SEC;
 	r = &ev->rec;
 	memset(r, 0, sizeof(*r));
 	r->watch_id = w->id;
@@ -120,21 +213,48 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 	memcpy(r->name, w->name, sizeof(r->name));
 	memcpy(r->ksym, w->ksym, sizeof(r->ksym));
 	atomic_set_release(&ev->state, VMON_SLOT_READY);
-	vmon_dump_queue();
+	vmon_dump_queue(!w->user);
 }
 
-static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
-{
-	struct vmon_timer *tm = container_of(hrt, struct vmon_timer, hrt);
-	u64 start = ktime_get_ns(), cost, missed;
-	struct vmon_tarray *arr;
-	unsigned int i, n = 0;
+/*
+ * Unprivileged timers are bounded per CPU, whatever users do: they are
+ * HRTIMER_MODE_SOFT (softirq, or a thread on PREEMPT_RT, so privileged
+ * HARD timers and every interrupt preempt them), a tick walks at most
+ * user_tick_checks entries and resumes there on the next tick, and their
+ * ticks on one CPU share a leaky bucket of user_cpu_pct percent of the
+ * CPU (burst: that share of 1 ms).  A tick that finds the bucket full is
+ * skipped and counted in "throttled".  Per-CPU state is touched only from
+ * soft timer callbacks, which one CPU runs one at a time.
+ */
+struct vmon_cpu_bucket {
+	u64 last_ns;
+	u64 debt_ns;
+};
+static DEFINE_PER_CPU(struct vmon_cpu_bucket, vmon_cpu_bucket);
 
-	rcu_read_lock();
-	arr = rcu_dereference(tm->arr);
-	if (arr)
-		n = arr->nr;
-	for (i = 0; i < n; i++) {
+static bool vmon_user_bucket_ok(u64 now)
+{
+	struct vmon_cpu_bucket *b = this_cpu_ptr(&vmon_cpu_bucket);
+	u64 pct = READ_ONCE(vmon_user_cpu_pct);
+	u64 credit = div_u64((now - b->last_ns) * pct, 100);
+
+	b->last_ns = now;
+	b->debt_ns = b->debt_ns > credit ? b->debt_ns - credit : 0;
+	return b->debt_ns < NSEC_PER_MSEC * pct / 100;
+}
+
+static void vmon_user_bucket_charge(u64 ns)
+{
+	this_cpu_ptr(&vmon_cpu_bucket)->debt_ns += ns;
+}
+
+/* Walk hot[from, to); breach edges fire with the tick's start time. */
+static void vmon_tick_walk(struct vmon_timer *tm, struct vmon_tarray *arr,
+			   unsigned int from, unsigned int to, u64 start)
+{
+	unsigned int i;
+
+	for (i = from; i < to; i++) {
 		struct vmon_hot *h = &arr->hot[i];
 		u32 flags = READ_ONCE(h->flags);
 		s64 v;
@@ -151,10 +271,37 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 		if (b)
 			vmon_fire(tm, h->w, v, start);
 	}
+}
+
+static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
+{
+	struct vmon_timer *tm = container_of(hrt, struct vmon_timer, hrt);
+	u64 start = ktime_get_ns(), cost, missed;
+	unsigned int from = 0, to = 0, nr = 0;
+	struct vmon_tarray *arr;
+
+	if (tm->user && !vmon_user_bucket_ok(start)) {
+		tm->throttled++;
+		goto forward;
+	}
+	rcu_read_lock();
+	arr = rcu_dereference(tm->arr);
+	if (arr)	/* pairs with the release in vmon_timer_append() */
+		nr = to = smp_load_acquire(&arr->nr);
+	if (arr && tm->user) {
+		/* resume where the last tick stopped */
+		from = tm->cursor < to ? tm->cursor : 0;
+		to = min_t(u64, to, from + READ_ONCE(vmon_user_tick_checks));
+		tm->cursor = to < nr ? to : 0;
+	}
+	if (arr)
+		vmon_tick_walk(tm, arr, from, to, start);
 	rcu_read_unlock();
 	cost = ktime_get_ns() - start;
+	if (tm->user)
+		vmon_user_bucket_charge(cost);
 	tm->ticks++;
-	tm->checks += n;
+	tm->checks += to - from;
 	tm->ns_total += cost;
 	/* Never let a tick that costs more than half its interval own the CPU. */
 	if (cost > tm->interval_ns / 2) {
@@ -162,6 +309,7 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 		hrtimer_forward(hrt, ns_to_ktime(start + 2 * cost),
 				ns_to_ktime(tm->interval_ns));
 	}
+forward:
 	missed = hrtimer_forward_now(hrt, ns_to_ktime(tm->interval_ns));
 	if (missed > 1)
 		tm->overruns += missed - 1;
@@ -170,22 +318,42 @@ static enum hrtimer_restart vmon_timer_fn(struct hrtimer *hrt)
 
 /* ------------------------------------------------------- timers, owners */
 
-static struct vmon_timer *vmon_timer_get(u64 interval_ns)
+/* What unprivileged owners may use of a global cap, all together. */
+static unsigned int vmon_user_cap(unsigned int max, unsigned int reserved)
+{
+	return max > reserved ? max - reserved : 0;
+}
+
+/*
+ * Privileged watches share a timer per interval; an unprivileged uid's
+ * watches get timers of their own (@u), so that nobody can slow down or
+ * crowd another user's polling by joining its interval.
+ */
+static struct vmon_timer *vmon_timer_get(u64 interval_ns, struct vmon_user *u)
 {
 	struct vmon_timer *tm;
 
 	list_for_each_entry(tm, &vmon_timers, node)
-		if (tm->interval_ns == interval_ns)
+		if (tm->interval_ns == interval_ns && tm->user == u)
 			return tm;
 	if (vmon_nr_timers >= vmon_max_timers)
 		return ERR_PTR(-ENOSPC);
-	tm = kzalloc(sizeof(*tm), GFP_KERNEL);
+	if (u && (u->timers >= vmon_max_timers_per_user ||
+		  vmon_nr_user_timers >= vmon_user_cap(vmon_max_timers,
+							vmon_reserved_timers)))
+		return ERR_PTR(-ENOSPC);
+	tm = kzalloc(sizeof(*tm), GFP_KERNEL_ACCOUNT);
 	if (!tm)
 		return ERR_PTR(-ENOMEM);
 	INIT_LIST_HEAD(&tm->watches);
 	tm->interval_ns = interval_ns;
-	vmon_hrtimer_setup(&tm->hrt, vmon_timer_fn, CLOCK_MONOTONIC,
-			   HRTIMER_MODE_REL_HARD);
+	tm->user = u;
+	if (u) {
+		u->timers++;
+		vmon_nr_user_timers++;
+	}
+	tm->mode = u ? HRTIMER_MODE_REL_SOFT : HRTIMER_MODE_REL_HARD;
+	vmon_hrtimer_setup(&tm->hrt, vmon_timer_fn, CLOCK_MONOTONIC, tm->mode);
 	list_add(&tm->node, &vmon_timers);
 	vmon_nr_timers++;
 	return tm;
@@ -196,31 +364,55 @@ static struct vmon_timer *vmon_timer_get(u64 interval_ns)
  * grace period.  A breach edge that races with the copy of in_breach may
  * be reported twice or not at all, once.
  */
+static void vmon_hot_fill(struct vmon_hot *h, struct vmon_watch *w)
+{
+	h->kaddr = w->kaddr;
+	h->threshold = w->threshold;
+	h->flags = w->flags;
+	h->length = w->length;
+	h->in_breach = READ_ONCE(w->in_breach);
+	h->pad = 0;
+	h->w = w;
+}
+
+/*
+ * Add w, just linked last on tm->watches, to the published array in place
+ * when it has room: a tick sees the entry only once nr covers it.  Arrays
+ * grow by doubling, so filling a timer costs O(n), not O(n^2).
+ */
+static bool vmon_timer_append(struct vmon_timer *tm, struct vmon_watch *w)
+{
+	struct vmon_tarray *arr;
+
+	arr = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
+	if (!arr || arr->nr >= arr->cap || arr->nr + 1 != tm->nr + tm->off)
+		return false;
+	vmon_hot_fill(&arr->hot[arr->nr], w);
+	w->slot = arr->nr;
+	smp_store_release(&arr->nr, arr->nr + 1);
+	return true;
+}
+
 static int vmon_timer_rebuild(struct vmon_timer *tm)
 {
 	struct vmon_tarray *old, *arr = NULL;
 	struct vmon_watch *w;
-	unsigned int i = 0;
+	unsigned int i = 0, cap;
 
 	old = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
 	if (tm->nr) {
-		arr = kvmalloc(struct_size(arr, hot, tm->nr), GFP_KERNEL);
+		cap = max(16U, tm->nr * 2);
+		arr = kvmalloc(struct_size(arr, hot, cap), GFP_KERNEL_ACCOUNT);
 		if (!arr)
 			return -ENOMEM;
 		list_for_each_entry(w, &tm->watches, tnode) {
-			struct vmon_hot *h = &arr->hot[i];
-
-			h->kaddr = w->kaddr;
-			h->threshold = w->threshold;
-			h->flags = w->flags;
-			h->length = w->length;
-			h->in_breach = READ_ONCE(w->in_breach);
-			h->pad = 0;
-			h->w = w;
+			vmon_hot_fill(&arr->hot[i], w);
 			w->slot = i++;
 		}
 		arr->nr = i;
+		arr->cap = cap;
 	}
+	tm->off = 0;
 	rcu_assign_pointer(tm->arr, arr);
 	tm->dirty = false;
 	if (old)
@@ -244,7 +436,7 @@ static struct vmon_owner *vmon_owner_get(pid_t tgid)
 
 	if (o)
 		return o;
-	o = kzalloc(sizeof(*o), GFP_KERNEL);
+	o = kzalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
 	if (!o)
 		return NULL;
 	o->tgid = tgid;
@@ -255,6 +447,33 @@ static struct vmon_owner *vmon_owner_get(pid_t tgid)
 	return o;
 }
 
+static struct vmon_user *vmon_user_get(kuid_t uid)
+{
+	struct vmon_user *u;
+
+	hash_for_each_possible(vmon_users, u, hnode, __kuid_val(uid))
+		if (uid_eq(u->uid, uid))
+			return u;
+	u = kzalloc(sizeof(*u), GFP_KERNEL_ACCOUNT);
+	if (!u)
+		return NULL;
+	u->uid = uid;
+	hash_add(vmon_users, &u->hnode, __kuid_val(uid));
+	return u;
+}
+
+/* Unhash u once nothing of it is left; freed with batch b (or now if NULL). */
+static void vmon_user_release(struct vmon_user *u, struct list_head *b)
+{
+	if (!u || u->watches || u->timers)
+		return;
+	hash_del(&u->hnode);
+	if (b)
+		list_add(&u->dnode, b);
+	else
+		kfree(u);	/* never reached a timer */
+}
+
 /* ---------------------------------------------------------- removal */
 
 /* What one removal frees after a single RCU grace period. */
@@ -262,11 +481,12 @@ struct vmon_batch {
 	struct list_head watches;
 	struct list_head timers;
 	struct list_head owners;
+	struct list_head users;
 };
 
 #define VMON_BATCH(b) struct vmon_batch b = {			\
 	LIST_HEAD_INIT(b.watches), LIST_HEAD_INIT(b.timers),	\
-	LIST_HEAD_INIT(b.owners) }
+	LIST_HEAD_INIT(b.owners), LIST_HEAD_INIT(b.users) }
 
 /* Unlink w from everything; vmon_mutex held.  Nothing is freed yet. */
 static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
@@ -277,9 +497,11 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	struct vmon_tarray *arr;
 
 	arr = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
-	if (arr && w->slot < arr->nr && arr->hot[w->slot].w == w)
+	if (arr && w->slot < arr->nr && arr->hot[w->slot].w == w) {
 		WRITE_ONCE(arr->hot[w->slot].flags,
 			   arr->hot[w->slot].flags | VMON_HOT_OFF);
+		tm->off++;
+	}
 	tm->dirty = true;
 	list_del(&w->tnode);
 	raw_spin_lock(&vmon_lock);
@@ -294,13 +516,36 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	list_del(&w->fnode);
 	vmon_nr_watches--;
 	atomic_dec(&vmon_live_watches);
+	/* the charge ends now; the pin after the grace period */
+	vmon_pin_uncharge(w->charge);
+	w->charge = NULL;
 	list_add_tail(&w->dnode, &b->watches);
+	if (w->user) {
+		w->user->watches--;
+		vmon_nr_user_watches--;
+	}
 	if (!--tm->nr) {
 		/* waits for a running callback, which may still see w */
 		hrtimer_cancel(&tm->hrt);
 		list_move(&tm->node, &b->timers);
 		vmon_nr_timers--;
+		if (tm->user) {
+			tm->user->timers--;
+			vmon_nr_user_timers--;
+		}
 	}
+	vmon_user_release(w->user, &b->users);
+}
+
+/* Give back w's page and its RLIMIT_MEMLOCK share. */
+static void vmon_unpin(struct vmon_watch *w)
+{
+	if (!w->page)
+		return;
+	vmon_pin_uncharge(w->charge);
+	unpin_user_page(w->page);
+	w->page = NULL;
+	w->charge = NULL;
 }
 
 /* Free the timers and owners a batch emptied; after any grace period. */
@@ -308,6 +553,7 @@ static void vmon_batch_free_rest(struct vmon_batch *b)
 {
 	struct vmon_timer *tm, *tt;
 	struct vmon_owner *o, *ot;
+	struct vmon_user *u, *ut;
 
 	list_for_each_entry_safe(tm, tt, &b->timers, node) {
 		atomic64_add(tm->ticks, &vmon_stats.retired_ticks);
@@ -319,25 +565,89 @@ static void vmon_batch_free_rest(struct vmon_batch *b)
 	}
 	list_for_each_entry_safe(o, ot, &b->owners, dnode)
 		kfree(o);
+	list_for_each_entry_safe(u, ut, &b->users, dnode)
+		kfree(u);
 }
 
-static void vmon_batch_free(struct vmon_batch *b)
+/*
+ * vmon_mutex held: compact the arrays b's removals left half dead.  The
+ * removed entries are already VMON_HOT_OFF, which a tick skips without
+ * touching them, so a rebuild is only worth it when dead entries
+ * outnumber live ones: removal costs O(1) amortized instead of a copy of
+ * the whole array per cancelled id.
+ */
+static void vmon_batch_publish(struct vmon_batch *b)
 {
-	struct vmon_watch *w, *wt;
 	struct vmon_timer *tm;
 
 	if (list_empty(&b->watches))
 		return;
 	list_for_each_entry(tm, &vmon_timers, node)
-		if (tm->dirty)
+		if (tm->dirty && tm->off > tm->nr)
 			vmon_timer_rebuild(tm);	/* on failure OFF entries stay */
-	synchronize_rcu();	/* running timer walks are done with them */
+}
+
+static void vmon_batch_free_now(struct vmon_batch *b)
+{
+	struct vmon_watch *w, *wt;
+
 	list_for_each_entry_safe(w, wt, &b->watches, dnode) {
-		if (w->page)
-			unpin_user_page(w->page);
+		vmon_unpin(w);
 		kfree(w);
 	}
 	vmon_batch_free_rest(b);
+}
+
+/* A batch handed to the workqueue after a grace period. */
+struct vmon_rcu_batch {
+	struct rcu_work rwork;
+	struct vmon_batch b;
+};
+
+static void vmon_rcu_batch_fn(struct work_struct *work)
+{
+	struct vmon_rcu_batch *rb = container_of(to_rcu_work(work),
+						 struct vmon_rcu_batch, rwork);
+
+	vmon_batch_free_now(&rb->b);
+	kfree(rb);
+}
+
+static void vmon_batch_move(struct vmon_batch *to, struct vmon_batch *from)
+{
+	INIT_LIST_HEAD(&to->watches);
+	INIT_LIST_HEAD(&to->timers);
+	INIT_LIST_HEAD(&to->owners);
+	INIT_LIST_HEAD(&to->users);
+	list_splice_init(&from->watches, &to->watches);
+	list_splice_init(&from->timers, &to->timers);
+	list_splice_init(&from->owners, &to->owners);
+	list_splice_init(&from->users, &to->users);
+}
+
+/*
+ * After vmon_batch_publish() and without vmon_mutex: only running timer
+ * walks can still see b's objects.  They are freed (and their pages
+ * unpinned) from vmon_wq after a grace period, so neither the caller nor
+ * other users' ioctl, close() and exit wait for one; the RLIMIT_MEMLOCK
+ * charges were already given back by vmon_unlink().  vmon_watch_exit()
+ * waits for these with rcu_barrier().
+ */
+static void vmon_batch_free(struct vmon_batch *b)
+{
+	struct vmon_rcu_batch *rb;
+
+	if (list_empty(&b->watches))
+		return;
+	rb = kmalloc(sizeof(*rb), GFP_KERNEL);
+	if (!rb) {
+		synchronize_rcu();	/* running timer walks are done with them */
+		vmon_batch_free_now(b);
+		return;
+	}
+	vmon_batch_move(&rb->b, b);
+	INIT_RCU_WORK(&rb->rwork, vmon_rcu_batch_fn);
+	queue_rcu_work(vmon_wq, &rb->rwork);
 }
 
 void vmon_file_release_watches(struct vmon_file *f)
@@ -348,8 +658,9 @@ void vmon_file_release_watches(struct vmon_file *f)
 	mutex_lock(&vmon_mutex);
 	list_for_each_entry_safe(w, tmp, &f->watches, fnode)
 		vmon_unlink(w, &b);
-	vmon_batch_free(&b);
+	vmon_batch_publish(&b);
 	mutex_unlock(&vmon_mutex);
+	vmon_batch_free(&b);
 }
 
 /* id 0: every watch the calling process owns, through any file. */
@@ -370,8 +681,9 @@ long vmon_ioc_cancel(struct vmon_file *f, unsigned long id)
 			ret = 0;
 		}
 	}
-	vmon_batch_free(&b);
+	vmon_batch_publish(&b);
 	mutex_unlock(&vmon_mutex);
+	vmon_batch_free(&b);
 	return ret;
 }
 
@@ -389,8 +701,9 @@ static void vmon_reap_fn(struct work_struct *work)
 			if (READ_ONCE(w->dead))
 				vmon_unlink(w, &b);
 	}
-	vmon_batch_free(&b);
+	vmon_batch_publish(&b);
 	mutex_unlock(&vmon_mutex);
+	vmon_batch_free(&b);
 }
 
 /*
@@ -512,6 +825,14 @@ static int vmon_pin_user(struct vmon_watch *w, struct task_struct *target)
 		ret = n < 0 ? (int)n : -EFAULT;
 		goto out;
 	}
+	/* charged to the owner (current), whoever's memory it is */
+	w->charge = vmon_pin_charge(page);
+	if (IS_ERR(w->charge)) {
+		ret = PTR_ERR(w->charge);
+		w->charge = NULL;
+		unpin_user_page(page);
+		goto out;
+	}
 	w->page = page;
 	w->kaddr = page_address(page) + offset_in_page(w->addr);
 out:
@@ -520,18 +841,36 @@ out:
 	return ret;
 }
 
-/* Core kernel image only: a module's variable could go away under us. */
-static int vmon_bind_kernel(struct vmon_watch *w, u64 offset)
+/*
+ * Core kernel image only: a module's variable could go away under us.
+ * CAP_PERFMON may watch the exported variables (avenrun); any other symbol
+ * needs CAP_SYS_ADMIN and must lie in .data/.bss.  Lockdown (the
+ * confidentiality level, like /proc/kcore) forbids kernel watches.
+ */
+static int vmon_bind_kernel(struct vmon_watch *w, u64 offset, bool sys_admin)
 {
-	unsigned long base = vmon_ksym_lookup(w->ksym);
-	unsigned long addr;
+	unsigned long base, addr;
+	size_t size = 0;
 	u64 probe;
 
-	if (!base)
-		return vmon_ksym_available() ? -ENOENT : -EOPNOTSUPP;
+	if (security_locked_down(LOCKDOWN_KCORE))
+		return -EPERM;
+	base = vmon_ksym_builtin(w->ksym, &size);
+	if (base) {
+		if (offset > size || offset + w->length > size)
+			return -EINVAL;
+	} else {
+		if (!sys_admin)
+			return -EPERM;
+		base = vmon_ksym_lookup(w->ksym);
+		if (!base)
+			return vmon_ksym_available() ? -ENOENT : -EOPNOTSUPP;
+	}
 	addr = base + offset;
 	if (addr < base || addr < __START_KERNEL_map ||
 	    addr + w->length > MODULES_VADDR || addr % w->length)
+		return -EINVAL;
+	if (size == 0 && !vmon_kernel_data(addr, w->length))
 		return -EINVAL;
 	if (copy_from_kernel_nofault(&probe, (void *)addr, w->length))
 		return -EFAULT;
@@ -552,31 +891,27 @@ static struct task_struct *vmon_get_target(pid_t pid)
 	return t;
 }
 
-static int vmon_bind_user(struct vmon_watch *w, pid_t pid)
+static bool vmon_is_self(pid_t pid)
 {
-	struct task_struct *t;
-	int ret;
+	return !pid || pid == task_tgid_vnr(current);
+}
 
-	if (!pid || pid == task_tgid_vnr(current))
-		return vmon_pin_user(w, current);
-	t = vmon_get_target(pid);
-	if (!t)
-		return -ESRCH;
-	if (!vmon_remote_allowed(t)) {
-		ret = -EPERM;
-	} else {
-		w->target_tgid = t->tgid;
-		w->remote = true;
-		ret = vmon_pin_user(w, t);
-	}
-	put_task_struct(t);
-	return ret;
+/* Unprivileged owners: the per-uid and the shared unprivileged caps. */
+static int vmon_user_admit(struct vmon_user *u)
+{
+	if (u->watches >= vmon_max_watches_per_user ||
+	    vmon_nr_user_watches >= vmon_user_cap(vmon_max_watches,
+						  vmon_reserved_watches))
+		return -ENOSPC;
+	return 0;
 }
 
 static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 {
+	struct vmon_user *u = NULL;
 	struct vmon_owner *o;
 	struct vmon_timer *tm;
+	int ret;
 
 	if (READ_ONCE(vmon_closing))
 		return -ESHUTDOWN;
@@ -585,10 +920,20 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 	o = vmon_owner_find(w->owner_tgid);
 	if (o && o->nr >= vmon_max_watches_per_proc)
 		return -ENOSPC;
+	if (!f->privileged) {
+		u = vmon_user_get(current_uid());
+		if (!u)
+			return -ENOMEM;
+		ret = vmon_user_admit(u);
+		if (ret)
+			goto err_user;
+	}
 	o = vmon_owner_get(w->owner_tgid);
-	if (!o)
-		return -ENOMEM;
-	tm = vmon_timer_get(w->interval_ns);
+	if (!o) {
+		ret = -ENOMEM;
+		goto err_user;
+	}
+	tm = vmon_timer_get(w->interval_ns, u);
 	if (IS_ERR(tm)) {
 		if (!o->nr) {
 			raw_spin_lock(&vmon_lock);
@@ -596,7 +941,13 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 			raw_spin_unlock(&vmon_lock);
 			kfree(o);
 		}
-		return PTR_ERR(tm);
+		ret = PTR_ERR(tm);
+		goto err_user;
+	}
+	w->user = u;
+	if (u) {
+		u->watches++;
+		vmon_nr_user_watches++;
 	}
 	w->owner = o;
 	w->timer = tm;
@@ -613,7 +964,7 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 	atomic_inc(&vmon_live_watches);
 	list_add_tail(&w->tnode, &tm->watches);
 	tm->nr++;
-	if (vmon_timer_rebuild(tm)) {
+	if (!vmon_timer_append(tm, w) && vmon_timer_rebuild(tm)) {
 		VMON_BATCH(b);
 
 		/* w was never published to a tick: no grace period needed */
@@ -623,15 +974,64 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 		return -ENOMEM;	/* the caller unpins and frees w */
 	}
 	if (tm->nr == 1)
-		hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns),
-			      HRTIMER_MODE_REL_HARD);
+		hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns), tm->mode);
 	return 0;
+err_user:
+	vmon_user_release(u, NULL);
+	return ret;
+}
+
+/*
+ * A watch on another process is checked, pinned and linked on vmon_remote
+ * under the target's exec_update_lock, the mm_access() pattern: an exec
+ * (say of a setuid binary) either completes before the ptrace check, which
+ * then judges the new image, or waits until the watch is linked, and then
+ * its exec hook ends the watch.  An exit between the check and the link
+ * would find nothing to end, so it is looked for after linking.  On
+ * success w is registered; on failure w is unpinned, the caller frees it.
+ */
+static int vmon_add_remote(struct vmon_file *f, struct vmon_watch *w,
+			   pid_t pid, u64 *id)
+{
+	struct task_struct *t = vmon_get_target(pid);
+	int ret;
+
+	if (!t)
+		return -ESRCH;
+	ret = down_read_killable(&t->signal->exec_update_lock);
+	if (ret)
+		goto out_put;
+	if (!vmon_remote_allowed(t)) {
+		ret = -EPERM;
+		goto out_unlock;
+	}
+	w->target_tgid = t->tgid;
+	w->remote = true;
+	ret = vmon_pin_user(w, t);
+	if (ret)
+		goto out_unlock;
+	mutex_lock(&vmon_mutex);
+	ret = vmon_add(f, w);
+	if (!ret)
+		*id = w->id;
+	/* the exit probe runs after live drops to 0, under vmon_lock */
+	if (!ret && !atomic_read(&t->signal->live))
+		vmon_proc_gone(t->tgid);
+	mutex_unlock(&vmon_mutex);
+	if (ret)
+		vmon_unpin(w);
+out_unlock:
+	up_read(&t->signal->exec_update_lock);
+out_put:
+	put_task_struct(t);
+	return ret;
 }
 
 long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 {
 	struct vmon_watch_req req;
 	struct vmon_watch *w;
+	u64 id = 0;
 	u32 usize;
 	int ret;
 
@@ -646,7 +1046,7 @@ long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 	ret = vmon_check_req(&req, f->privileged);
 	if (ret)
 		return ret;
-	w = kzalloc(sizeof(*w), GFP_KERNEL);
+	w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
 	if (!w)
 		return -ENOMEM;
 	w->flags = req.flags;
@@ -660,25 +1060,31 @@ long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 	memcpy(w->ksym, req.ksym, sizeof(w->ksym));
 	if (req.flags & VMON_WATCH_KERNEL) {
 		w->target_tgid = 0;
-		ret = vmon_bind_kernel(w, req.addr);
+		ret = vmon_bind_kernel(w, req.addr, f->sys_admin);
+	} else if (vmon_is_self(req.pid)) {
+		ret = vmon_pin_user(w, current);
 	} else {
-		ret = vmon_bind_user(w, req.pid);
+		ret = vmon_add_remote(f, w, req.pid, &id);
+		if (ret)
+			goto err_free;
+		goto done;
 	}
 	if (ret)
 		goto err_free;
 	mutex_lock(&vmon_mutex);
 	ret = vmon_add(f, w);
+	id = w->id;	/* w may be gone once the mutex is dropped */
 	mutex_unlock(&vmon_mutex);
 	if (ret)
 		goto err_unpin;
+done:
 	/* only the id goes back; a failed copy leaves the watch registered */
 	if (usize >= offsetofend(struct vmon_watch_req, id) &&
-	    put_user(w->id, &((struct vmon_watch_req __user *)uarg)->id))
+	    put_user(id, &((struct vmon_watch_req __user *)uarg)->id))
 		return -EFAULT;
 	return 0;
 err_unpin:
-	if (w->page)
-		unpin_user_page(w->page);
+	vmon_unpin(w);
 err_free:
 	kfree(w);
 	return ret;
@@ -711,17 +1117,18 @@ int vmon_show_timers(struct seq_file *m, void *v)
 {
 	struct vmon_timer *tm;
 
-	seq_puts(m, "interval_ns watches ticks checks ns_total ns_per_tick ns_per_check overruns overloaded\n");
+	seq_puts(m, "interval_ns watches ticks checks ns_total ns_per_tick ns_per_check overruns overloaded class throttled\n");
 	mutex_lock(&vmon_mutex);
 	list_for_each_entry(tm, &vmon_timers, node) {
 		u64 ticks = READ_ONCE(tm->ticks), checks = READ_ONCE(tm->checks);
 		u64 ns = READ_ONCE(tm->ns_total);
 
-		seq_printf(m, "%llu %u %llu %llu %llu %llu %llu %llu %llu\n",
+		seq_printf(m, "%llu %u %llu %llu %llu %llu %llu %llu %llu %s %llu\n",
 			   tm->interval_ns, tm->nr, ticks, checks, ns,
 			   ticks ? div64_u64(ns, ticks) : 0,
 			   checks ? div64_u64(ns, checks) : 0,
-			   READ_ONCE(tm->overruns), READ_ONCE(tm->overloaded));
+			   READ_ONCE(tm->overruns), READ_ONCE(tm->overloaded),
+			   tm->user ? "user" : "priv", READ_ONCE(tm->throttled));
 	}
 	mutex_unlock(&vmon_mutex);
 	return 0;
@@ -790,5 +1197,7 @@ void vmon_watch_exit(void)
 	tracepoint_probe_unregister(vmon_tp_exit, vmon_probe_exit, NULL);
 	tracepoint_synchronize_unregister();
 	cancel_work_sync(&vmon_reap_work);
+	/* queue_rcu_work() batches: queued by now; destroy_workqueue() drains */
+	rcu_barrier();
 	WARN_ON(vmon_nr_watches || vmon_nr_timers);
 }

@@ -223,6 +223,9 @@ pub struct Quality {
     /// with CFI and then the frame-pointer chain, or from the kernel's
     /// frame-pointer chain alone.
     pub cfi_user_stacks: u64,
+    /// Samples whose user memory the kernel did not read (not resident, or
+    /// the mm was busy: the dump never waits on another process).
+    pub user_memory_not_read: u64,
     pub hybrid_user_stacks: u64,
     pub fp_user_stacks: u64,
     /// Records the kernel dropped, summed over the inputs.
@@ -237,6 +240,9 @@ impl Quality {
         use vmon_format::task_flags as tf;
         if flags & tf::KSTACK_TRUNC != 0 {
             self.truncated_kernel_stacks += 1;
+        }
+        if flags & tf::USER_NOWAIT != 0 {
+            self.user_memory_not_read += 1;
         }
         if !user {
             return;
@@ -298,6 +304,12 @@ impl Quality {
                 self.cfi_user_stacks,
                 self.hybrid_user_stacks,
                 self.fp_user_stacks,
+            ));
+        }
+        if self.user_memory_not_read > 0 {
+            s.push_str(&format!(
+                "; user memory not read (not resident or mm busy): {}",
+                self.user_memory_not_read
             ));
         }
         s.push_str(&format!("; kernel drops: {}", self.kernel_drops));

@@ -521,12 +521,6 @@ fn breaches(a: &Analysis) -> Table {
     }
 }
 
-/// ns since the start of input `input`'s capture, saturated to i64.
-fn offset_ns(a: &Analysis, input: u32, t: u64) -> i64 {
-    let start = a.inputs.get(input as usize).map_or(0, |i| i.meta.start_ns);
-    (t as i128 - start as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
-}
-
 /// The `user_stack` code of a sample: 0 cfi, 1 hybrid, 2 fp, 3 none.
 fn user_stack_code(a: &Analysis, r: &SampleRow) -> u32 {
     let st = &a.stacks[r.stack.idx()];
@@ -539,6 +533,12 @@ fn user_stack_code(a: &Analysis, r: &SampleRow) -> u32 {
     } else {
         2
     }
+}
+
+/// ns since the start of input `input`'s capture, saturated to i64.
+fn offset_ns(a: &Analysis, input: u32, t: u64) -> i64 {
+    let start = a.inputs.get(input as usize).map_or(0, |i| i.meta.start_ns);
+    (t as i128 - start as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 fn task_samples(a: &Analysis) -> Table {

@@ -304,21 +304,19 @@ impl Enricher for Host {
         std::mem::take(&mut self.tables)
     }
 
-    fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
-    }
-
     fn perf_map(&mut self, tgid: i32) -> Option<PerfMap> {
         // The JIT writes it in its own mount namespace's /tmp.
         let rel = format!("tmp/perf-{tgid}.map");
         let path = if self.live {
             Path::new(&format!("/proc/{tgid}/root")).join(rel)
         } else {
-            // Inside the sysroot, as every lookup there (a symlinked /tmp
-            // must not lead out of it).
             resolve_in_root(self.sysroot.as_ref()?, &format!("/{rel}"))?
         };
         PerfMap::read(&path)
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     fn image(&mut self, tgid: i32, m: &MapOwned) -> Option<Arc<Image>> {

@@ -830,7 +830,7 @@ impl<W: Write> Converter<W> {
     /// The file's task flags for the kernel's: the two are separate
     /// definitions (SPEC.md §5.7, vmon.h), mapped bit by bit here.
     fn task_flags(&mut self, kernel: u32) -> u32 {
-        const MAP: [(u32, u32); 7] = [
+        const MAP: [(u32, u32); 8] = [
             (VMON_TASK_KSTACK_TRUNC, vf::task_flags::KSTACK_TRUNC),
             (VMON_TASK_USTACK_TRUNC, vf::task_flags::USTACK_TRUNC),
             (VMON_TASK_USTACK_FAULT, vf::task_flags::USTACK_FAULT),
@@ -838,6 +838,7 @@ impl<W: Write> Converter<W> {
             (VMON_TASK_ON_CPU, vf::task_flags::ON_CPU),
             (VMON_TASK_KTHREAD, vf::task_flags::KTHREAD),
             (VMON_TASK_NO_UREGS, vf::task_flags::NO_UREGS),
+            (VMON_TASK_USER_NOWAIT, vf::task_flags::USER_NOWAIT),
         ];
         let mut out = 0;
         let mut known = 0;

@@ -146,7 +146,8 @@ pub enum TaskState {
 
 /// Flags of a [`TaskSample`] (SPEC.md §5.7 lists them). Bits 0–6 say what
 /// the kernel found; bits 7–10 (format 1.1) say how the user stack was
-/// obtained and whether it is complete. A file without bits 7–10 holds the
+/// obtained and whether it is complete, bit 11 (1.1) that the kernel could not
+/// read user memory without waiting. A file without bits 7–10 holds the
 /// kernel's frame-pointer chain, whose completeness is not recorded.
 pub mod task_flags {
     /// More kernel frames than the module keeps.
@@ -173,8 +174,11 @@ pub mod task_flags {
     pub const USTACK_ROOT: u32 = 1 << 9;
     /// The unwinder stopped before the thread's root: the stack is incomplete.
     pub const USTACK_CUT: u32 = 1 << 10;
+    /// The kernel did not read the task's user memory: not resident, or its
+    /// mm was busy (the dump never faults or waits on another process).
+    pub const USER_NOWAIT: u32 = 1 << 11;
     /// Every bit this version of the format defines.
-    pub const ALL: u32 = (1 << 11) - 1;
+    pub const ALL: u32 = (1 << 12) - 1;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -11,6 +11,7 @@ use common::{small_file, zstd};
 fn major_version_0_is_invalid_not_newer() {
     let mut b = small_file(4, zstd(4));
     b[8..10].copy_from_slice(&0u16.to_le_bytes());
+    b[10..12].copy_from_slice(&0u16.to_le_bytes());
     let e = VmtFile::from_bytes(&b).err().expect("refused").to_string();
     assert!(
         e.contains("format version 0.") && e.contains("does not exist"),

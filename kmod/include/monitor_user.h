@@ -127,7 +127,7 @@ static inline const char *vmon_strerror(int err)
 	case EACCES:
 		return "interval below the floor for unprivileged callers (/proc/variable_monitor/min_interval_ns): use time_ns = 0 for the default or a larger interval, or run with CAP_PERFMON";
 	case EPERM:
-		return "not permitted: watching another process needs ptrace rights over it; kernel watches need CAP_SYS_ADMIN or CAP_PERFMON";
+		return "not permitted: watching another process needs ptrace rights over it; kernel watches need CAP_PERFMON (avenrun) or CAP_SYS_ADMIN (any other symbol), and none are allowed under kernel lockdown";
 	case EINVAL:
 		return "invalid watch: length must be 1, 2, 4 or 8, the address naturally aligned (a variable may not straddle pages), interval 10 us .. 1 h, name NUL-terminated";
 	case EFAULT:
@@ -135,9 +135,11 @@ static inline const char *vmon_strerror(int err)
 	case ESRCH:
 		return "no such process (task_id)";
 	case ENOSPC:
-		return "too many watches or intervals: see max_watches, max_watches_per_proc, max_timers module parameters";
+		return "too many watches or intervals: see the max_watches, max_watches_per_proc, max_timers, max_watches_per_user and max_timers_per_user module parameters (unprivileged users together also leave reserved_watches/reserved_timers to privileged ones)";
 	case ENOMEM:
 		return "out of memory";
+	case EDQUOT:
+		return "locked-memory limit reached: each watch pins the page (a whole 2 MiB huge page if the variable is in one) holding its variable, charged once per page to your user against RLIMIT_MEMLOCK across all your processes; raise 'ulimit -l', put watched variables together, or run with CAP_IPC_LOCK";
 	case EOPNOTSUPP:
 		return "kernel symbol lookup unavailable on this kernel (see dmesg)";
 	case ENOTTY:

@@ -9,7 +9,10 @@
 # rt, 6.12; default 6.1): the newest tests/kernel/out/KERNEL* holding
 # results.txt (the harness writes to out/6.1-2, -3, ... when another run
 # holds out/6.1). The checks pass on 6.1, 6.1 PREEMPT_RT and 6.12. vmon-analyze is
-# $VMON_ANALYZE, or built with cargo into $CARGO_TARGET_DIR.
+# $VMON_ANALYZE, or built with cargo into $CARGO_TARGET_DIR. capture_ustack's
+# chains are checked by tests/e2e/ustack_check.py (python3, binutils, libc6-dbg
+# and unshare: installed when missing), capture_ustack_size's bytes per task
+# sample are printed by tests/e2e/vmt_sizes.py.
 # Exit status: 0 when every check passed, 1 when one failed, 2 on a setup error.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -153,6 +156,45 @@ if scenario_ok capture_jit && [ -s "$f" ]; then
 		test "$n" -ge 1
 else
 	bad "jit: scenario capture_jit did not pass or left no $f"
+fi
+
+# --- ustack: every thread of the tests/programs programs has its exact user
+# chain, with the binaries and again without them (tests/e2e/ustack_check.py
+# says how the chains are derived and proved against the binaries)
+d=$out/capture_ustack
+if scenario_ok capture_ustack && [ -s "$d/expected.txt" ]; then
+	# the expectations need objdump/readelf/c++filt and glibc's symbols for its
+	# internal functions (start_thread, clone3 ...): libc6-dbg
+	need=()
+	command -v objdump >/dev/null || need+=(binutils)
+	command -v unshare >/dev/null || need+=(util-linux)
+	[ "$(dpkg-query -W -f='${Status}' libc6-dbg 2>/dev/null)" = "install ok installed" ] || need+=(libc6-dbg)
+	if [ ${#need[@]} -gt 0 ]; then
+		apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends "${need[@]}" >&2 ||
+			{ echo "check.sh: cannot install ${need[*]}" >&2; exit 2; }
+	fi
+	res=$(python3 tests/e2e/ustack_check.py "$d" "$VMON_ANALYZE")
+	echo "$res" | grep -v '^[0-9]* passed, [0-9]* failed$'
+	p=$(echo "$res" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+	f=$(echo "$res" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-1}))
+else
+	bad "ustack: scenario capture_ustack did not pass or left no $d/expected.txt"
+fi
+
+# --- ustack_size: bytes per task sample (numbers for BENCHMARKS.md, not asserted)
+d=$out/capture_ustack_size
+if scenario_ok capture_ustack_size && [ -s "$d/size.txt" ]; then
+	samples() { analyze "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["inputs"][0]["task_samples"])' 2>/dev/null; }
+	while read -r what file bytes n; do
+		case $what in
+		vmon-*) echo "  size: $what $file: $(python3 tests/e2e/vmt_sizes.py "$d/$file" "$(samples "$d/$file")")" ;;
+		*) echo "  size: $what $file: $bytes B, $n samples, $((bytes / ${n:-1})) B per sample (whole file)" ;;
+		esac
+	done < "$d/size.txt"
+	check "ustack_size: every capture decodes with its task samples" \
+		test -z "$(while read -r what file bytes n; do case $what in vmon-*) [ "$(samples "$d/$file")" -gt 0 ] 2>/dev/null || echo x ;; esac; done < "$d/size.txt")"
 fi
 
 echo "$passed passed, $failed failed"

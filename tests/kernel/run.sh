@@ -120,6 +120,32 @@ trap cleanup EXIT
 # --- host-side builds shared by all kernels ----------------------------------------------
 gcc -static -O2 -Wall -Wextra -Werror -o "$work/runas" "$HERE/lib/runas.c"
 
+# tests/programs: dynamically linked programs (C, C++, Rust, Go) for the user-stack
+# scenarios; they run in the guest with the host's libraries (kt_copy_libs).
+programs=()
+if [ $smoke = 0 ] && [ -f "$REPO/tests/programs/Makefile" ]; then
+	export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vmon-target}
+	make -C "$REPO/tests/programs" OUT="$work/programs" >"$work/programs.log" 2>&1 || {
+		cat "$work/programs.log" >&2
+		kt_die "tests/programs does not build (make -C tests/programs OUT=DIR)"
+	}
+	programs=("$work"/programs/*)
+fi
+
+# Host programs the selected scenarios ask for ("# vmon-host-bin: NAME ..."), copied into
+# the guest's /usr/bin with their libraries; linux-perf is installed for perf.
+host_bins=()
+for s in "${scenarios[@]}"; do
+	for b in $(header "$s" host-bin); do
+		if [ "$b" = perf ] && ! kt_pkg_installed linux-perf; then
+			[ $install = 1 ] || kt_die "linux-perf is missing (needed by $s)"
+			apt-get install -y -qq --no-install-recommends linux-perf >&2
+		fi
+		p=$(command -v "$b") || kt_die "$s wants host program '$b', which is not installed"
+		host_bins+=("$(readlink -f "$p")")
+	done
+done
+
 rust_bins=()
 t_rust=$SECONDS
 for c in $rust_crates; do
@@ -209,6 +235,9 @@ prepare_kernel() {
 	cp "$work/runas" "$root/vmon/bin/"
 	local b
 	for b in "${rust_bins[@]}"; do cp "$b" "$root/vmon/bin/"; done
+	for b in "${programs[@]}"; do cp "$b" "$root/vmon/bin/"; done
+	for b in "${host_bins[@]}"; do cp "$b" "$root/usr/bin/"; done
+	kt_copy_libs "$root" "$root"/vmon/bin/* "${host_bins[@]}"
 
 	cp /bin/busybox "$root/bin/busybox"
 	local applet
@@ -230,7 +259,27 @@ prepare_kernel() {
 		echo "$name" >>"$root/vmon/modules/order"
 	done <"$kw/modules.txt"
 
-	local s
+	# Kernel modules scenarios ask for ("# vmon-kmods: loop ext4"): copied with
+	# their dependencies to /vmon/kmods/, in load order in /vmon/kmods/order,
+	# for the scenario to insmod (builtins are simply absent).
+	local s want=""
+	for s in "${scenarios[@]}"; do want+=" $(header "$s" kmods)"; done
+	mkdir -p "$root/vmon/kmods"
+	: >"$root/vmon/kmods/order"
+	if [ -n "${want// /}" ]; then
+		module_closure "$rel" $want >"$kw/kmods.txt" ||
+			kt_die "$rel lacks modules scenarios ask for: $(grep missing "$kw/kmods.txt" | tr '\n' ' ')"
+		while read -r name path; do
+			case "$path" in
+			*.ko.xz) xz -dc "/lib/modules/$rel/$path" ;;
+			*.ko.zst) zstd -qdc "/lib/modules/$rel/$path" ;;
+			*.ko.gz) gzip -dc "/lib/modules/$rel/$path" ;;
+			*) cat "/lib/modules/$rel/$path" ;;
+			esac >"$root/vmon/kmods/$name.ko"
+			echo "$name" >>"$root/vmon/kmods/order"
+		done <"$kw/kmods.txt"
+	fi
+
 	for s in "${scenarios[@]}"; do cp "$scenario_dir/$s.sh" "$root/vmon/scenarios/"; done
 	install -m 0755 "$HERE/lib/init.sh" "$root/init"
 	{

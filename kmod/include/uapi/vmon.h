@@ -145,6 +145,7 @@ enum vmon_task_state {
 #define VMON_TASK_ON_CPU	(1U << 4) /* running elsewhere: stack may be torn */
 #define VMON_TASK_KTHREAD	(1U << 5) /* no user context */
 #define VMON_TASK_NO_UREGS	(1U << 6) /* user registers unavailable */
+#define VMON_TASK_USER_NOWAIT	(1U << 7) /* user memory not resident or mm busy: not read */
 
 /*
  * Followed by __u64 kstack[nr_kstack] (innermost first), __u64
@@ -172,6 +173,7 @@ struct vmon_rec_task {
 
 /* struct vmon_rec_maps.flags and struct vmon_rec_chain.flags */
 #define VMON_LIST_TRUNC		(1U << 0) /* more entries than fitted */
+#define VMON_LIST_BUSY		(1U << 1) /* MAPS: mmap_lock contended, entries not read */
 
 /*
  * Followed by nr entries, each a struct vmon_map_entry, then path_len
@@ -215,6 +217,7 @@ struct vmon_rec_chain {
 };
 
 #define VMON_CHAIN_CMDLINE_TRUNC	(1U << 0)
+#define VMON_CHAIN_CMDLINE_NOWAIT	(1U << 1) /* not resident now: not read */
 
 struct vmon_chain_entry {
 	__s32 pid;

@@ -44,10 +44,13 @@ pub const VMON_TASK_RAW_TRUNC: u32 = 1 << 3;
 pub const VMON_TASK_ON_CPU: u32 = 1 << 4;
 pub const VMON_TASK_KTHREAD: u32 = 1 << 5;
 pub const VMON_TASK_NO_UREGS: u32 = 1 << 6;
+pub const VMON_TASK_USER_NOWAIT: u32 = 1 << 7;
 
 pub const VMON_LIST_TRUNC: u32 = 1 << 0;
+pub const VMON_LIST_BUSY: u32 = 1 << 1;
 pub const VMON_MAP_PATH_TRUNC: u32 = 1 << 0;
 pub const VMON_CHAIN_CMDLINE_TRUNC: u32 = 1 << 0;
+pub const VMON_CHAIN_CMDLINE_NOWAIT: u32 = 1 << 1;
 
 pub const VMON_EVENT_TASKS_TRUNC: u32 = 1 << 0;
 pub const VMON_EVENT_TIME_BUDGET: u32 = 1 << 1;

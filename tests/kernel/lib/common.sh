@@ -84,6 +84,11 @@ kt_install() {
 	fi
 	command -v gcc >/dev/null || pkgs+=(gcc)
 	command -v make >/dev/null || pkgs+=(make)
+	if [ "$boot" = 1 ]; then
+		# tests/programs: C++ and Go programs, built on the host for the guest.
+		command -v g++ >/dev/null || pkgs+=(g++)
+		command -v go >/dev/null || pkgs+=(golang-go)
+	fi
 	for f in $flavours; do
 		[ -n "$(kt_release "$f")" ] && continue
 		case "$f" in
@@ -156,4 +161,23 @@ kt_boot_image() {
 	done
 	rm -f "$vmlinux.tmp"
 	echo "$vmlinuz"
+}
+
+# Copies the shared libraries and the dynamic loader that the ELF files $2...
+# need into the initramfs tree $1, each at the path ldd resolves it to on this
+# host (so the guest maps the very files the host has: same paths, same
+# build-ids). Static binaries and non-ELF files are skipped.
+kt_copy_libs() {
+	local root=$1 f lib
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] && [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] || continue
+		readelf -l "$f" 2>/dev/null | grep -q 'Requesting program interpreter' || continue
+		# "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)"
+		for lib in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+			[ -e "$root$lib" ] && continue
+			mkdir -p "$root${lib%/*}"
+			cp -L "$lib" "$root$lib"
+		done
+	done
 }

@@ -23,6 +23,8 @@ grep '^BREACH\|^END' /tmp/load.txt
 grep -q '^BREACH .*name=load1 .*target=0 .*ksym=avenrun' /tmp/load.txt || fail "no BREACH for avenrun"
 grep -q '^TASK .*state=1 .*comm=vmon_busy' /tmp/load.txt || fail "no running (R) loadgen task in the dump"
 grep -q '^TASK .*state=2 .*comm=vmon_dwait' /tmp/load.txt || fail "no uninterruptible (D) loadgen task in the dump"
-dmesg | grep -q 'variable_monitor: breach pid=0 watch=load1' || fail "no dmesg line"
+# a kernel watch's line names the symbol, never the kernel's value (issue 11)
+dmesg | grep -q 'variable_monitor: breach kernel watch=load1 ksym=avenrun' || fail "no dmesg line"
+dmesg | grep 'watch=load1' | grep -q 'value=' && fail "a kernel value went to dmesg"
 rmmod variable_monitor || fail "rmmod"
 echo PASS

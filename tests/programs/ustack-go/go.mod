@@ -1,0 +1,3 @@
+module ustack_go
+
+go 1.19
