@@ -24,7 +24,14 @@ Without an output option, prints a summary per watch: breaches, tasks sampled an
 stacks, fully symbolized. Exit status: 0 on success, 1 on an error (unreadable input), \
 2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed, 4 when \
 --strict finds data lost (a damaged input, records dropped while capturing) or when --strict or \
---fail-if-breaches finds an input from which nothing could be recovered."
+--fail-if-breaches finds an input from which nothing could be recovered.",
+    after_help = "Examples:
+  vmon-analyze run.vmt                              summary per watch
+  vmon-analyze run.vmt --flamegraph run.svg         one SVG per watch
+  vmon-analyze run.vmt --folded --group-by comm     folded stacks, a root frame per comm
+  vmon-analyze new.vmt --diff base.vmt              functions whose share changed most
+  vmon-analyze run.vmt --report r/ --fail-if-breaches 0   CI report and gate
+  vmon-analyze --generate man > vmon-analyze.1      man page (or bash, zsh, fish completions)"
 )]
 struct Cli {
     /// Capture files; several are merged (watches with the same name,
@@ -41,13 +48,26 @@ struct Cli {
     #[arg(long)]
     combined: bool,
 
+    /// Add a root frame saying who ran each stack, in --folded and the
+    /// flamegraphs (as stackcollapse-perf does with the comm).
+    #[arg(long, value_name = "KEY", value_enum)]
+    group_by: Option<output::GroupBy>,
+
+    /// With --folded OUT: one file per watch, OUT-<watch>.folded (OUT's
+    /// extension, if any, kept), instead of all watches in one.
+    #[arg(long, requires = "folded")]
+    folded_per_watch: bool,
+
     /// Write folded stacks (`frame;frame;... count`, root first) to OUT, or to
     /// stdout without a value.
     #[arg(long, value_name = "OUT", num_args = 0..=1, default_missing_value = "-")]
     folded: Option<String>,
 
-    /// Differential flamegraph against BASE.vmt (widths from the inputs,
-    /// colour from the change). Written to --flamegraph's OUT or diff.svg.
+    /// Compare with BASE.vmt: alone, print the functions whose share of the
+    /// samples changed most (as `perf diff`); with --folded, the stacks with
+    /// both counts (`stack base now`, as difffolded.pl); with --flamegraph
+    /// [OUT], a differential flamegraph (widths from the inputs, colour
+    /// from the change) to OUT or diff.svg.
     #[arg(long, value_name = "BASE.vmt")]
     diff: Option<PathBuf>,
 
@@ -115,6 +135,10 @@ struct Cli {
     /// Also print each phase and what was read (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Colour in the summary and warnings: auto (on a terminal, unless
+    /// NO_COLOR is set), always, never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
 
     #[command(flatten)]
     artifacts: ArtifactArgs,
@@ -168,6 +192,87 @@ fn parse_size(s: &str) -> Result<u64, String> {
     };
     v.checked_mul(mult)
         .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether to colour what goes to a stream that `is_tty` describes.
+fn use_color(when: ColorWhen, is_tty: bool) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        // https://no-color.org: any non-empty NO_COLOR turns it off.
+        ColorWhen::Auto => is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+/// The summary with its watch headers in bold: names in it are escaped,
+/// so no line of the capture's own can start like one.
+fn colorize_summary(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    for l in text.split_inclusive('\n') {
+        if l.starts_with("== watch ") {
+            let (body, nl) = l.strip_suffix('\n').map_or((l, ""), |b| (b, "\n"));
+            out.push_str("\x1b[1m");
+            out.push_str(body);
+            out.push_str("\x1b[0m");
+            out.push_str(nl);
+        } else {
+            out.push_str(l);
+        }
+    }
+    out
+}
+
+/// `--generate man|bash|zsh|fish|elvish|powershell`: a man page or shell
+/// completions from the clap definitions, on stdout. Looked for before
+/// parsing, so the options a normal run requires are not needed.
+fn generate_request() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--generate" {
+            return Some(args.next().unwrap_or_default());
+        }
+        if let Some(v) = a.strip_prefix("--generate=") {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+fn generate(kind: &str, mut cmd: clap::Command) -> i32 {
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let mut out = std::io::stdout();
+    let shell = match kind {
+        "man" => {
+            return match clap_mangen::Man::new(cmd).render(&mut out) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{name}: error: writing the man page: {e}");
+                    1
+                }
+            };
+        }
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "elvish" => Shell::Elvish,
+        "powershell" => Shell::PowerShell,
+        _ => {
+            eprintln!(
+                "{name}: error: --generate takes man, bash, zsh, fish, elvish or powershell, not `{kind}`"
+            );
+            return 2;
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    0
 }
 
 fn parse_state(s: &str) -> Result<TaskState, String> {
@@ -367,7 +472,8 @@ fn write_flamegraphs(
     }
     jobs.par_iter().try_for_each(|(path, g)| -> Result<()> {
         let mut w = create(path)?;
-        output::flamegraph(&mut w, a, agg, g).with_context(|| format!("writing {path}"))?;
+        output::flamegraph_by(&mut w, a, agg, g, cli.group_by)
+            .with_context(|| format!("writing {path}"))?;
         w.flush().with_context(|| format!("writing {path}"))?;
         eprintln!("vmon-analyze: wrote {path}");
         Ok(())
@@ -406,9 +512,14 @@ fn print_warnings(cli: &Cli, a: &Analysis) {
     if cli.quiet {
         return;
     }
+    let (on, off) = if use_color(cli.color, std::io::stderr().is_terminal()) {
+        ("\x1b[33m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
     for w in &a.warnings {
         eprintln!(
-            "vmon-analyze: warning: {}",
+            "vmon-analyze: {on}warning{off}: {}",
             vmon_analyze::escape::visible(w)
         );
     }
@@ -420,6 +531,10 @@ fn create(path: &str) -> Result<BufWriter<File>> {
 }
 
 fn main() {
+    if let Some(kind) = generate_request() {
+        use clap::CommandFactory;
+        std::process::exit(generate(&kind, Cli::command()));
+    }
     match run() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -515,16 +630,43 @@ fn run() -> Result<i32> {
         .unwrap_or_else(|| "vmon".into());
     let mut stdout_used = false;
 
-    if let Some(out) = &cli.folded {
+    if let Some(out) = cli.folded.as_ref().filter(|_| cli.diff.is_none()) {
         if out == "-" {
+            if cli.folded_per_watch {
+                eprintln!("vmon-analyze: error: --folded-per-watch needs a file: --folded OUT");
+                return Ok(2);
+            }
             let stdout = std::io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            output::write_folded(&mut w, &agg, &agg.total)?;
+            output::write_folded_by(&mut w, &a, &agg, &agg.total, cli.group_by)?;
             w.flush()?;
             stdout_used = true;
+        } else if cli.folded_per_watch {
+            let (stem, ext) = match out.rsplit_once('.') {
+                Some((s, e)) if !s.is_empty() && !e.contains('/') => (s, format!(".{e}")),
+                _ => (out.as_str(), String::new()),
+            };
+            let mut used = std::collections::HashSet::new();
+            for g in &agg.per_watch {
+                let name = g
+                    .watch
+                    .and_then(|w| a.watches.get(w.idx()))
+                    .map_or("all".to_string(), |w| output::file_stem(&w.name));
+                let mut path = format!("{stem}-{name}{ext}");
+                let mut n = 2;
+                while !used.insert(path.clone()) {
+                    path = format!("{stem}-{name}-{n}{ext}");
+                    n += 1;
+                }
+                refuse_input(&cli, &path)?;
+                let mut w = create(&path)?;
+                output::write_folded_by(&mut w, &a, &agg, g, cli.group_by)?;
+                w.flush()?;
+                eprintln!("vmon-analyze: wrote {path}");
+            }
         } else {
             let mut w = create(out)?;
-            output::write_folded(&mut w, &agg, &agg.total)?;
+            output::write_folded_by(&mut w, &a, &agg, &agg.total, cli.group_by)?;
             w.flush()?;
             eprintln!("vmon-analyze: wrote {out}");
         }
@@ -533,33 +675,51 @@ fn run() -> Result<i32> {
     if let Some(base) = &cli.diff {
         let b = build(std::slice::from_ref(base), &opts, cli.max_memory, &progress)?;
         let bagg = Aggregates::compute_with(&b, cli.full_signatures);
-        let out = match cli.flamegraph.as_deref() {
-            Some(o) if !o.is_empty() => o.to_string(),
-            _ => "diff.svg".to_string(),
-        };
-        let title = format!(
-            "vmon diff: {} vs base {}",
-            cli.inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            base.display()
-        );
-        let sub = format!(
-            "base {} samples, now {} samples; red grew, blue shrank (kernel frames _[k])",
-            bagg.total.samples, agg.total.samples
-        );
-        let mut w = create(&out)?;
-        output::diff_flamegraph(
-            &mut w,
-            title,
-            sub,
-            &output::folded_lines(&bagg, &bagg.total),
-            &output::folded_lines(&agg, &agg.total),
-        )?;
-        w.flush()?;
-        eprintln!("vmon-analyze: wrote {out}");
+        let base_lines = output::folded_lines(&bagg, &bagg.total);
+        let now_lines = output::folded_lines(&agg, &agg.total);
+        let mut wrote = false;
+        // `--diff --folded`: two counts per stack, as difffolded.pl prints.
+        if let Some(out) = &cli.folded {
+            let mut text = output::diff_lines(&base_lines, &now_lines).join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            if out == "-" {
+                std::io::stdout().write_all(text.as_bytes())?;
+                stdout_used = true;
+            } else {
+                std::fs::write(out, text).with_context(|| format!("writing {out}"))?;
+                eprintln!("vmon-analyze: wrote {out}");
+            }
+            wrote = true;
+        }
+        if let Some(fg) = cli.flamegraph.as_deref() {
+            let out = if fg.is_empty() { "diff.svg" } else { fg };
+            let title = format!(
+                "vmon diff: {} vs base {}",
+                cli.inputs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                base.display()
+            );
+            let sub = format!(
+                "base {} samples, now {} samples; red grew, blue shrank (kernel frames _[k])",
+                bagg.total.samples, agg.total.samples
+            );
+            let mut w = create(out)?;
+            output::diff_flamegraph(&mut w, title, sub, &base_lines, &now_lines)?;
+            w.flush()?;
+            eprintln!("vmon-analyze: wrote {out}");
+            wrote = true;
+        }
+        if !wrote {
+            // As `perf diff`: the functions whose share changed most.
+            let text = output::diff_text(&b, &bagg, &a, &agg, cli.top.max(20));
+            std::io::stdout().write_all(text.as_bytes())?;
+            stdout_used = true;
+        }
     }
 
     // Flamegraphs (inferno renders each on one thread) and the tables run
@@ -591,7 +751,13 @@ fn run() -> Result<i32> {
         && !cli.artifacts.any_output()
     {
         print_warnings(&cli, &a);
-        std::io::stdout().write_all(summary::text(&a, &agg, &sopts).as_bytes())?;
+        let text = summary::text(&a, &agg, &sopts);
+        let text = if use_color(cli.color, std::io::stdout().is_terminal()) {
+            colorize_summary(&text)
+        } else {
+            text
+        };
+        std::io::stdout().write_all(text.as_bytes())?;
     } else {
         print_warnings(&cli, &a);
         if !cli.quiet {

@@ -40,6 +40,90 @@ pub fn write_folded(w: &mut dyn Write, agg: &Aggregates, group: &Group) -> std::
     w.write_all(folded_text(agg, group).as_bytes())
 }
 
+/// `--group-by`: a root frame saying who ran each stack, as
+/// stackcollapse-perf does with the comm (and `--pid`, `--tid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    /// The thread's comm.
+    Comm,
+    /// The process: its comm and tgid, `name[tgid]`.
+    Process,
+    /// The thread: its comm and pid, `name[pid]`.
+    Thread,
+    /// The watch that breached.
+    Watch,
+}
+
+/// The root frame of a sample under `by`.
+fn group_label(a: &Analysis, s: &crate::analysis::SampleRow, by: GroupBy) -> String {
+    match by {
+        GroupBy::Comm => a.name(s.comm).to_string(),
+        GroupBy::Thread => format!("{}[{}]", a.name(s.comm), s.pid),
+        GroupBy::Process => {
+            let pcomm = s
+                .process
+                .and_then(|p| a.processes.get(s.input.0 as usize)?.get(p as usize))
+                .and_then(|p| p.chain.first())
+                .map(|c| c.1.as_str())
+                .unwrap_or_else(|| a.name(s.comm));
+            format!("{pcomm}[{}]", s.tgid)
+        }
+        GroupBy::Watch => a
+            .watches
+            .get(s.watch.idx())
+            .map_or_else(|| "?".to_string(), watch_title),
+    }
+}
+
+/// The folded lines of a group with a root frame per [`GroupBy`], sorted
+/// by count (then name); the counts sum to the group's samples.
+pub fn grouped_folded_text(a: &Analysis, agg: &Aggregates, group: &Group, by: GroupBy) -> String {
+    let mut m: HashMap<(String, u32), u64> = HashMap::new();
+    for s in &a.samples {
+        if group.watch.is_some_and(|w| w != s.watch) {
+            continue;
+        }
+        *m.entry((group_label(a, s, by), s.stack.0)).or_default() += 1;
+    }
+    let mut lines: Vec<(String, u64)> = m
+        .into_iter()
+        .map(|((label, st), n)| {
+            let name = agg
+                .stack_names
+                .get(st as usize)
+                .map(String::as_str)
+                .unwrap_or("[?]");
+            (
+                format!("{};{name}", crate::aggregate::escape_frame(&label)),
+                n,
+            )
+        })
+        .collect();
+    lines.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+    let mut out = String::new();
+    for (l, n) in lines {
+        out.push_str(&l);
+        out.push(' ');
+        out.push_str(&n.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Folded output of a group, grouped by `by` when given.
+pub fn write_folded_by(
+    w: &mut dyn Write,
+    a: &Analysis,
+    agg: &Aggregates,
+    group: &Group,
+    by: Option<GroupBy>,
+) -> std::io::Result<()> {
+    match by {
+        Some(by) => w.write_all(grouped_folded_text(a, agg, group, by).as_bytes()),
+        None => write_folded(w, agg, group),
+    }
+}
+
 pub fn watch_title(w: &WatchInfo) -> String {
     let op = match w.cmp {
         vmon_format::Comparison::Greater => ">",
@@ -103,8 +187,22 @@ pub fn flamegraph(
     agg: &Aggregates,
     group: &Group,
 ) -> std::io::Result<()> {
+    flamegraph_by(w, a, agg, group, None)
+}
+
+/// [`flamegraph`] with a root frame per [`GroupBy`] when given.
+pub fn flamegraph_by(
+    w: &mut dyn Write,
+    a: &Analysis,
+    agg: &Aggregates,
+    group: &Group,
+    by: Option<GroupBy>,
+) -> std::io::Result<()> {
     let (title, sub) = titles(a, group);
-    let text = folded_text(agg, group);
+    let text = match by {
+        Some(by) => grouped_folded_text(a, agg, group, by),
+        None => folded_text(agg, group),
+    };
     if text.is_empty() {
         return empty_svg(w, &title);
     }
@@ -165,6 +263,75 @@ pub fn diff_flamegraph(
         crate::escape::visible(&subtitle).into_owned(),
     );
     flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), w)
+}
+
+/// The text diff of `--diff BASE` without another output: per function,
+/// its share of the samples as the leaf (self) and anywhere (total) in the
+/// base and now, the `top` largest changes of total share first.
+pub fn diff_text(
+    base: &Analysis,
+    bagg: &Aggregates,
+    now: &Analysis,
+    nagg: &Aggregates,
+    top: usize,
+) -> String {
+    use std::fmt::Write as _;
+    // (self, total) samples per function name, in base and now.
+    let counts = |a: &Analysis, g: &Group| {
+        let mut m: HashMap<String, (u64, u64)> = HashMap::new();
+        for (f, n) in &g.top_self {
+            m.entry(a.func(*f).name.clone()).or_default().0 += n;
+        }
+        for (f, n) in &g.top_total {
+            m.entry(a.func(*f).name.clone()).or_default().1 += n;
+        }
+        m
+    };
+    let (b, n) = (counts(base, &bagg.total), counts(now, &nagg.total));
+    let pct = |x: u64, t: u64| {
+        if t == 0 {
+            0.0
+        } else {
+            100.0 * x as f64 / t as f64
+        }
+    };
+    let (bt, nt) = (bagg.total.samples, nagg.total.samples);
+    let mut names: Vec<&String> = b.keys().chain(n.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut rows: Vec<(f64, f64, f64, f64, &String)> = names
+        .into_iter()
+        .map(|f| {
+            let (bs, btot) = b.get(f).copied().unwrap_or_default();
+            let (ns, ntot) = n.get(f).copied().unwrap_or_default();
+            (pct(btot, bt), pct(ntot, nt), pct(bs, bt), pct(ns, nt), f)
+        })
+        .collect();
+    rows.sort_by(|x, y| {
+        (y.1 - y.0)
+            .abs()
+            .total_cmp(&(x.1 - x.0).abs())
+            .then_with(|| x.4.cmp(y.4))
+    });
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "diff: base {bt} task samples, now {nt}; share of the samples with the function anywhere (total) and as the leaf (self)"
+    );
+    let _ = writeln!(
+        out,
+        "{:>8} {:>8} {:>8}  {:>8} {:>8}  function",
+        "base%", "now%", "delta", "self b%", "self n%"
+    );
+    for (b, n, bs, ns, f) in rows.into_iter().take(top) {
+        let _ = writeln!(
+            out,
+            "{b:>8.2} {n:>8.2} {:>+8.2}  {bs:>8.2} {ns:>8.2}  {}",
+            n - b,
+            crate::escape::visible(f)
+        );
+    }
+    out
 }
 
 /// A file-name-safe form of a watch name.

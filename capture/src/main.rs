@@ -29,7 +29,13 @@ Exit codes:
   3  /dev/variable_monitor missing: the module is not loaded
   4  permission denied: draining and kernel watches need CAP_SYS_ADMIN or CAP_PERFMON
   5  disk full: capture stopped; the file holds everything up to the last flush
-  6  a --watch or --load-above could not be registered";
+  6  a --watch or --load-above could not be registered
+
+Examples:
+  vmon-capture -o run.vmt --duration 60s            drain the device for a minute
+  vmon-capture -o q.vmt --watch '1234:queue_len>100'
+  vmon-capture --from-raw run.raw -o run.vmt --kallsyms kallsyms.txt
+  vmon-capture --generate man > vmon-capture.1      man page (or bash, zsh, fish completions)";
 
 /// Drain the vmon kernel module's records into a .vmt capture.
 #[derive(Parser, Debug)]
@@ -88,6 +94,52 @@ struct Args {
     /// Print each breach and every warning.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+/// `--generate man|bash|zsh|fish|elvish|powershell`: a man page or shell
+/// completions from the clap definitions, on stdout. Looked for before
+/// parsing, so the options a normal run requires are not needed.
+fn generate_request() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--generate" {
+            return Some(args.next().unwrap_or_default());
+        }
+        if let Some(v) = a.strip_prefix("--generate=") {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+fn generate(kind: &str, mut cmd: clap::Command) -> i32 {
+    use clap_complete::Shell;
+    let name = cmd.get_name().to_string();
+    let mut out = std::io::stdout();
+    let shell = match kind {
+        "man" => {
+            return match clap_mangen::Man::new(cmd).render(&mut out) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{name}: error: writing the man page: {e}");
+                    1
+                }
+            };
+        }
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "elvish" => Shell::Elvish,
+        "powershell" => Shell::PowerShell,
+        _ => {
+            eprintln!(
+                "{name}: error: --generate takes man, bash, zsh, fish, elvish or powershell, not `{kind}`"
+            );
+            return 2;
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    0
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -217,6 +269,10 @@ enum Source {
 }
 
 fn main() {
+    if let Some(kind) = generate_request() {
+        use clap::CommandFactory;
+        std::process::exit(generate(&kind, Args::command()));
+    }
     let args = Args::parse();
     install_signals();
     match run(&args) {
@@ -477,6 +533,67 @@ fn check_kallsyms_kernel(args: &Args) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// A saved `--kallsyms` carries no release to compare: check what can be
+/// checked instead. A task's kernel stack ends where the kernel was entered
+/// (entry_SYSCALL_64..., ret_from_fork..., asm_... for interrupts), so with
+/// the right symbols most outermost kernel frames fall in such a function;
+/// with another kernel's or boot's they fall anywhere. Returns a warning
+/// when fewer than a quarter of at least 8 do.
+fn kallsyms_plausibility(out: &std::path::Path) -> Option<String> {
+    let f = vf::VmtFile::open(out).ok()?;
+    let t = f.tables().ok()?;
+    let c = t.capture();
+    let mut syms: Vec<(u64, &str)> = c
+        .kernel_symbols
+        .iter()
+        .filter(|k| k.addr != 0)
+        .map(|k| (k.addr, c.str(k.name)))
+        .collect();
+    if syms.is_empty() {
+        return None;
+    }
+    syms.sort_unstable();
+    let st = &c.stacks;
+    let (mut roots, mut entry) = (0u64, 0u64);
+    for i in 0..st.frame.len() {
+        let a = st.frame[i];
+        if !st.parent[i].is_empty() || a < 0xffff_8000_0000_0000 {
+            continue;
+        }
+        roots += 1;
+        let k = syms.partition_point(|s| s.0 <= a);
+        let Some(&(_, name)) = k.checked_sub(1).and_then(|k| syms.get(k)) else {
+            continue;
+        };
+        let entryish = [
+            "entry_",
+            "ret_from_fork",
+            "asm_",
+            "secondary_startup",
+            "start_kernel",
+            "x86_64_start",
+            "common_startup",
+            "kthread",
+            "__do_softirq",
+            "irq_",
+            "native_",
+            "do_idle",
+        ];
+        if entryish.iter().any(|p| name.starts_with(p)) {
+            entry += 1;
+        }
+    }
+    (roots >= 8 && entry * 4 < roots).then(|| {
+        format!(
+            "the --kallsyms symbols look wrong for this stream: only {entry} of {roots} kernel \
+             stacks end in a kernel entry point (entry_*, ret_from_fork*, asm_*); the file is \
+             probably from another kernel or another boot (KASLR). Kernel frames in {} will be \
+             named wrongly: convert again with the capturing machine's /proc/kallsyms of that boot",
+            out.display()
+        )
+    })
 }
 
 /// At the end of the input, bytes that begin a record longer than what is
@@ -904,6 +1021,11 @@ fn run(args: &Args) -> Result<(), Fail> {
         Err(e) => return Err(e.into()),
     };
     drop(out);
+    if !live && args.kallsyms.is_some() && !args.quiet {
+        if let Some(w) = kallsyms_plausibility(&args.output) {
+            eprintln!("vmon-capture: warning: {w}");
+        }
+    }
     let bytes = written.load(Ordering::Relaxed);
     let elapsed = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu0);

@@ -508,3 +508,67 @@ fn cli_conventions_stdin_specs_and_wrong_inputs() {
     );
     assert!(!dir.path().join("dev.vmt").exists());
 }
+
+/// A saved `--kallsyms` is checked against the stream's kernel stacks:
+/// when their outermost frames do not fall in kernel entry points, the
+/// file is from another kernel or boot and a warning says so.
+#[test]
+fn kallsyms_that_do_not_fit_the_stacks_are_warned_about() {
+    let dir = tmpdir();
+    let mut e = Encoder::new();
+    hello(&mut e);
+    for id in 1..=10u64 {
+        e.at(10_000 + id).event(id).breach(&breach());
+        let outer = 0xffffffff81000100 + id * 16;
+        e.task(&task(100), &[0xffffffff81000010, outer], &[0x401010], b"");
+        e.event_end(&EventEnd {
+            nr_tasks: 1,
+            nr_candidates: 1,
+            flags: 0,
+            duration_ns: 1,
+        });
+        e.event(0);
+    }
+    let raw = e.finish();
+    let good = dir.path().join("good.kallsyms");
+    std::fs::write(
+        &good,
+        "ffffffff81000000 T schedule\nffffffff81000100 T entry_SYSCALL_64_after_hwframe\nffffffff81001000 T other\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.kallsyms");
+    std::fs::write(
+        &bad,
+        "ffffffff81000000 T schedule\nffffffff81000100 T ZSTD_compress_advanced_internal\nffffffff81001000 T other\n",
+    )
+    .unwrap();
+    let (o, _) = convert(dir.path(), &raw, &["--kallsyms", good.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("look wrong"), "{}", stderr(&o));
+    let (o, out) = convert(dir.path(), &raw, &["--kallsyms", bad.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("only 0 of 10 kernel stacks end in a kernel entry point"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        decode(&out).breaches.len(),
+        10,
+        "the capture is still written"
+    );
+}
+
+/// Man page and completions from the clap definitions; examples in --help.
+#[test]
+fn man_page_completions_and_help_examples() {
+    let run = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    let o = run(&["--generate", "man"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains(".TH vmon-capture 1"));
+    let o = run(&["--generate", "bash"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--from-raw"));
+    assert_eq!(run(&["--generate", "nope"]).status.code(), Some(2));
+    let o = run(&["--help"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
+}

@@ -223,6 +223,17 @@ impl<'a> VmtFile<'a> {
                 d.warnings.push(skipped(c, e));
             }
         }
+        for &(ty, more, last) in &d.unknown_more {
+            if more > 0 {
+                d.warnings.push(Warning {
+                    offset: last,
+                    chunk_type: Some(ty),
+                    message: format!(
+                        "{more} more chunks of unknown type {ty} skipped (the last one here)"
+                    ),
+                });
+            }
+        }
         d.fix_references();
         if self.bytes_lost > 0 {
             d.cap.losses.notes.push(format!(
@@ -954,6 +965,10 @@ struct TableDecoder {
     warned_unknown: Vec<u16>,
     /// Depth of each stack node, parallel to `cap.stacks` (SPEC §5.6 limit).
     stack_depth: Vec<u32>,
+    /// Unknown chunk types: (type, chunks after the first, last offset).
+    /// One warning per type, not one per chunk (a million empty chunks
+    /// made a million warnings).
+    unknown_more: Vec<(u16, u64, u64)>,
 }
 
 impl TableDecoder {
@@ -1002,6 +1017,12 @@ impl TableDecoder {
     fn table_chunk(&mut self, c: &ChunkInfo, p: &[u8]) -> DResult<()> {
         let mut r = Cursor::new(p);
         let Some(ty) = ChunkType::from_u16(c.header.ty) else {
+            if let Some(m) = self.unknown_more.iter_mut().find(|m| m.0 == c.header.ty) {
+                m.1 += 1;
+                m.2 = c.offset;
+                return Ok(());
+            }
+            self.unknown_more.push((c.header.ty, 0, c.offset));
             if !self.warned_unknown.contains(&c.header.ty) {
                 self.warned_unknown.push(c.header.ty);
             }

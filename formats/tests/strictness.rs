@@ -13,7 +13,10 @@ fn major_version_0_is_invalid_not_newer() {
     b[8..10].copy_from_slice(&0u16.to_le_bytes());
     b[10..12].copy_from_slice(&0u16.to_le_bytes());
     let e = VmtFile::from_bytes(&b).err().expect("refused").to_string();
-    assert!(e.contains("0.0 does not exist"), "{e}");
+    assert!(
+        e.contains("format version 0.") && e.contains("does not exist"),
+        "{e}"
+    );
     assert!(!e.contains("newer"), "{e}");
     b[8..10].copy_from_slice(&2u16.to_le_bytes());
     let e = VmtFile::from_bytes(&b).err().expect("refused").to_string();
@@ -102,4 +105,34 @@ fn a_stack_deeper_than_the_limit_is_refused() {
             assert!(d.capture.stacks.len() < depth);
         }
     }
+}
+
+/// Many chunks of one unknown type give one warning and one count, not a
+/// warning each.
+#[test]
+fn unknown_chunks_are_counted_not_warned_one_by_one() {
+    let b = small_file(4, zstd(4));
+    let mut out = b[..b.len() - 16].to_vec(); // no trailer: linear scan
+    let h = ChunkHeader {
+        ty: 0x8001,
+        flags: 0,
+        stored_len: 0,
+        raw_len: 0,
+        count: 0,
+        payload_crc: crc32c::crc32c(&[]),
+    }
+    .encode();
+    for _ in 0..10_000 {
+        out.extend_from_slice(&h);
+    }
+    let f = VmtFile::from_bytes(&out).unwrap();
+    let t = f.tables().unwrap();
+    let w: Vec<String> = t.warnings().iter().map(|w| w.to_string()).collect();
+    let unknown: Vec<&String> = w.iter().filter(|w| w.contains("unknown type")).collect();
+    assert_eq!(unknown.len(), 2, "{unknown:?}");
+    assert!(
+        unknown[1].contains("9999 more chunks of unknown type 32769"),
+        "{unknown:?}"
+    );
+    let _ = CHUNK_HEADER_LEN;
 }
