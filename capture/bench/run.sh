@@ -2,17 +2,22 @@
 # Capture drain/convert benchmark: converts a large synthetic raw record
 # stream with `vmon-capture --from-raw` and compares against reading the
 # same bytes (cat) and compressing them (zstd -3), measured in the same run.
-# Usage: capture/bench/run.sh [EVENTS] [TASKS_PER_EVENT]
+# Usage: capture/bench/run.sh [EVENTS] [TASKS_PER_EVENT] [real]
+# real: every task carries a real user stack (gen_raw's own, 8 KiB window,
+# no frame pointers) that vmon-capture unwinds with CFI (--sysroot /).
 set -eu
 EVENTS=${1:-20000}
 TASKS=${2:-10}
+REAL=${3:-}
+EXTRA=""
+[ "$REAL" = real ] && EXTRA="--sysroot /"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/vmon-target}
 cd "$(dirname "$0")/../.."
 cargo build --release -q -p vmon-capture --bin vmon-capture --example gen_raw
 BIN=$CARGO_TARGET_DIR/release
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
-"$BIN/examples/gen_raw" "$DIR/in.raw" "$EVENTS" "$TASKS" 2>"$DIR/gen.txt"
+"$BIN/examples/gen_raw" "$DIR/in.raw" "$EVENTS" "$TASKS" $REAL 2>"$DIR/gen.txt"
 RECORDS=$(sed -n 's/.*: \([0-9]*\) records.*/\1/p' "$DIR/gen.txt")
 BYTES=$(stat -c %s "$DIR/in.raw")
 cat "$DIR/in.raw" >/dev/null # warm the page cache
@@ -24,7 +29,7 @@ measure() {
 	awk '{printf "%s %.3f", $1, $2 + $3}' "$DIR/t"
 }
 
-set -- $(measure "$BIN/vmon-capture" -q --from-raw "$DIR/in.raw" -o "$DIR/out.vmt")
+set -- $(measure "$BIN/vmon-capture" -q --from-raw "$DIR/in.raw" $EXTRA -o "$DIR/out.vmt")
 CAP_WALL=$1 CAP_CPU=$2
 set -- $(measure cat "$DIR/in.raw")
 CAT_WALL=$1
@@ -39,7 +44,7 @@ OUT=$(stat -c %s "$DIR/out.vmt")
 # FIFO for PACED_SECONDS; CPU time of vmon-capture over that wall time.
 PACED_SECONDS=${PACED_SECONDS:-30}
 mkfifo "$DIR/fifo"
-/usr/bin/env time -f '%e %U %S' -o "$DIR/tp" "$BIN/vmon-capture" -q --from-raw "$DIR/fifo" -o "$DIR/paced.vmt" &
+/usr/bin/env time -f '%e %U %S' -o "$DIR/tp" "$BIN/vmon-capture" -q --from-raw "$DIR/fifo" $EXTRA -o "$DIR/paced.vmt" &
 CAP=$!
 python3 capture/bench/paced.py "$DIR/in.raw" "$DIR/fifo" 1000 "$PACED_SECONDS" >"$DIR/paced.txt"
 wait $CAP
