@@ -229,52 +229,6 @@ fn colorize_summary(text: &str) -> String {
     out
 }
 
-/// `--generate man|bash|zsh|fish|elvish|powershell`: a man page or shell
-/// completions from the clap definitions, on stdout. Looked for before
-/// parsing, so the options a normal run requires are not needed.
-fn generate_request() -> Option<String> {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--generate" {
-            return Some(args.next().unwrap_or_default());
-        }
-        if let Some(v) = a.strip_prefix("--generate=") {
-            return Some(v.to_string());
-        }
-    }
-    None
-}
-
-fn generate(kind: &str, mut cmd: clap::Command) -> i32 {
-    use clap_complete::Shell;
-    let name = cmd.get_name().to_string();
-    let mut out = std::io::stdout();
-    let shell = match kind {
-        "man" => {
-            return match clap_mangen::Man::new(cmd).render(&mut out) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("{name}: error: writing the man page: {e}");
-                    1
-                }
-            };
-        }
-        "bash" => Shell::Bash,
-        "zsh" => Shell::Zsh,
-        "fish" => Shell::Fish,
-        "elvish" => Shell::Elvish,
-        "powershell" => Shell::PowerShell,
-        _ => {
-            eprintln!(
-                "{name}: error: --generate takes man, bash, zsh, fish, elvish or powershell, not `{kind}`"
-            );
-            return 2;
-        }
-    };
-    clap_complete::generate(shell, &mut cmd, name, &mut out);
-    0
-}
-
 fn parse_state(s: &str) -> Result<TaskState, String> {
     match s {
         "R" | "r" => Ok(TaskState::Running),
@@ -531,9 +485,9 @@ fn create(path: &str) -> Result<BufWriter<File>> {
 }
 
 fn main() {
-    if let Some(kind) = generate_request() {
+    if let Some(kind) = vmon_cli::generate_request() {
         use clap::CommandFactory;
-        std::process::exit(generate(&kind, Cli::command()));
+        std::process::exit(vmon_cli::generate(&kind, Cli::command()));
     }
     match run() {
         Ok(code) => std::process::exit(code),
