@@ -772,7 +772,7 @@ impl<W: Write> Converter<W> {
                 continue;
             };
             for (k, &a) in u.frames.iter().enumerate() {
-                let a = if k == 0 { a } else { a.wrapping_sub(1) };
+                let a = vmon_unwind::lookup_address(k, a);
                 if !self.ustacks.knows(i, a) {
                     outside.entry(t.fixed.tgid).or_default().push(a);
                 }

@@ -17,7 +17,9 @@ mod image;
 mod unwinder;
 
 pub use image::{offset_to_vaddr, segments_of, vaddr_to_offset, Image, Segment};
-pub use unwinder::{Cache, End, Mapping, Method, ProcessUnwinder, Regs, StackWindow, Unwound};
+pub use unwinder::{
+    lookup_address, Cache, End, Mapping, Method, ProcessUnwinder, Regs, StackWindow, Unwound,
+};
 
 /// Frames one unwind yields at most; a deeper stack ends [`End::Cut`].
 pub const MAX_FRAMES: usize = 512;

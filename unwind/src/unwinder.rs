@@ -280,14 +280,20 @@ fn cut(frames: Vec<u64>, method: Method) -> Unwound {
     }
 }
 
-/// The lookup address of `a`, the last of `frames`: return addresses point
-/// after their call.
-fn lookup(frames: &[u64], a: u64) -> u64 {
-    if frames.len() > 1 {
-        a.wrapping_sub(1)
+/// The address to look up for frame `index` of a stack (ip first, then
+/// return addresses): a return address points after its call, so its call
+/// is one byte before.
+pub fn lookup_address(index: usize, addr: u64) -> u64 {
+    if index == 0 {
+        addr
     } else {
-        a
+        addr.wrapping_sub(1)
     }
+}
+
+/// The lookup address of `a`, the last of `frames`.
+fn lookup(frames: &[u64], a: u64) -> u64 {
+    lookup_address(frames.len().saturating_sub(1), a)
 }
 
 /// Where the kernel's chain continues a CFI walk that stopped in a frame
