@@ -177,15 +177,23 @@ static bool vmon_user_regs(struct task_struct *t, struct vmon_rec_task *r)
 	return ok;
 }
 
-/* Frame-pointer walk of another task's user stack. */
-static unsigned int vmon_ustack(struct task_struct *t,
-				const struct vmon_rec_task *r, u64 *out,
-				unsigned int max, u32 *flags)
+/*
+ * Frame-pointer walk of another task's user stack.  @top is set to the
+ * address of the outermost frame record read, @root to whether the walk
+ * ended at the chain's own end (a saved frame pointer that does not point
+ * further up, or a zero return address) rather than at a fault, a bound or
+ * a frame pointer that was never one.
+ */
+static unsigned int vmon_ustack(const struct vmon_rec_task *r, u64 *out,
+				unsigned int max, u32 *flags, u64 *top,
+				bool *root)
 {
 	u64 fp = r->user_bp, frame[2];
 	unsigned int n = 0;
 	bool nowait = false;
 
+	*top = 0;
+	*root = false;
 	out[n++] = r->user_ip;
 	while (n < max) {
 		if (!fp || fp % 8 || fp < r->user_sp ||
@@ -198,19 +206,49 @@ static unsigned int vmon_ustack(struct task_struct *t,
 				*flags |= VMON_TASK_USER_NOWAIT;
 			return n;
 		}
-		if (!frame[1])
+		*top = fp;
+		if (!frame[1]) {
+			*root = true;
 			return n;
+		}
 		out[n++] = frame[1];
-		if (frame[0] <= fp)	/* stacks grow down: callers are above */
+		if (frame[0] <= fp) {	/* stacks grow down: callers are above */
+			*root = true;
 			return n;
+		}
 		fp = frame[0];
 	}
 	*flags |= VMON_TASK_USTACK_TRUNC;
 	return n;
 }
 
-static u32 vmon_raw_stack(struct task_struct *t, u64 sp, u8 *out, u32 want,
-			  u32 *flags)
+/*
+ * How many bytes of the user stack to copy.  The window exists for the
+ * frames a frame-pointer walk cannot see: code without frame pointers
+ * (distro libraries, -O2 programs).  When the walk instead looks like a
+ * real chain (at least two records, every return address in executable
+ * memory, ended at the chain's own end), the capture needs the bytes only
+ * up to the outermost record plus the few frames above it that set up the
+ * thread (_start, start_thread: under VMON_RAW_STACK_TAIL in glibc), and
+ * splices the chain where its own unwinding stops.  A program without
+ * frame pointers almost never passes the test, and keeps the full window.
+ */
+static u32 vmon_raw_want(const struct vmon_rec_task *r, const u64 *ustk,
+			 unsigned int n, u64 top, bool root, u32 full,
+			 u32 *flags)
+{
+	u64 need;
+
+	if (!READ_ONCE(vmon_raw_stack_trim) || !root || n < 3)
+		return full;
+	need = top + 16 + VMON_RAW_STACK_TAIL - r->user_sp;
+	if (need >= full || !vmon_umem_code_addrs(ustk + 1, n - 1))
+		return full;
+	*flags |= VMON_TASK_RAW_TRIMMED;
+	return need;
+}
+
+static u32 vmon_raw_stack(u64 sp, u8 *out, u32 want, u32 *flags)
 {
 	bool nowait = false;
 	u32 got;
@@ -231,6 +269,8 @@ static void vmon_emit_task(struct task_struct *t, u64 event_id)
 	u64 *stk = (u64 *)(r + 1);
 	u32 raw_want = min_t(u64, READ_ONCE(vmon_raw_stack_bytes),
 			     VMON_RAW_STACK_MAX);
+	u64 top;
+	bool root;
 	u32 len;
 
 	memset(r, 0, sizeof(*r));
@@ -255,10 +295,13 @@ static void vmon_emit_task(struct task_struct *t, u64 event_id)
 	} else {
 		/* past exit_mm() nothing is attached and the reads come back empty */
 		vmon_umem_attach(t);
-		r->nr_ustack = vmon_ustack(t, r, stk, VMON_USTACK_MAX,
-					   &r->flags);
+		r->nr_ustack = vmon_ustack(r, stk, VMON_USTACK_MAX, &r->flags,
+					   &top, &root);
+		if (raw_want)
+			raw_want = vmon_raw_want(r, stk, r->nr_ustack, top,
+						 root, raw_want, &r->flags);
 		stk += r->nr_ustack;
-		r->raw_stack_len = vmon_raw_stack(t, r->user_sp, (u8 *)stk,
+		r->raw_stack_len = vmon_raw_stack(r->user_sp, (u8 *)stk,
 						  raw_want, &r->flags);
 	}
 	len = (u8 *)stk - vmon_scratch + r->raw_stack_len;

@@ -28,6 +28,7 @@ u64 vmon_dump_reset_sec = 5;
  * with the binaries' CFI (frame-pointer walks miss the glibc and -O2 frames).
  */
 u64 vmon_raw_stack_bytes = VMON_RAW_STACK_DEFAULT;
+u64 vmon_raw_stack_trim = 1;
 u64 vmon_max_tasks = 512;
 u64 vmon_dump_budget_ms = 500;
 u64 vmon_cmdline_max = 256;
@@ -78,6 +79,7 @@ static const struct vmon_tunable vmon_tunables[] = {
 	{ "min_interval_ns", &vmon_min_interval_ns, VMON_ABS_MIN_INTERVAL_NS, VMON_MAX_INTERVAL_NS },
 	{ "dump_reset_sec", &vmon_dump_reset_sec, 0, 86400 },
 	{ "raw_stack_bytes", &vmon_raw_stack_bytes, 0, VMON_RAW_STACK_MAX },
+	{ "raw_stack_trim", &vmon_raw_stack_trim, 0, 1 },
 	{ "dump_budget_ms", &vmon_dump_budget_ms, 0, 60000 },
 	{ "cmdline_max", &vmon_cmdline_max, 0, 4096 },
 	{ "dump_rate", &vmon_dump_rate, 0, 100000 },

@@ -20,6 +20,8 @@
 #define VMON_USTACK_MAX			128
 #define VMON_RAW_STACK_MAX		16384
 #define VMON_RAW_STACK_DEFAULT		8192
+/* kept above the frame-pointer chain's outermost record (raw_stack_trim) */
+#define VMON_RAW_STACK_TAIL		512
 #define VMON_CHAIN_MAX			16
 
 /* Tunables (/proc/variable_monitor/ and module parameters). */
@@ -27,6 +29,7 @@ extern u64 vmon_def_interval_ns;
 extern u64 vmon_min_interval_ns;
 extern u64 vmon_dump_reset_sec;
 extern u64 vmon_raw_stack_bytes;
+extern u64 vmon_raw_stack_trim;
 extern u64 vmon_max_tasks;
 extern u64 vmon_dump_budget_ms;
 extern u64 vmon_cmdline_max;
@@ -193,6 +196,7 @@ struct mm_struct *vmon_umem_attach(struct task_struct *t);
 void vmon_umem_detach(void);
 u32 vmon_umem_read(void *dst, u64 uaddr, u32 len, bool *nowait);
 bool vmon_mmap_trylock(struct mm_struct *mm);
+bool vmon_umem_code_addrs(const u64 *addrs, unsigned int n);
 
 /* vmon_ring.c */
 int vmon_ring_init(unsigned long bytes);

@@ -127,6 +127,35 @@ static bool vmon_umem_mapped(unsigned long uaddr)
 }
 
 /* Bytes from @uaddr to the end of its page, at most @len. */
+/**
+ * vmon_umem_code_addrs() - whether addresses all lie in executable mappings
+ * @addrs: user addresses (return addresses of a frame-pointer walk)
+ * @n: how many
+ *
+ * One mmap_read_trylock(), no wait: a busy lock answers false, which only
+ * costs the caller its shortcut.  Consecutive return addresses mostly fall
+ * in the same mapping, so the last VMA is tried first.
+ *
+ * Return: true when every address is inside a VM_EXEC mapping of the
+ * attached mm.
+ */
+bool vmon_umem_code_addrs(const u64 *addrs, unsigned int n)
+{
+	struct vm_area_struct *vma = NULL;
+	unsigned int i;
+	bool ok = true;
+
+	if (!vmon_umm || !mmap_read_trylock(vmon_umm))
+		return false;
+	for (i = 0; i < n && ok; i++) {
+		if (!vma || addrs[i] < vma->vm_start || addrs[i] >= vma->vm_end)
+			vma = vma_lookup(vmon_umm, addrs[i]);
+		ok = vma && (vma->vm_flags & VM_EXEC);
+	}
+	mmap_read_unlock(vmon_umm);
+	return ok;
+}
+
 static u32 vmon_umem_chunk(unsigned long uaddr, u32 len)
 {
 	return min_t(unsigned long, len, PAGE_SIZE - offset_in_page(uaddr));

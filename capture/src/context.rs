@@ -2,8 +2,8 @@
 //! elsewhere later: kernel symbols, host identity, build-ids and embedded
 //! symbol tables of the binaries, `/proc` details of live processes.
 
-use crate::convert::{AncestorOwned, MapOwned, ProcInfo};
 use crate::jit::PerfMap;
+use crate::process::{AncestorOwned, Enricher, FuncSym, Listing, MapOwned, ProcInfo, SymTab};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,38 +11,6 @@ use vmon_unwind::Image;
 
 /// Files larger than this are not read for build-ids and symbols.
 const MAX_BINARY_BYTES: u64 = 1 << 30;
-
-/// A function symbol: (ELF address, size, raw name).
-pub type Func = (u64, u64, String);
-
-/// Function symbols of one binary.
-pub struct SymTab {
-    pub path: String,
-    pub build_id: Vec<u8>,
-    pub symbols: Vec<Func>,
-}
-
-/// Fills in what the kernel's records lack.
-pub trait Enricher {
-    /// Completes a process's mappings and chain (from `/proc` while alive).
-    fn process(&mut self, tgid: i32, start_ns: u64, info: ProcInfo) -> ProcInfo;
-    /// Completes one mapping (build-id) and queues its binary's symbols.
-    fn binary(&mut self, tgid: i32, m: MapOwned) -> MapOwned;
-    /// Symbol tables found since the last call.
-    fn take_symbol_tables(&mut self) -> Vec<SymTab>;
-    /// Warnings since the last call (files refused, ...).
-    fn take_warnings(&mut self) -> Vec<String> {
-        Vec::new()
-    }
-    /// The file mapped by `m` (after [`Enricher::binary`]), for unwinding.
-    fn image(&mut self, _tgid: i32, _m: &MapOwned) -> Option<Arc<Image>> {
-        None
-    }
-    /// The perf map of process `tgid` (its JIT functions), read now.
-    fn perf_map(&mut self, _tgid: i32) -> Option<PerfMap> {
-        None
-    }
-}
 
 pub struct Host {
     /// Records come from this machine's kernel now: `/proc/PID` is theirs.
@@ -157,7 +125,7 @@ pub fn inspect_binary(
     path: &Path,
     want_symbols: bool,
     mapping: Option<(u64, u64)>,
-) -> Option<(Vec<u8>, Vec<Func>)> {
+) -> Option<(Vec<u8>, Vec<FuncSym>)> {
     use object::{Object, ObjectSymbol, SymbolKind};
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.len() > MAX_BINARY_BYTES {
@@ -184,12 +152,16 @@ pub fn inspect_binary(
             }
             if let Ok(name) = s.name() {
                 if !name.is_empty() {
-                    syms.push((s.address(), s.size(), name.to_string()));
+                    syms.push(FuncSym {
+                        addr: s.address(),
+                        size: s.size(),
+                        name: name.to_string(),
+                    });
                 }
             }
         }
         syms.sort();
-        syms.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
+        syms.dedup_by(|a, b| a.addr == b.addr && a.name == b.name);
     }
     Some((build_id, syms))
 }
@@ -202,11 +174,14 @@ impl Enricher for Host {
         let need_maps = info
             .maps
             .as_ref()
-            .is_none_or(|(m, trunc)| *trunc || m.is_empty());
+            .is_none_or(|l| l.truncated || l.items.is_empty());
         if need_maps {
             if let Some(maps) = read_proc_maps(tgid) {
                 if !maps.is_empty() {
-                    info.maps = Some((maps, false));
+                    info.maps = Some(Listing {
+                        items: maps,
+                        truncated: false,
+                    });
                 }
             }
         }
@@ -221,16 +196,16 @@ impl Enricher for Host {
                         .map(|a| String::from_utf8_lossy(a).into_owned())
                         .collect()
                 };
-                info.chain = Some((
-                    vec![AncestorOwned {
+                info.chain = Some(Listing {
+                    items: vec![AncestorOwned {
                         pid: tgid,
                         start_ns,
                         comm: comm.trim_end().to_string(),
                         args,
                         truncated: false,
                     }],
-                    true,
-                ));
+                    truncated: true,
+                });
             }
         }
         info
@@ -534,6 +509,6 @@ garbage line
         let exe = std::env::current_exe().unwrap();
         let (_bid, syms) = inspect_binary(&exe, true, None).unwrap();
         assert!(syms.len() > 100, "{} symbols", syms.len());
-        assert!(syms.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert!(syms.windows(2).all(|w| w[0].addr <= w[1].addr));
     }
 }

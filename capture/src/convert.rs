@@ -3,7 +3,7 @@
 //! breach, the processes and the samples, so every id a sample refers to
 //! already exists in the file.
 
-use crate::context::Enricher;
+use crate::process::{AncestorOwned, Enricher, Listing, MapOwned, ProcInfo};
 use crate::ustack::{MappedImage, UserStack, UserStacks};
 use anyhow::{Context as _, Result};
 use std::collections::HashMap;
@@ -51,33 +51,6 @@ struct TaskOwned {
     comm: String,
 }
 
-/// What the kernel said about one process in one event.
-#[derive(Default, Clone)]
-pub struct ProcInfo {
-    pub maps: Option<(Vec<MapOwned>, bool)>,
-    pub chain: Option<(Vec<AncestorOwned>, bool)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct MapOwned {
-    pub start: u64,
-    pub end: u64,
-    pub pgoff: u64,
-    pub ino: u64,
-    pub dev: u64,
-    pub path: String,
-    pub build_id: Vec<u8>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct AncestorOwned {
-    pub pid: i32,
-    pub start_ns: u64,
-    pub comm: String,
-    pub args: Vec<String>,
-    pub truncated: bool,
-}
-
 #[derive(Clone)]
 struct WatchOwned {
     id: u64,
@@ -103,7 +76,7 @@ struct PendingEvent {
 }
 
 pub struct Converter<W: Write> {
-    pub w: Writer<W>,
+    w: Writer<W>,
     pub stats: Stats,
     pub meta: vf::Meta,
     enrich: Box<dyn Enricher>,
@@ -383,7 +356,10 @@ impl<W: Write> Converter<W> {
                     .collect();
                 match &mut self.event {
                     Some(e) => {
-                        e.procs.entry(m.tgid).or_default().maps = Some((maps, m.truncated()))
+                        e.procs.entry(m.tgid).or_default().maps = Some(Listing {
+                            items: maps,
+                            truncated: m.truncated(),
+                        })
                     }
                     None => self.own_loss(1, "MAPS records outside an event were ignored".into()),
                 }
@@ -401,7 +377,10 @@ impl<W: Write> Converter<W> {
                     .collect();
                 match &mut self.event {
                     Some(e) => {
-                        e.procs.entry(c.tgid).or_default().chain = Some((chain, c.truncated()))
+                        e.procs.entry(c.tgid).or_default().chain = Some(Listing {
+                            items: chain,
+                            truncated: c.truncated(),
+                        })
                     }
                     None => self.own_loss(1, "CHAIN records outside an event were ignored".into()),
                 }
@@ -502,7 +481,7 @@ impl<W: Write> Converter<W> {
             && info
                 .maps
                 .as_ref()
-                .is_some_and(|(m, trunc)| !*trunc && !m.is_empty());
+                .is_some_and(|l| !l.truncated && !l.items.is_empty());
         let kfp = complete.then(|| fingerprint(&(&info.maps, &info.chain)));
         if let (Some(kfp), Some(&(i, f))) = (kfp, self.kernel_seen.get(&(tgid, start_ns))) {
             if f == kfp {
@@ -524,7 +503,10 @@ impl<W: Write> Converter<W> {
         if info.maps.is_none() && info.chain.is_none() {
             return Ok(None);
         }
-        let (maps, maps_trunc) = info.maps.unwrap_or_default();
+        let Listing {
+            items: maps,
+            truncated: maps_trunc,
+        } = info.maps.unwrap_or_default();
         let mut mappings = Vec::with_capacity(maps.len());
         let mut images = Vec::with_capacity(maps.len());
         for m in maps {
@@ -562,10 +544,10 @@ impl<W: Write> Converter<W> {
             let symbols = t
                 .symbols
                 .into_iter()
-                .map(|(addr, size, name)| vf::FuncSymbol {
-                    addr,
-                    size,
-                    name: self.w.intern_str(&name),
+                .map(|f| vf::FuncSymbol {
+                    addr: f.addr,
+                    size: f.size,
+                    name: self.w.intern_str(&f.name),
                 })
                 .collect();
             let table = vf::SymbolTable {
@@ -577,7 +559,10 @@ impl<W: Write> Converter<W> {
                 .add_symbol_table(&table)
                 .context("writing a symbol table")?;
         }
-        let (chain, chain_trunc) = info.chain.unwrap_or_default();
+        let Listing {
+            items: chain,
+            truncated: chain_trunc,
+        } = info.chain.unwrap_or_default();
         let chain = chain
             .into_iter()
             .map(|a| vf::Ancestor {
@@ -659,7 +644,7 @@ impl<W: Write> Converter<W> {
             }
         }
         for (tgid, p) in &e.procs {
-            if let Some(a) = p.chain.as_ref().and_then(|c| c.0.first()) {
+            if let Some(a) = p.chain.as_ref().and_then(|c| c.items.first()) {
                 if a.pid == *tgid {
                     starts.insert(*tgid, a.start_ns);
                 }
@@ -817,7 +802,7 @@ impl<W: Write> Converter<W> {
             // The files' mappings as written (the kernel's, or /proc's when
             // the kernel's list was cut), then the JIT functions.
             let mut info = self.enrich.process(tgid, start, info);
-            let Some((maps, _)) = info.maps.as_mut() else {
+            let Some(Listing { items: maps, .. }) = info.maps.as_mut() else {
                 continue;
             };
             maps.push(MapOwned {
@@ -857,8 +842,36 @@ impl<W: Write> Converter<W> {
                 out |= f;
             }
         }
+        // Not a file flag: the window was short by design, and the
+        // USTACK_* bits say what the unwinding made of it.
+        known |= VMON_TASK_RAW_TRIMMED;
+        if kernel & VMON_TASK_RAW_TRIMMED != 0 {
+            self.ustacks.stats.trimmed_windows += 1;
+        }
         self.unknown_task_flags |= kernel & !known;
         out
+    }
+
+    /// Writes the kernel's code symbols, as `context::parse_kallsyms` read
+    /// them (address, type, name, module).
+    pub fn add_kernel_symbols(&mut self, syms: Vec<(u64, u8, &str, &str)>) -> Result<()> {
+        for (addr, kind, name, module) in syms {
+            // Stacks hold code addresses only.
+            if !matches!(kind, b't' | b'T' | b'w' | b'W') {
+                continue;
+            }
+            let name = self.w.intern_str(name);
+            let module = self.w.intern_str(module);
+            self.w
+                .add_kernel_symbol(&vf::KernelSymbol {
+                    addr,
+                    kind,
+                    name,
+                    module,
+                })
+                .context("writing kernel symbols")?;
+        }
+        Ok(())
     }
 
     /// Writes everything buffered so that a crash after this loses nothing.
@@ -890,6 +903,11 @@ impl<W: Write> Converter<W> {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// An event has begun whose EVENT_END has not been seen.
+    pub fn in_event(&self) -> bool {
+        self.event.is_some()
     }
 
     pub fn hello_seen(&self) -> bool {

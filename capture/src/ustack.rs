@@ -37,6 +37,9 @@ pub struct UstackStats {
     pub raw_kept_unwound_later: u64,
     /// Frames stored for unwound stacks.
     pub frames: u64,
+    /// Windows the kernel ended just above a valid frame-pointer chain
+    /// (raw_stack_trim) instead of copying all of raw_stack_bytes.
+    pub trimmed_windows: u64,
 }
 
 /// The user stack to store for one task sample.

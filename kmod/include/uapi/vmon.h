@@ -146,6 +146,7 @@ enum vmon_task_state {
 #define VMON_TASK_KTHREAD	(1U << 5) /* no user context */
 #define VMON_TASK_NO_UREGS	(1U << 6) /* user registers unavailable */
 #define VMON_TASK_USER_NOWAIT	(1U << 7) /* user memory not resident or mm busy: not read */
+#define VMON_TASK_RAW_TRIMMED	(1U << 8) /* raw window ends above the frame-pointer chain's root */
 
 /*
  * Followed by __u64 kstack[nr_kstack] (innermost first), __u64

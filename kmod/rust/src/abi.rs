@@ -45,6 +45,7 @@ pub const VMON_TASK_ON_CPU: u32 = 1 << 4;
 pub const VMON_TASK_KTHREAD: u32 = 1 << 5;
 pub const VMON_TASK_NO_UREGS: u32 = 1 << 6;
 pub const VMON_TASK_USER_NOWAIT: u32 = 1 << 7;
+pub const VMON_TASK_RAW_TRIMMED: u32 = 1 << 8;
 
 pub const VMON_LIST_TRUNC: u32 = 1 << 0;
 pub const VMON_LIST_BUSY: u32 = 1 << 1;

@@ -220,6 +220,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         VMON_TASK_KTHREAD,
         VMON_TASK_NO_UREGS,
         VMON_TASK_USER_NOWAIT,
+        VMON_TASK_RAW_TRIMMED,
         VMON_LIST_TRUNC,
         VMON_LIST_BUSY,
         VMON_MAP_PATH_TRUNC,
