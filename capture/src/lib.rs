@@ -13,6 +13,7 @@ mod context;
 mod convert;
 pub mod exit;
 mod jit;
+mod launch;
 mod process;
 pub mod session;
 pub mod source;
@@ -21,6 +22,7 @@ pub mod watches;
 
 pub use convert::Stats;
 pub use exit::{Exit, Failure};
+pub use launch::describe as describe_exit;
 pub use session::{human, run, Options, Report, Stop};
 pub use source::Input;
 pub use ustack::UstackStats;

@@ -11,6 +11,7 @@ const EXAMPLES: &str = "\
 Examples:
   vmon-capture -o run.vmt --duration 60s            drain the device for a minute
   vmon-capture -o q.vmt --watch '1234:queue_len>100'
+  vmon-capture -o q.vmt --watch 'queue_len>100' -- ./server --port 80   start it, capture until it exits
   vmon-capture --from-raw run.raw -o run.vmt --kallsyms kallsyms.txt
   vmon-capture --generate man > vmon-capture.1      man page (or bash, zsh, fish completions)";
 
@@ -75,6 +76,10 @@ struct Args {
     /// Print each breach and every warning.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Start PROGRAM (stopped at its exec until the watches are in place), watch it (a --watch
+    /// without PID is on it) and capture until it exits.
+    #[arg(last = true, value_name = "PROGRAM ARGS")]
+    program: Vec<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -185,6 +190,7 @@ fn options(a: &Args) -> Options {
         quiet: a.quiet,
         verbose: a.verbose > 0,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        program: a.program.clone(),
     }
 }
 
@@ -196,6 +202,7 @@ fn stop_text(s: Stop) -> &'static str {
         Stop::Breaches => "--breaches reached",
         Stop::MaxSize => "--max-size reached",
         Stop::EndOfInput => "end of input",
+        Stop::ProgramExited => "the program exited",
     }
 }
 
@@ -221,6 +228,9 @@ fn print_summary(args: &Args, r: &Report) {
         r.cpu.as_secs_f64(),
         stop_text(r.stop),
     );
+    if let (Some(p), Some(s)) = (args.program.first(), r.program) {
+        eprintln!("vmon-capture: {p} {}", vmon_capture::describe_exit(s));
+    }
     let u = &r.user_stacks;
     let mut line = format!(
         "vmon-capture: user stacks: {} unwound with CFI, {} CFI + frame pointers, {} frame \

@@ -5,6 +5,7 @@ use crate::checks;
 use crate::context::{self, Host};
 use crate::convert::{Converter, Stats};
 use crate::exit::{is_enospc, Exit, Failure, DISK_FULL};
+use crate::launch::Launched;
 use crate::source::{Chunk, Input, Next, Reader, Source};
 use crate::ustack::{UserStacks, UstackStats};
 use crate::watches;
@@ -43,6 +44,8 @@ pub struct Options {
     pub verbose: bool,
     /// Recorded in the file's metadata.
     pub command_line: String,
+    /// `-- PROGRAM ARGS`: start it, watch it, capture until it exits.
+    pub program: Vec<String>,
 }
 
 impl Options {
@@ -68,6 +71,8 @@ pub enum Stop {
     Breaches,
     MaxSize,
     EndOfInput,
+    /// The program started with `--` exited.
+    ProgramExited,
 }
 
 /// The outcome of a finished run.
@@ -81,6 +86,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// CPU time of this process over the run.
     pub cpu: Duration,
+    /// How the program started with `--` ended.
+    pub program: Option<std::process::ExitStatus>,
 }
 
 /// Counts bytes on their way to the file, for --max-size and the summary.
@@ -117,10 +124,18 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
     }
     // The source before the output: a missing module should not leave an
     // empty file behind.
-    let source = Source::open(&opts.input)?;
-    if !opts.live() && (!specs.is_empty() || opts.load_above.is_some()) {
+    if opts.program.is_empty() && specs.iter().any(|w| w.pid() == watches::PROGRAM_PID) {
         return Err(Failure::usage(anyhow!(
-            "--watch and --load-above need the device; they cannot be used with --from-raw"
+            "a --watch without PID watches the program started after --: add `-- PROGRAM \
+             ARGS...`, or give the PID (PID:SYMBOL>THRESHOLD)"
+        )));
+    }
+    let source = Source::open(&opts.input)?;
+    if !opts.live() && (!specs.is_empty() || opts.load_above.is_some() || !opts.program.is_empty())
+    {
+        return Err(Failure::usage(anyhow!(
+            "--watch, --load-above and -- PROGRAM need the device; they cannot be used with \
+             --from-raw"
         )));
     }
     checks::refuse_overwriting_inputs(opts).map_err(Failure::usage)?;
@@ -133,10 +148,20 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
     }
     let written = Arc::new(AtomicU64::new(0));
     let mut conv = start_file(opts, &written, &mut warnings)?;
+    let mut program = match opts.program.is_empty() {
+        true => None,
+        false => Some(Launched::start(&opts.program)?),
+    };
+    if let Some(p) = &program {
+        specs = specs.into_iter().map(|w| w.in_program(p.pid())).collect();
+    }
     if let Some(w) = source.watcher() {
         register_watches(w, &mut conv, opts, &specs)?;
     }
     conv.flush()?;
+    if let Some(p) = &mut program {
+        p.resume()?;
+    }
     print_warnings(opts, warnings.drain(..));
 
     let mut dump = match &opts.dump_raw {
@@ -151,6 +176,7 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
         let mut drain = Drain {
             opts,
             stop,
+            program: program.as_mut(),
             started,
             written: &written,
             conv: &mut conv,
@@ -173,6 +199,8 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
         drop(reader);
         r
     });
+    // A program still running when the capture stops is ended, as perf does.
+    let program_status = program.as_mut().and_then(Launched::end);
     let stop_reason = match result {
         Ok(s) => s,
         Err(e) => return Err(keep_what_was_converted(conv, e, opts)),
@@ -214,6 +242,7 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
         bytes: written.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         cpu: cpu_time().saturating_sub(cpu0),
+        program: program_status,
     })
 }
 
@@ -383,6 +412,7 @@ fn register_watches(
 struct Drain<'a> {
     opts: &'a Options,
     stop: &'a AtomicBool,
+    program: Option<&'a mut Launched>,
     started: Instant,
     written: &'a AtomicU64,
     conv: &'a mut Conv,
@@ -428,6 +458,14 @@ impl Drain<'_> {
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
+        if stop == Stop::ProgramExited {
+            // Its last breach's dump may still be on its way: read on until
+            // the device has been quiet for a poll.
+            while let Next::Chunk(Chunk::Bytes(b)) = reader.next(Duration::from_millis(300)) {
+                self.take(&b)?;
+                reader.recycle(b);
+            }
+        }
         // What was read before a signal or --duration is part of the
         // capture: convert the queue (the reader stops within one poll).
         // At a limit (--breaches, --max-size), only finish the event begun.
@@ -455,10 +493,12 @@ impl Drain<'_> {
         Ok(stop)
     }
 
-    fn stop_condition(&self) -> Option<Stop> {
+    fn stop_condition(&mut self) -> Option<Stop> {
         let o = self.opts;
         if self.stop.load(Ordering::SeqCst) {
             Some(Stop::Requested)
+        } else if self.program.as_mut().is_some_and(|p| p.exited().is_some()) {
+            Some(Stop::ProgramExited)
         } else if o.duration.is_some_and(|d| self.started.elapsed() >= d) {
             Some(Stop::Duration)
         } else if o.breaches.is_some_and(|n| self.conv.stats.breaches >= n) {

@@ -29,7 +29,32 @@ pub enum WatchArg {
 const USAGE: &str =
     "expected PID:ADDR:SIZE:OP:THRESHOLD (e.g. 1234:0x7ffc1000:4:>:100, SIZE 1/2/4/8 \
                      or u1/u2/u4/u8 for unsigned, OP > or <) or PID:SYMBOL>THRESHOLD \
-                     (e.g. 1234:queue_len>100)";
+                     (e.g. 1234:queue_len>100); without PID: (a variable of) the program \
+                     started after --";
+
+/// The pid of a watch spec given without one: the program started with
+/// `-- PROGRAM`, filled in by [`WatchArg::in_program`].
+pub const PROGRAM_PID: i32 = 0;
+
+impl WatchArg {
+    /// The process watched ([`PROGRAM_PID`]: the program after `--`).
+    pub fn pid(&self) -> i32 {
+        match self {
+            WatchArg::Addr { pid, .. } | WatchArg::Symbol { pid, .. } => *pid,
+        }
+    }
+
+    /// The same watch with the program's pid where none was given.
+    pub fn in_program(mut self, program: i32) -> WatchArg {
+        match &mut self {
+            WatchArg::Addr { pid, .. } | WatchArg::Symbol { pid, .. } if *pid == PROGRAM_PID => {
+                *pid = program
+            }
+            _ => {}
+        }
+        self
+    }
+}
 
 fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -60,28 +85,35 @@ pub fn parse_watch(s: &str) -> Result<WatchArg> {
             _ => bail!("`{p}` is not a process id; {USAGE}"),
         }
     };
-    if parts.len() == 5 {
-        let addr = parse_int(parts[1])
+    if parts.len() == 5 || parts.len() == 4 {
+        // ADDR:SIZE:OP:THRESHOLD, after an optional PID
+        let (p, a) = if parts.len() == 5 {
+            (pid(parts[0])?, &parts[1..])
+        } else {
+            (PROGRAM_PID, &parts[..])
+        };
+        let addr = parse_int(a[0])
             .filter(|&a| a > 0)
-            .with_context(|| format!("`{}` is not an address; {USAGE}", parts[1]))?;
-        let (unsigned, sz) = match parts[2].strip_prefix('u') {
+            .with_context(|| format!("`{}` is not an address; {USAGE}", a[0]))?;
+        let (unsigned, sz) = match a[1].strip_prefix('u') {
             Some(r) => (true, r),
-            None => (false, parts[2].strip_prefix('i').unwrap_or(parts[2])),
+            None => (false, a[1].strip_prefix('i').unwrap_or(a[1])),
         };
         let size = match sz.parse::<u32>() {
             Ok(v @ (1 | 2 | 4 | 8)) => v,
-            _ => bail!("size `{}` is not 1, 2, 4 or 8; {USAGE}", parts[2]),
+            _ => bail!("size `{}` is not 1, 2, 4 or 8; {USAGE}", a[1]),
         };
         return Ok(WatchArg::Addr {
-            pid: pid(parts[0])?,
+            pid: p,
             addr: addr as u64,
             size,
             unsigned,
-            threshold: threshold(parts[3], parts[4])?,
+            threshold: threshold(a[2], a[3])?,
         });
     }
-    let Some((p, rest)) = s.split_once(':') else {
-        bail!("`{s}`: {USAGE}");
+    let (p, rest) = match s.split_once(':') {
+        Some((p, rest)) => (pid(p)?, rest),
+        None => (PROGRAM_PID, s),
     };
     let Some(i) = rest.find(['>', '<']) else {
         bail!("`{s}` has no > or <; {USAGE}");
@@ -91,7 +123,7 @@ pub fn parse_watch(s: &str) -> Result<WatchArg> {
         bail!("`{s}` names no symbol; {USAGE}");
     }
     Ok(WatchArg::Symbol {
-        pid: pid(p)?,
+        pid: p,
         symbol: symbol.to_string(),
         threshold: threshold(&rest[i..i + 1], &rest[i + 1..])?,
     })
@@ -271,6 +303,26 @@ mod tests {
         );
         assert!(parse_watch("99:queue_len").is_err());
         assert!(parse_watch("99:>5").is_err());
+    }
+
+    #[test]
+    fn without_a_pid_the_watch_is_on_the_program_after_dashes() {
+        let sym = parse_watch("queue_len>100").unwrap();
+        assert_eq!(sym.pid(), PROGRAM_PID);
+        assert_eq!(
+            sym.in_program(4321),
+            WatchArg::Symbol {
+                pid: 4321,
+                symbol: "queue_len".into(),
+                threshold: Threshold::Above(100)
+            }
+        );
+        let addr = parse_watch("0x1000:u8:<:3").unwrap();
+        assert_eq!(addr.pid(), PROGRAM_PID);
+        assert_eq!(addr.clone().in_program(9).pid(), 9);
+        // A pid given stays.
+        assert_eq!(parse_watch("7:x>1").unwrap().in_program(9).pid(), 7);
+        assert!(parse_watch(">5").is_err());
     }
 
     static WATCH_ME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7);

@@ -507,6 +507,22 @@ fn cli_conventions_stdin_specs_and_wrong_inputs() {
         stderr(&o)
     );
     assert!(!dir.path().join("dev.vmt").exists());
+
+    // A character device that is not the module's (issue 15: it said "ABI
+    // version 0").
+    let o = Command::new(BIN)
+        .arg("-o")
+        .arg(dir.path().join("null.vmt"))
+        .args(["--device", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/dev/null is not a vmon device"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("null.vmt").exists());
 }
 
 /// A saved `--kallsyms` is checked against the stream's kernel stacks:
@@ -571,4 +587,42 @@ fn man_page_completions_and_help_examples() {
     assert_eq!(run(&["--generate", "nope"]).status.code(), Some(2));
     let o = run(&["--help"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
+}
+
+/// `--watch SYMBOL>N` without a PID watches the program after `--` (issue 15
+/// item 19): without one it is a usage error, and with one but no module the
+/// program is not left running unwatched.
+#[test]
+fn a_watch_without_pid_needs_a_program_after_dashes() {
+    let dir = tmpdir();
+    let o = Command::new(BIN)
+        .arg("-o")
+        .arg(dir.path().join("p.vmt"))
+        .args(["--watch", "queue_len>100"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("-- PROGRAM"), "{}", stderr(&o));
+
+    let marker = dir.path().join("ran");
+    let o = Command::new(BIN)
+        .arg("-o")
+        .arg(dir.path().join("p.vmt"))
+        .args([
+            "--device",
+            "/nonexistent/vmon",
+            "--watch",
+            "queue_len>100",
+            "--",
+        ])
+        .args(["sh", "-c"])
+        .arg(format!("touch {}", marker.display()))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !marker.exists(),
+        "the program ran although nothing watched it"
+    );
 }

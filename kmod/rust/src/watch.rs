@@ -114,6 +114,11 @@ pub enum WatchError {
          module matching this program, or rebuild it against the installed module's vmon.h"
     )]
     AbiMismatch { kernel: u32, ours: u32 },
+    #[error(
+        "{path} is not a vmon device: it does not answer the module's version ioctl (ENOTTY); \
+         pass the device the variable_monitor module creates, {VMON_DEVICE_PATH}"
+    )]
+    NotVmonDevice { path: PathBuf },
     #[error("{op}: {source}")]
     Io {
         op: Op,
@@ -198,9 +203,8 @@ impl WatchError {
                 op,
                 addr: req.map_or(0, |r| r.addr),
             },
-            libc::ENOTTY if op == Op::Version => WatchError::AbiMismatch {
-                kernel: 0,
-                ours: VMON_ABI_VERSION,
+            libc::ENOTTY if op == Op::Version => WatchError::NotVmonDevice {
+                path: path.to_path_buf(),
             },
             _ => WatchError::Io {
                 op,
@@ -579,11 +583,13 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_the_device_is_refused() {
-        // /dev/null takes no ioctls: the version query must fail cleanly.
+        // /dev/null takes no ioctls: the version query must say so, not
+        // blame an ABI version 0.
         let e = Watcher::open_path("/dev/null").unwrap_err();
+        assert!(matches!(e, WatchError::NotVmonDevice { .. }), "{e:?}");
         assert!(
-            matches!(e, WatchError::AbiMismatch { .. } | WatchError::Io { .. }),
-            "{e:?}"
+            e.to_string().contains("/dev/null is not a vmon device"),
+            "{e}"
         );
     }
 
