@@ -6,6 +6,9 @@
 # breaches (dump_reset_sec 0, so each edge dumps). Checked here from the
 # summary and the -v breach lines; tests/e2e/check.sh checks the .vmt
 # (5 breaches with values 200..204 under watch vmon_queue_len > 100).
+# Then the same as `vmon-capture --watch 'vmon_queue_len>100' -- globalvar
+# ...`: vmon-capture starts the program itself (stopped at its exec until the
+# watch is in place), and the capture ends when the program exits.
 #   tests/kernel/run.sh --kernels 6.1 --scenario capture_symwatch
 # vmon-rust: vmon-capture
 # vmon-timeout: 240
@@ -37,5 +40,21 @@ echo "breach values: $vals"
 [ "$vals" = "200 201 202 203 204 " ] || fail "breach values '$vals', want 200..204"
 printf 'breaches 5\nvalues 200 201 202 203 204\n' > "$VMON_OUT/expected.txt"
 cp "$VMON_BIN/globalvar" "$VMON_OUT/"
+
+# -- PROGRAM: no pid, no --breaches or --duration: the program's exit ends it
+timeout 150 "$VMON_BIN/vmon-capture" -o "$VMON_OUT/launch.vmt" --watch "vmon_queue_len>100" \
+	--interval 1ms -v -- "$VMON_BIN/globalvar" 5 300 120000 > /tmp/gv2.out 2> "$VMON_OUT/launch.log"
+rc=$?
+cat /tmp/gv2.out "$VMON_OUT/launch.log"
+[ $rc = 0 ] || fail "vmon-capture -- globalvar: exit $rc"
+grep -q '^globalvar pid' /tmp/gv2.out || fail "the program did not run"
+grep -q "(the program exited)" "$VMON_OUT/launch.log" || fail "not ended by the program's exit"
+grep -q "^vmon-capture: .*globalvar exited with status 0" "$VMON_OUT/launch.log" ||
+	fail "no exit status line"
+grep -q '^vmon-capture: 5 breaches' "$VMON_OUT/launch.log" || fail "launch: not 5 breaches"
+vals=$(sed -n 's/^vmon-capture: breach of vmon_queue_len (value \([0-9]*\), threshold 100).*/\1/p' \
+	"$VMON_OUT/launch.log" | tr '\n' ' ')
+[ "$vals" = "200 201 202 203 204 " ] || fail "launch: breach values '$vals', want 200..204"
+grep -q vmon_queue_len /proc/variable_monitor/watches && fail "the program's watch outlived it"
 rmmod variable_monitor || fail "rmmod"
 echo PASS
