@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use vmon_format::task_flags;
-use vmon_unwind::{Cache, End, Image, Mapping, Method, ProcessUnwinder, Regs, StackWindow};
+use vmon_unwind::{
+    Cache, End, Image, Mapping, Method, ProcessUnwinder, Regs, StackWindow, Unwound, WindowRead,
+};
 
 /// One executable mapping of a process, with its file if it could be opened.
 pub struct MappedImage {
@@ -37,6 +39,9 @@ pub struct UstackStats {
     pub raw_kept_unwound_later: u64,
     /// Frames stored for unwound stacks.
     pub frames: u64,
+    /// Unwinds answered from the memo (same registers, chain and bytes as a
+    /// sample before: a task asleep across breaches).
+    pub memo_hits: u64,
     /// Windows the kernel ended just above a valid frame-pointer chain
     /// (raw_stack_trim) instead of copying all of raw_stack_bytes.
     pub trimmed_windows: u64,
@@ -57,7 +62,73 @@ pub struct UserStacks {
     /// By process index in the file; None when none of its files opened.
     unwinders: HashMap<u32, Option<ProcessUnwinder>>,
     cache: Cache,
+    memo: Memo,
     pub stats: UstackStats,
+}
+
+/// The last unwind of each (process, ip, sp, bp): a task that slept between
+/// two breaches is sampled with the same registers and the same stack, and
+/// unwinding it again would give the same frames. An entry answers only
+/// when the kernel's chain and every byte the unwind read are equal (and
+/// the window's length, when the unwind read past it): exact, not a hash.
+#[derive(Default)]
+struct Memo {
+    map: HashMap<MemoKey, MemoEntry>,
+    /// Bytes held in entries' prefixes and chains, bounded by MEMO_BYTES.
+    bytes: usize,
+}
+
+/// Bytes the memo holds at most before it starts over.
+const MEMO_BYTES: usize = 16 << 20;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct MemoKey {
+    process: u32,
+    regs: Regs,
+}
+
+struct MemoEntry {
+    fp_chain: Vec<u64>,
+    prefix: Vec<u8>,
+    /// The window's length, when the unwind depended on it.
+    window_len: Option<usize>,
+    unwound: Unwound,
+}
+
+impl MemoEntry {
+    /// Bytes it holds, roughly.
+    fn cost(&self) -> usize {
+        self.prefix.len() + 8 * (self.fp_chain.len() + self.unwound.frames.len()) + 128
+    }
+}
+
+impl Memo {
+    fn get(&self, key: &MemoKey, raw: &[u8], fp_chain: &[u64]) -> Option<&Unwound> {
+        let e = self.map.get(key)?;
+        let same = e.fp_chain == fp_chain
+            && e.window_len.is_none_or(|l| l == raw.len())
+            && raw.get(..e.prefix.len()) == Some(&e.prefix[..]);
+        same.then_some(&e.unwound)
+    }
+
+    fn put(&mut self, key: MemoKey, raw: &[u8], fp_chain: &[u64], unwound: &Unwound) {
+        let WindowRead { prefix, past_end } = unwound.window_read;
+        let prefix = &raw[..prefix.min(raw.len())];
+        let e = MemoEntry {
+            fp_chain: fp_chain.to_vec(),
+            prefix: prefix.to_vec(),
+            window_len: past_end.then_some(raw.len()),
+            unwound: unwound.clone(),
+        };
+        if self.bytes + e.cost() > MEMO_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += e.cost();
+        if let Some(old) = self.map.insert(key, e) {
+            self.bytes -= old.cost();
+        }
+    }
 }
 
 impl UserStacks {
@@ -66,6 +137,7 @@ impl UserStacks {
             keep_raw,
             unwinders: HashMap::new(),
             cache: Cache::new(),
+            memo: Memo::default(),
             stats: UstackStats::default(),
         }
     }
@@ -93,6 +165,8 @@ impl UserStacks {
             .collect();
         let u = (!mappings.is_empty()).then(|| ProcessUnwinder::new(&mappings));
         self.unwinders.insert(index, u);
+        // Its modules changed: what was remembered for it may not hold.
+        self.memo.map.retain(|k, _| k.process != index);
     }
 
     /// The stack to store for a task of process `process` whose kernel
@@ -144,11 +218,25 @@ impl UserStacks {
         let (frames, method, end, keep_raw) = if raw.is_empty() {
             chain_only(u.judge_chain(fp_chain), false)
         } else {
-            let window = StackWindow {
-                sp: regs.sp,
-                bytes: raw,
+            let key = MemoKey {
+                process: process.unwrap_or(u32::MAX),
+                regs,
             };
-            let w = u.unwind(&mut self.cache, regs, window, fp_chain);
+            let w = match self.memo.get(&key, raw, fp_chain) {
+                Some(w) => {
+                    self.stats.memo_hits += 1;
+                    w.clone()
+                }
+                None => {
+                    let window = StackWindow {
+                        sp: regs.sp,
+                        bytes: raw,
+                    };
+                    let w = u.unwind(&mut self.cache, regs, window, fp_chain);
+                    self.memo.put(key, raw, fp_chain, &w);
+                    w
+                }
+            };
             // A CFI walk that stopped early loses to a longer frame-pointer
             // chain (code without unwind tables), as the analyzer always did.
             if w.end == End::Cut && w.method == Method::Cfi && fp_chain.len() > w.frames.len() {
@@ -186,5 +274,52 @@ impl UserStacks {
             flags,
             keep_raw,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unwound(prefix: usize, past_end: bool) -> Unwound {
+        Unwound {
+            frames: vec![1, 2, 3],
+            method: Method::Cfi,
+            end: End::Root,
+            window_read: WindowRead { prefix, past_end },
+        }
+    }
+
+    #[test]
+    fn the_memo_answers_only_for_the_same_chain_and_bytes_read() {
+        let key = MemoKey {
+            process: 1,
+            regs: Regs {
+                ip: 10,
+                sp: 20,
+                bp: 30,
+            },
+        };
+        let raw: Vec<u8> = (0..=255).collect();
+        let mut m = Memo::default();
+        m.put(key, &raw, &[10, 11], &unwound(64, false));
+        assert!(m.get(&key, &raw, &[10, 11]).is_some());
+        let mut after = raw.clone();
+        after[200] ^= 1; // past what was read
+        after.truncate(100);
+        assert!(m.get(&key, &after, &[10, 11]).is_some());
+        let mut inside = raw.clone();
+        inside[63] ^= 1;
+        assert!(m.get(&key, &inside, &[10, 11]).is_none());
+        assert!(m.get(&key, &raw[..32], &[10, 11]).is_none());
+        assert!(m.get(&key, &raw, &[10, 12]).is_none());
+        let other = MemoKey { process: 2, ..key };
+        assert!(m.get(&other, &raw, &[10, 11]).is_none());
+        // An unwind that read past the end depends on the length too.
+        m.put(key, &raw[..64], &[10, 11], &unwound(64, true));
+        assert!(m.get(&key, &raw[..64], &[10, 11]).is_some());
+        assert!(m.get(&key, &raw, &[10, 11]).is_none());
+        // Replacing an entry keeps the byte count honest.
+        assert_eq!(m.bytes, m.map.values().map(MemoEntry::cost).sum::<usize>());
     }
 }

@@ -19,6 +19,7 @@ mod unwinder;
 pub use image::{offset_to_vaddr, segments_of, vaddr_to_offset, Image, Segment};
 pub use unwinder::{
     lookup_address, Cache, End, Mapping, Method, ProcessUnwinder, Regs, StackWindow, Unwound,
+    WindowRead,
 };
 
 /// Frames one unwind yields at most; a deeper stack ends [`End::Cut`].

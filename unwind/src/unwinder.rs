@@ -20,7 +20,7 @@ pub struct Mapping<'a> {
 }
 
 /// The user registers a sample starts from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Regs {
     /// Instruction pointer.
     pub ip: u64,
@@ -85,6 +85,48 @@ pub struct Unwound {
     pub method: Method,
     /// Where the unwind ended.
     pub end: End,
+    /// What of the window it read: the same registers, chain and bytes give
+    /// the same frames (a cache key, see [`WindowRead`]).
+    pub window_read: WindowRead,
+}
+
+/// How much of a [`StackWindow`] an unwind depended on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowRead {
+    /// Bytes from the window's start that were read.
+    pub prefix: usize,
+    /// A read went past the window's end, so its length mattered too.
+    pub past_end: bool,
+}
+
+/// A window that records how far it was read.
+struct Tracked<'a> {
+    window: StackWindow<'a>,
+    read: std::cell::Cell<WindowRead>,
+}
+
+impl<'a> Tracked<'a> {
+    fn new(window: StackWindow<'a>) -> Self {
+        Tracked {
+            window,
+            read: std::cell::Cell::new(WindowRead::default()),
+        }
+    }
+
+    fn read(&self, addr: u64) -> Result<u64, ()> {
+        let v = self.window.read(addr);
+        let mut r = self.read.get();
+        match addr.checked_sub(self.window.sp) {
+            Some(off) if v.is_ok() => {
+                r.prefix = r.prefix.max(off as usize + 8);
+            }
+            // below sp: independent of the bytes
+            None => {}
+            Some(_) => r.past_end = true,
+        }
+        self.read.set(r);
+        v
+    }
 }
 
 /// framehop's per-thread rule cache; one per worker, reused across unwinds.
@@ -214,13 +256,14 @@ impl ProcessUnwinder {
         window: StackWindow<'_>,
         fp_chain: &[u64],
     ) -> Unwound {
-        let mut read = |addr: u64| window.read(addr);
+        let tracked = Tracked::new(window);
+        let mut read = |addr: u64| tracked.read(addr);
         let mut r = UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp);
         let mut frames = vec![regs.ip];
         let mut addr = FrameAddress::InstructionPointer(regs.ip);
         let stopped = loop {
             if frames.len() >= MAX_FRAMES {
-                return cut(frames, Method::Cfi);
+                return cut(frames, Method::Cfi, tracked.read.get());
             }
             // Above Go's stack switches lie stale frames of another stack.
             if frames
@@ -255,9 +298,10 @@ impl ProcessUnwinder {
                 frames,
                 method: Method::Cfi,
                 end,
+                window_read: tracked.read.get(),
             };
         };
-        match splice_point(window, regs.bp, fp_chain, bp, r.sp()) {
+        match splice_point(&tracked, regs.bp, fp_chain, bp, r.sp()) {
             Some(j) => {
                 frames.extend_from_slice(&fp_chain[1 + j..]);
                 let end = self.judge_chain(&frames);
@@ -265,18 +309,20 @@ impl ProcessUnwinder {
                     frames,
                     method: Method::Hybrid,
                     end,
+                    window_read: tracked.read.get(),
                 }
             }
-            None => cut(frames, Method::Cfi),
+            None => cut(frames, Method::Cfi, tracked.read.get()),
         }
     }
 }
 
-fn cut(frames: Vec<u64>, method: Method) -> Unwound {
+fn cut(frames: Vec<u64>, method: Method, window_read: WindowRead) -> Unwound {
     Unwound {
         frames,
         method,
         end: End::Cut,
+        window_read,
     }
 }
 
@@ -302,7 +348,7 @@ fn lookup(frames: &[u64], a: u64) -> u64 {
 /// `fp_chain[1 + j]`. The chain's frame pointers are followed through the
 /// window as far as it holds them (fp_0 is the sample's rbp).
 fn splice_point(
-    window: StackWindow<'_>,
+    window: &Tracked<'_>,
     bp0: u64,
     fp_chain: &[u64],
     bp: u64,

@@ -153,6 +153,40 @@ fn cfi_unwinds_code_without_frame_pointers_to_start() {
     assert_eq!((w.method, w.end), (Method::Cfi, End::Root), "{n:?}");
 }
 
+/// `window_read` says which bytes the unwind depended on (the capture's memo
+/// trusts it): the frames are the same from only those bytes, different
+/// when one of them changes, and the same when a byte after them does.
+#[test]
+fn an_unwind_depends_only_on_the_bytes_it_says_it_read() {
+    let (_bin, snap) = snapshot("nofp-read", &["-fomit-frame-pointer"]);
+    let (_images, u) = unwinder(&snap);
+    let unwind = |bytes: &[u8]| {
+        let window = StackWindow {
+            sp: snap.regs.sp,
+            bytes,
+        };
+        u.unwind(&mut Cache::new(), snap.regs, window, &snap.chain)
+    };
+    let full = unwind(&snap.stack);
+    let r = full.window_read;
+    assert!(
+        !r.past_end && r.prefix > 0 && r.prefix < snap.stack.len(),
+        "{r:?}"
+    );
+    assert_eq!(unwind(&snap.stack[..r.prefix]).frames, full.frames);
+    let mut after = snap.stack.clone();
+    for b in &mut after[r.prefix..] {
+        *b ^= 0x5a;
+    }
+    assert_eq!(unwind(&after).frames, full.frames);
+    // The last return address read, clobbered: the chain changes.
+    let mut inside = snap.stack.clone();
+    inside[r.prefix - 8..r.prefix].copy_from_slice(&1u64.to_le_bytes());
+    assert_ne!(unwind(&inside).frames, full.frames);
+    // A window cut inside what was read makes the unwind look past its end.
+    assert!(unwind(&snap.stack[..r.prefix - 8]).window_read.past_end);
+}
+
 #[test]
 fn a_window_that_ends_early_is_cut_without_frame_pointers() {
     let (_bin, snap) = snapshot("nofp-cut", &["-fomit-frame-pointer"]);
