@@ -916,9 +916,11 @@ static int vmon_pin_user(struct vmon_watch *w, struct task_struct *target)
 	/*
 	 * A writable private page is pinned for write so COW is broken now:
 	 * otherwise the pin could hold the shared zero page or a page that
-	 * the next write replaces.
+	 * the next write replaces.  A shared mapping has no COW to break, and
+	 * since 6.5 GUP refuses FOLL_LONGTERM|FOLL_WRITE on file mappings that
+	 * need dirty tracking, so it is pinned for read.
 	 */
-	if (vma->vm_flags & VM_WRITE)
+	if ((vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE)
 		gup |= FOLL_WRITE;
 	n = vmon_pin_user_pages_remote(mm, w->addr & PAGE_MASK, 1, gup, &page);
 	if (n != 1) {

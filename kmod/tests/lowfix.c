@@ -13,6 +13,8 @@
  *   lowfix remote N FILE  N watches on a forked child's memory (a remote
  *	watch each), prints "ready", holds them until FILE exists
  *   lowfix exits N  forks N children that exit at once; prints the time
+ *   lowfix shared FILE STOP  watch an int in a MAP_SHARED, writable mapping of
+ *	FILE, write 100 to it, hold the watch until STOP exists
  *   lowfix ioctlsize  VMON_IOC_WATCH/VERSION with the command number of a
  *	larger struct (a newer caller): accepted, or E2BIG for a non-zero tail
  */
@@ -246,6 +248,34 @@ static int mode_exits(int n)
 	return 0;
 }
 
+/* ------------------------------------------------------------ shared */
+
+static int mode_shared(const char *file, const char *stop)
+{
+	int fd = open(file, O_RDWR);
+	volatile int *p;
+	int ret;
+
+	if (fd < 0)
+		VT_FAIL("open %s: %s", file, strerror(errno));
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		VT_FAIL("mmap shared: %s", strerror(errno));
+	p[0] = 0;
+	ret = start_watch(vt_arg("shared", (void *)p, 4, 50, MS));
+	if (ret) {
+		printf("refused: %s\n", vmon_strerror(ret));
+		return 1;
+	}
+	vt_sleep_ms(50);
+	p[0] = 100;
+	printf("ready\n");
+	fflush(stdout);
+	while (access(stop, F_OK))
+		vt_sleep_ms(50);
+	return cancel_watch() ? 1 : 0;
+}
+
 /* --------------------------------------------------------- ioctlsize */
 
 struct watch_req_next {			/* a newer caller's larger struct */
@@ -326,6 +356,8 @@ int main(int argc, char **argv)
 		return mode_remote(atoi(argv[2]), argv[3]);
 	if (argc >= 3 && !strcmp(argv[1], "exits"))
 		return mode_exits(atoi(argv[2]));
+	if (argc >= 4 && !strcmp(argv[1], "shared"))
+		return mode_shared(argv[2], argv[3]);
 	if (argc >= 2 && !strcmp(argv[1], "ioctlsize"))
 		return mode_ioctlsize();
 	fprintf(stderr, "usage: see the comment at the top of lowfix.c\n");
