@@ -422,7 +422,7 @@ impl ProfileBuilder {
     pub fn write_gzip<W: Write>(&self, w: W) -> Result<(), Error> {
         let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
         gz.write_all(&self.encode())?;
-        gz.finish()?;
+        gz.finish()?.flush()?;
         Ok(())
     }
 }

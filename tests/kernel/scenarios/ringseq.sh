@@ -1,8 +1,10 @@
 #!/bin/sh
 # Issue 11 (L6, L7): loss accounting is exact and a reader can tell losses
 # from its start.  With no reader, a 128 KiB ring overflows under a breach
-# storm; then: lost_records equals the records produced minus those
-# delivered (a LOST record that did not fit is not a loss), the reader's
+# storm; then: lost_records is the records produced minus those delivered
+# (a LOST record that did not fit is not a loss; main counted about twice
+# as many), to within the MAPS/CHAIN of other processes in events nobody
+# saw (bounded by their tasks), the reader's
 # seq gaps add up to lost_records, and a later reader's HELLO carries the
 # seq of its first record.  Threads making their first read() on one fd
 # at once get one intact HELLO between them.
@@ -39,8 +41,12 @@ extra() { awk -v t="$1" '$1==t {sub("ev=", "", $2); n[$2]++} END {for (e in n) c
 xm=$(extra MAPS); xc=$(extra CHAIN)
 want=$((D - $(tot /tmp/rs1.txt breach) + D - $(tot /tmp/rs1.txt end) + T - $(tot /tmp/rs1.txt task) + D + xm - $(tot /tmp/rs1.txt maps) + D + xc - $(tot /tmp/rs1.txt chain)))
 gaps=$(($(tot /tmp/rs1.txt seq_gaps) + $(tot /tmp/rs1.txt first_gap)))
-echo "dumps $D, tasks $T, extra processes in delivered events $xm/$xc: records produced and not delivered $want; lost_records $L; seq gaps $gaps"
-[ "$L" = "$want" ] || fail "lost_records $L, but $want records were lost"
+# Events nobody saw may have had another process too (a MAPS and a CHAIN
+# more each), at most one per task beyond the watched one's.
+slack=$(( T - $(tot /tmp/rs1.txt task) - (D - $(tot /tmp/rs1.txt breach)) ))
+[ "$slack" -ge 0 ] || slack=0
+echo "dumps $D, tasks $T, extra processes in delivered events $xm/$xc: records produced and not delivered $want (+ at most $((2 * slack)) for other processes in lost events); lost_records $L; seq gaps $gaps"
+[ "$L" -ge "$want" ] && [ "$L" -le $((want + 2 * slack)) ] || fail "lost_records $L, but $want..$((want + 2 * slack)) records were lost"
 [ "$gaps" = "$L" ] || fail "the reader's seq gaps ($gaps) are not lost_records ($L)"
 last=$(grep '^LOST ' /tmp/rs1.txt | tail -1 | sed 's/LOST records=\([0-9]*\).*/\1/')
 [ "$last" = "$L" ] || fail "the LOST record says $last, lost_records is $L"
