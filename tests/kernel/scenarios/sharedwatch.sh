@@ -7,7 +7,9 @@
 # vmon-timeout: 120
 # vmon-kmods: loop crc32c_generic ext4
 fail() { echo "FAIL: $*"; touch /tmp/sw.stop; sleep 1; rmmod variable_monitor 2>/dev/null; umount /mnt/sw 2>/dev/null; losetup -d /dev/loop1 2>/dev/null; exit 1; }
-for m in $(cat /vmon/kmods/order); do insmod "/vmon/kmods/$m.ko" || fail "insmod $m"; done
+for m in $(cat /vmon/kmods/order); do
+	grep -q "^$m " /proc/modules || insmod "/vmon/kmods/$m.ko" || fail "insmod $m"
+done
 dd if=/dev/zero of=/tmp/sw.img bs=1M count=8 2>/dev/null
 losetup /dev/loop1 /tmp/sw.img || fail "losetup"
 mke2fs -q /dev/loop1 >/dev/null 2>&1 || mke2fs /dev/loop1 >/dev/null || fail "mke2fs"
