@@ -312,6 +312,25 @@ static void vmon_emit_task(struct task_struct *t, u64 event_id)
 
 /* ------------------------------------------------------ maps, chain */
 
+/*
+ * The path of a mapped file, in vmon_pathbuf.  A path d_path() cannot give
+ * (longer than PATH_MAX, or unreachable) is cut to its last component and
+ * flagged VMON_MAP_PATH_TRUNC, never left empty without a word.
+ */
+static char *vmon_map_path(struct file *file, u32 *flags)
+{
+	struct name_snapshot n;
+	char *path = d_path(&file->f_path, vmon_pathbuf, PATH_MAX);
+
+	if (!IS_ERR(path))
+		return path;
+	*flags |= VMON_MAP_PATH_TRUNC;
+	take_dentry_name_snapshot(&n, file->f_path.dentry);
+	strscpy(vmon_pathbuf, n.name.name, PATH_MAX);
+	release_dentry_name_snapshot(&n);
+	return vmon_pathbuf;
+}
+
 static void vmon_emit_maps(struct task_struct *t, u64 event_id)
 {
 	struct vmon_rec_maps *r = (void *)vmon_scratch;
@@ -331,15 +350,12 @@ static void vmon_emit_maps(struct task_struct *t, u64 event_id)
 		for_each_vma(vmi, vma) {
 			struct vmon_map_entry *e = (void *)(vmon_scratch + pos);
 			struct inode *ino;
+			u32 plen, need, mflags = 0;
 			char *path;
-			u32 plen, need;
 
 			if (!(vma->vm_flags & VM_EXEC) || !vma->vm_file)
 				continue;
-			path = d_path(&vma->vm_file->f_path, vmon_pathbuf,
-				      PATH_MAX);
-			if (IS_ERR(path))
-				path = "";
+			path = vmon_map_path(vma->vm_file, &mflags);
 			plen = strlen(path);
 			need = ALIGN(sizeof(*e) + plen, 8);
 			if (pos + need > VMON_MAX_RECORD) {
@@ -353,6 +369,7 @@ static void vmon_emit_maps(struct task_struct *t, u64 event_id)
 			e->pgoff = (u64)vma->vm_pgoff << PAGE_SHIFT;
 			e->ino = ino->i_ino;
 			e->dev = new_encode_dev(ino->i_sb->s_dev);
+			e->flags = mflags;
 			e->path_len = plen;
 			memcpy(e + 1, path, plen);
 			pos += need;
@@ -460,7 +477,8 @@ static void vmon_dump_event(struct vmon_event *ev)
 
 	lost0 = atomic64_read(&vmon_stats.lost_records);
 	budget = READ_ONCE(vmon_dump_budget_ms) * NSEC_PER_MSEC;
-	vmon_ring_put(&ev->rec, sizeof(ev->rec), VMON_REC_BREACH, event_id);
+	vmon_ring_put_time(&ev->rec, sizeof(ev->rec), VMON_REC_BREACH, event_id,
+			   ev->time_ns);
 	n = vmon_collect(ev->rec.target_pid, &end.nr_candidates, &end.flags);
 	for (i = 0; i < n; i++) {
 		struct task_struct *t = vmon_cand[i];

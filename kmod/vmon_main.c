@@ -153,6 +153,7 @@ static int vmon_stats_show(struct seq_file *m, void *v)
 	S(lost_records);
 	S(lost_bytes);
 	S(pinned_pages);
+	S(lines_suppressed);
 #undef S
 	seq_printf(m, "ring_bytes %llu\nring_used %llu\nkallsyms %d\n",
 		   vmon_ring_size(), vmon_ring_used(), vmon_ksym_available());
@@ -192,6 +193,8 @@ static void vmon_fill_hello(struct vmon_rec_hello *h)
 	h->hdr.type = VMON_REC_HELLO;
 	h->hdr.len = sizeof(*h);
 	h->hdr.time_ns = vmon_now_ns();
+	/* not a record of the sequence: the seq of the next one this reader gets */
+	h->hdr.seq = vmon_ring_next_seq();
 	h->abi_version = VMON_ABI_VERSION;
 	h->record_version = VMON_RECORD_VERSION;
 	h->def_interval_ns = READ_ONCE(vmon_def_interval_ns);
@@ -232,7 +235,11 @@ static int vmon_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/* The first read() makes this file the reader and queues its HELLO. */
+/*
+ * The first read() or poll() makes this file the reader and queues its
+ * HELLO.  Under f->read_lock, which the copy-out holds too: two threads
+ * making their first read() on one fd get one intact HELLO between them.
+ */
 static int vmon_become_reader(struct vmon_file *f)
 {
 	int ret;
@@ -242,10 +249,12 @@ static int vmon_become_reader(struct vmon_file *f)
 	ret = vmon_ring_claim_reader(f);
 	if (ret)
 		return ret;
+	mutex_lock(&f->read_lock);
 	if (!f->hello.hdr.magic) {
 		vmon_fill_hello(&f->hello);
 		f->hello_done = false;
 	}
+	mutex_unlock(&f->read_lock);
 	return 0;
 }
 
@@ -269,6 +278,17 @@ static __poll_t vmon_poll(struct file *file, struct poll_table_struct *wait)
 	return vmon_ring_poll(f, file, wait);
 }
 
+/*
+ * Commands are matched on type, number and direction, not on the size
+ * bits: VMON_IOC_WATCH and VMON_IOC_VERSION carry the struct size in their
+ * first field, which governs the copy (copy_struct_from_user() rules), so a
+ * caller built with a larger struct, whose _IOWR() encodes another size,
+ * reaches the same handler and gets acceptance or E2BIG, not ENOTTY.
+ * Every caller built so far sends the sizes of today's structs, which match
+ * as before.
+ */
+#define VMON_IOC_KEY(cmd)	((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
+
 static long vmon_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct vmon_file *f = file->private_data;
@@ -280,8 +300,12 @@ static long vmon_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	};
 	u32 usize;
 
-	switch (cmd) {
-	case VMON_IOC_VERSION:
+	if (cmd == VMON_IOC_CANCEL)
+		return vmon_ioc_cancel(f, arg);
+	if (!_IOC_SIZE(cmd))
+		return -ENOTTY;
+	switch (VMON_IOC_KEY(cmd)) {
+	case VMON_IOC_KEY(VMON_IOC_VERSION):
 		if (get_user(usize, (u32 __user *)uarg))
 			return -EFAULT;
 		if (usize < offsetofend(struct vmon_version, abi_version))
@@ -289,10 +313,8 @@ static long vmon_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		if (copy_to_user(uarg, &ver, min_t(u32, usize, sizeof(ver))))
 			return -EFAULT;
 		return 0;
-	case VMON_IOC_WATCH:
+	case VMON_IOC_KEY(VMON_IOC_WATCH):
 		return vmon_ioc_watch(f, uarg);
-	case VMON_IOC_CANCEL:
-		return vmon_ioc_cancel(f, arg);
 	default:
 		return -ENOTTY;
 	}

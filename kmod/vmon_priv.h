@@ -64,6 +64,7 @@ struct vmon_stats {
 	atomic64_t retired_ns;
 	atomic64_t retired_overruns;
 	atomic64_t pinned_pages;	/* charged to RLIMIT_MEMLOCK now */
+	atomic64_t lines_suppressed;	/* dmesg breach lines not printed */
 };
 extern struct vmon_stats vmon_stats;
 
@@ -71,6 +72,7 @@ struct vmon_file;
 struct vmon_owner;
 struct vmon_user;
 struct vmon_charge;
+struct vmon_target;
 
 /*
  * What a tick reads for one watch: 32 bytes, in a contiguous array per
@@ -131,9 +133,10 @@ struct vmon_watch {
 	u64 id;
 	struct list_head onode;		/* owner list */
 	struct list_head fnode;		/* file list */
-	struct list_head rnode;		/* vmon_remote, if target != owner */
+	struct list_head rnode;		/* its vmon_target, if target != owner */
 	struct list_head dnode;		/* private, while being freed */
 	struct vmon_timer *timer;
+	struct vmon_target *rtarget;	/* remote watches only */
 	struct vmon_owner *owner;
 	struct vmon_user *user;		/* unprivileged owner's uid, or NULL */
 	struct vmon_file *file;
@@ -163,6 +166,7 @@ struct vmon_file {
 struct vmon_event {
 	atomic_t state;			/* VMON_SLOT_* */
 	bool priv;			/* dumped on the WQ_HIGHPRI queue */
+	u64 time_ns;			/* of the breach, CLOCK_BOOTTIME */
 	struct vmon_rec_breach rec;
 };
 
@@ -202,6 +206,9 @@ bool vmon_umem_code_addrs(const u64 *addrs, unsigned int n);
 int vmon_ring_init(unsigned long bytes);
 void vmon_ring_exit(void);
 void vmon_ring_put(void *rec, u32 len, u16 type, u64 event_id);
+void vmon_ring_put_time(void *rec, u32 len, u16 type, u64 event_id,
+			u64 time_ns);
+u64 vmon_ring_next_seq(void);
 ssize_t vmon_ring_read(struct vmon_file *f, char __user *buf, size_t count,
 		       bool nonblock);
 __poll_t vmon_ring_poll(struct vmon_file *f, struct file *file,

@@ -76,6 +76,17 @@ static void ring_copy_in(u64 pos, const void *src, u32 len)
 		memcpy(ring.buf, src + first, len - first);
 }
 
+/* A header field of a committed record; a header may straddle the wrap. */
+static void ring_peek(u64 pos, void *dst, u32 len)
+{
+	u64 off = pos & (ring.size - 1);
+	u32 first = min_t(u64, len, ring.size - off);
+
+	memcpy(dst, ring.buf + off, first);
+	if (first < len)
+		memcpy(dst + first, ring.buf, len - first);
+}
+
 static bool ring_fits(u32 len)
 {
 	u64 tail = smp_load_acquire(&ring.tail);
@@ -92,42 +103,44 @@ static void ring_commit(void *rec, u32 len)
 }
 
 static void ring_fill_hdr(struct vmon_rec_hdr *h, u16 type, u32 len,
-			  u64 event_id)
+			  u64 event_id, u64 time_ns)
 {
 	h->magic = VMON_RECORD_MAGIC;
 	h->type = type;
 	h->len = len;
 	h->seq = ring.seq++;
-	h->time_ns = vmon_now_ns();
+	h->time_ns = time_ns ? time_ns : vmon_now_ns();
 	h->event_id = event_id;
 }
 
 /*
  * Append one record; rec starts with a struct vmon_rec_hdr that this fills
- * in.  len must be a multiple of 8.  Sleeps (prod_lock); never blocks on
- * the reader.
+ * in, with time_ns (CLOCK_BOOTTIME; 0 = now).  len must be a multiple of
+ * 8.  Sleeps (prod_lock); never blocks on the reader.
+ *
+ * Loss accounting is exact: lost_records counts the records that were
+ * produced and dropped, nothing else.  A LOST record is produced (takes a
+ * seq number) only once it fits together with the record behind it, so a
+ * LOST that could not be written is not counted as a loss of its own, and
+ * a reader's seq gaps add up to lost_records.
  */
-void vmon_ring_put(void *rec, u32 len, u16 type, u64 event_id)
+void vmon_ring_put_time(void *rec, u32 len, u16 type, u64 event_id,
+			u64 time_ns)
 {
 	struct vmon_rec_lost lost;
 
 	if (WARN_ON_ONCE(len % 8 || len > VMON_MAX_RECORD))
 		return;
 	mutex_lock(&prod_lock);
-	if (ring.need_lost) {
+	if (ring.need_lost && ring_fits(sizeof(lost) + len)) {
 		memset(&lost, 0, sizeof(lost));
-		ring_fill_hdr(&lost.hdr, VMON_REC_LOST, sizeof(lost), 0);
-		if (ring_fits(sizeof(lost) + len)) {
-			lost.lost_records = atomic64_read(&vmon_stats.lost_records);
-			lost.lost_bytes = atomic64_read(&vmon_stats.lost_bytes);
-			ring_commit(&lost, sizeof(lost));
-			ring.need_lost = false;
-		} else {
-			atomic64_inc(&vmon_stats.lost_records);
-			atomic64_add(sizeof(lost), &vmon_stats.lost_bytes);
-		}
+		ring_fill_hdr(&lost.hdr, VMON_REC_LOST, sizeof(lost), 0, 0);
+		lost.lost_records = atomic64_read(&vmon_stats.lost_records);
+		lost.lost_bytes = atomic64_read(&vmon_stats.lost_bytes);
+		ring_commit(&lost, sizeof(lost));
+		ring.need_lost = false;
 	}
-	ring_fill_hdr(rec, type, len, event_id);
+	ring_fill_hdr(rec, type, len, event_id, time_ns);
 	if (!ring.need_lost && ring_fits(len)) {
 		ring_commit(rec, len);
 	} else {
@@ -137,6 +150,29 @@ void vmon_ring_put(void *rec, u32 len, u16 type, u64 event_id)
 	}
 	mutex_unlock(&prod_lock);
 	wake_up_interruptible(&ring_wait);
+}
+
+void vmon_ring_put(void *rec, u32 len, u16 type, u64 event_id)
+{
+	vmon_ring_put_time(rec, len, type, event_id, 0);
+}
+
+/*
+ * The seq number of the next record a reader attached now gets: the one
+ * at the tail, or the next one produced.  Only the reader moves the tail.
+ */
+u64 vmon_ring_next_seq(void)
+{
+	u64 seq;
+
+	mutex_lock(&prod_lock);
+	if (ring.head != ring.tail)
+		ring_peek(ring.tail + offsetof(struct vmon_rec_hdr, seq), &seq,
+			  sizeof(seq));
+	else
+		seq = ring.seq;
+	mutex_unlock(&prod_lock);
+	return seq;
 }
 
 int vmon_ring_claim_reader(struct vmon_file *f)

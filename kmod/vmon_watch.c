@@ -53,6 +53,7 @@ struct vmon_user {
 	unsigned int watches;
 	unsigned int timers;
 	atomic64_t dump_tat;		/* rate share, see vmon_rate_take() */
+	atomic64_t line_tat;		/* its dmesg breach lines */
 };
 
 static DEFINE_MUTEX(vmon_mutex);
@@ -62,7 +63,18 @@ static DEFINE_HASHTABLE(vmon_users, 6);
 static unsigned int vmon_nr_user_watches, vmon_nr_user_timers;
 static atomic64_t vmon_rate_all = ATOMIC64_INIT(0);	/* every dump */
 static atomic64_t vmon_rate_users = ATOMIC64_INIT(0);	/* unprivileged ones */
-static LIST_HEAD(vmon_remote);
+/*
+ * Watches on another process's memory, per target process, hashed by its
+ * tgid: an exit or exec anywhere in the system looks at its own bucket,
+ * not at every remote watch (under vmon_lock, with preemption off).
+ */
+struct vmon_target {
+	struct hlist_node hnode;
+	struct list_head watches;	/* vmon_watch.rnode */
+	pid_t tgid;
+	unsigned int nr;
+};
+static DEFINE_HASHTABLE(vmon_targets, 10);
 static LIST_HEAD(vmon_timers);
 static unsigned int vmon_nr_watches, vmon_nr_timers;
 static atomic_t vmon_live_watches = ATOMIC_INIT(0);
@@ -169,7 +181,94 @@ static bool vmon_dump_allowed(struct vmon_watch *w, u64 now)
 	return true;
 }
 
-/* Hard-irq context: no allocation, no spinlock_t. */
+/*
+ * The dmesg breach line.  A tick never prints: on a non-RT kernel with a
+ * serial console at the default loglevel a line costs about 9 ms of the
+ * interrupt.  The tick fills one of VMON_NR_LINES slots and a work item
+ * prints it in process context.  Lines are rate limited per class, so no
+ * user can use up another's: privileged watches 10 per 5 s; unprivileged
+ * ones 5 per 5 s per uid and 10 per 5 s for all of them together, in at
+ * most half of the slots.  What does not fit is counted in
+ * lines_suppressed (the edge itself is still counted and traced).
+ */
+#define VMON_NR_LINES		8
+#define VMON_LINE_RATE		2	/* per second, burst 5 s worth */
+
+struct vmon_line {
+	atomic_t state;			/* VMON_SLOT_* */
+	pid_t pid;			/* 0: kernel watch */
+	s64 value;
+	s64 threshold;
+	u64 addr;
+	char name[VMON_NAME_LEN];
+	char ksym[VMON_KSYM_LEN];
+};
+
+static struct vmon_line vmon_lines[VMON_NR_LINES];
+static atomic64_t vmon_line_priv_tat = ATOMIC64_INIT(0);
+static atomic64_t vmon_line_users_tat = ATOMIC64_INIT(0);
+static void vmon_line_fn(struct work_struct *work);
+static DECLARE_WORK(vmon_line_work, vmon_line_fn);
+
+static void vmon_line_fn(struct work_struct *work)
+{
+	int i;
+
+	for (i = 0; i < VMON_NR_LINES; i++) {
+		struct vmon_line *l = &vmon_lines[i];
+
+		if (atomic_read_acquire(&l->state) != VMON_SLOT_READY)
+			continue;
+		/* the name is the user's: escaped; a kernel value is nobody's business */
+		if (l->pid)
+			pr_info("breach pid=%d watch=%*pE value=%lld threshold=%lld addr=%p\n",
+				l->pid, (int)strnlen(l->name, sizeof(l->name)),
+				l->name, l->value, l->threshold,
+				(void *)(unsigned long)l->addr);
+		else
+			pr_info("breach kernel watch=%*pE ksym=%s\n",
+				(int)strnlen(l->name, sizeof(l->name)),
+				l->name, l->ksym);
+		atomic_set_release(&l->state, VMON_SLOT_FREE);
+	}
+}
+
+/* Hard-irq safe: claim a slot, copy the line's fields, queue the printer. */
+static void vmon_line_queue(struct vmon_watch *w, s64 v, u64 now)
+{
+	struct vmon_user *u = w->user;
+	struct vmon_line *l = NULL;
+	int i;
+
+	if (u ? !vmon_rate_take(&u->line_tat, now, VMON_LINE_RATE / 2,
+				5 * VMON_LINE_RATE / 2) ||
+		!vmon_rate_take(&vmon_line_users_tat, now, VMON_LINE_RATE,
+				5 * VMON_LINE_RATE) :
+		!vmon_rate_take(&vmon_line_priv_tat, now, VMON_LINE_RATE,
+				5 * VMON_LINE_RATE))
+		goto suppressed;
+	for (i = u ? VMON_NR_LINES / 2 : 0; i < VMON_NR_LINES; i++)
+		if (atomic_cmpxchg(&vmon_lines[i].state, VMON_SLOT_FREE,
+				   VMON_SLOT_FILLING) == VMON_SLOT_FREE) {
+			l = &vmon_lines[i];
+			break;
+		}
+	if (!l)
+		goto suppressed;
+	l->pid = w->target_tgid;
+	l->value = v;
+	l->threshold = w->threshold;
+	l->addr = w->addr;
+	memcpy(l->name, w->name, sizeof(l->name));
+	memcpy(l->ksym, w->ksym, sizeof(l->ksym));
+	atomic_set_release(&l->state, VMON_SLOT_READY);
+	queue_work(system_wq, &vmon_line_work);
+	return;
+suppressed:
+	atomic64_inc(&vmon_stats.lines_suppressed);
+}
+
+/* Hard-irq context: no allocation, no spinlock_t, no printk. */
 static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 		      u64 now)
 {
@@ -181,17 +280,7 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 	WRITE_ONCE(w->breaches, w->breaches + 1);
 	atomic64_inc(&vmon_stats.breaches);
 	trace_breach(w->id, w->target_tgid, w->name, v, w->threshold);
-	/* the name is the user's: escaped; a kernel value is nobody's business */
-	if (w->target_tgid)
-		pr_info_ratelimited("breach pid=%d watch=%*pE value=%lld threshold=%lld addr=%p\n",
-				    w->target_tgid,
-				    (int)strnlen(w->name, sizeof(w->name)),
-				    w->name, v, w->threshold,
-				    (void *)(unsigned long)w->addr);
-	else
-		pr_info_ratelimited("breach kernel watch=%*pE ksym=%s\n",
-				    (int)strnlen(w->name, sizeof(w->name)),
-				    w->name, w->ksym);
+	vmon_line_queue(w, v, now);
 	if (!vmon_dump_allowed(w, now))
 		return;
 	ev = vmon_event_claim(!w->user);
@@ -199,6 +288,8 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 		atomic64_inc(&vmon_stats.dumps_skipped);
 		return;
 	}
+	/* the BREACH record carries the time of the breach, not of the dump */
+	ev->time_ns = ktime_get_boottime_ns();
 	r = &ev->rec;
 	memset(r, 0, sizeof(*r));
 	r->watch_id = w->id;
@@ -493,7 +584,7 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 {
 	struct vmon_timer *tm = w->timer;
 	struct vmon_owner *o = w->owner;
-
+	struct vmon_target *gone = NULL;
 	struct vmon_tarray *arr;
 
 	arr = rcu_dereference_protected(tm->arr, lockdep_is_held(&vmon_mutex));
@@ -506,13 +597,20 @@ static void vmon_unlink(struct vmon_watch *w, struct vmon_batch *b)
 	list_del(&w->tnode);
 	raw_spin_lock(&vmon_lock);
 	list_del(&w->onode);
-	if (w->remote)
+	if (w->remote) {
 		list_del(&w->rnode);
+		if (!--w->rtarget->nr) {
+			hash_del(&w->rtarget->hnode);
+			gone = w->rtarget;
+		}
+		w->rtarget = NULL;
+	}
 	if (!--o->nr) {
 		hash_del(&o->hnode);
 		list_add(&o->dnode, &b->owners);
 	}
 	raw_spin_unlock(&vmon_lock);
+	kfree(gone);	/* only vmon_lock holders look at a target */
 	list_del(&w->fnode);
 	vmon_nr_watches--;
 	atomic_dec(&vmon_live_watches);
@@ -713,6 +811,7 @@ static void vmon_reap_fn(struct work_struct *work)
  */
 static void vmon_proc_gone(pid_t tgid)
 {
+	struct vmon_target *rt;
 	struct vmon_owner *o;
 	struct vmon_watch *w;
 	bool any = false;
@@ -728,11 +827,12 @@ static void vmon_proc_gone(pid_t tgid)
 			WRITE_ONCE(w->dead, true);
 		any = true;
 	}
-	list_for_each_entry(w, &vmon_remote, rnode) {
-		if (w->target_tgid == tgid) {
+	hash_for_each_possible(vmon_targets, rt, hnode, tgid) {
+		if (rt->tgid != tgid)
+			continue;
+		list_for_each_entry(w, &rt->watches, rnode)
 			WRITE_ONCE(w->dead, true);
-			any = true;
-		}
+		any = true;
 	}
 	raw_spin_unlock(&vmon_lock);
 	if (any)
@@ -816,9 +916,11 @@ static int vmon_pin_user(struct vmon_watch *w, struct task_struct *target)
 	/*
 	 * A writable private page is pinned for write so COW is broken now:
 	 * otherwise the pin could hold the shared zero page or a page that
-	 * the next write replaces.
+	 * the next write replaces.  A shared mapping has no COW to break, and
+	 * since 6.5 GUP refuses FOLL_LONGTERM|FOLL_WRITE on file mappings that
+	 * need dirty tracking, so it is pinned for read.
 	 */
-	if (vma->vm_flags & VM_WRITE)
+	if ((vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE)
 		gup |= FOLL_WRITE;
 	n = vmon_pin_user_pages_remote(mm, w->addr & PAGE_MASK, 1, gup, &page);
 	if (n != 1) {
@@ -906,8 +1008,19 @@ static int vmon_user_admit(struct vmon_user *u)
 	return 0;
 }
 
+static struct vmon_target *vmon_target_find(pid_t tgid)
+{
+	struct vmon_target *rt;
+
+	hash_for_each_possible(vmon_targets, rt, hnode, tgid)
+		if (rt->tgid == tgid)
+			return rt;
+	return NULL;
+}
+
 static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 {
+	struct vmon_target *rt = NULL, *spare = NULL;
 	struct vmon_user *u = NULL;
 	struct vmon_owner *o;
 	struct vmon_timer *tm;
@@ -920,10 +1033,20 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 	o = vmon_owner_find(w->owner_tgid);
 	if (o && o->nr >= vmon_max_watches_per_proc)
 		return -ENOSPC;
+	if (w->remote) {
+		rt = vmon_target_find(w->target_tgid);
+		if (!rt) {
+			spare = kzalloc(sizeof(*spare), GFP_KERNEL_ACCOUNT);
+			if (!spare)
+				return -ENOMEM;
+		}
+	}
 	if (!f->privileged) {
 		u = vmon_user_get(current_uid());
-		if (!u)
-			return -ENOMEM;
+		if (!u) {
+			ret = -ENOMEM;
+			goto err_user;
+		}
 		ret = vmon_user_admit(u);
 		if (ret)
 			goto err_user;
@@ -956,8 +1079,18 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 	raw_spin_lock(&vmon_lock);
 	list_add_tail(&w->onode, &o->watches);
 	o->nr++;
-	if (w->remote)
-		list_add_tail(&w->rnode, &vmon_remote);
+	if (w->remote) {
+		if (!rt) {
+			rt = spare;
+			spare = NULL;
+			rt->tgid = w->target_tgid;
+			INIT_LIST_HEAD(&rt->watches);
+			hash_add(vmon_targets, &rt->hnode, rt->tgid);
+		}
+		list_add_tail(&w->rnode, &rt->watches);
+		rt->nr++;
+		w->rtarget = rt;
+	}
 	raw_spin_unlock(&vmon_lock);
 	list_add_tail(&w->fnode, &f->watches);
 	vmon_nr_watches++;
@@ -978,11 +1111,12 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 	return 0;
 err_user:
 	vmon_user_release(u, NULL);
+	kfree(spare);
 	return ret;
 }
 
 /*
- * A watch on another process is checked, pinned and linked on vmon_remote
+ * A watch on another process is checked, pinned and linked on vmon_targets
  * under the target's exec_update_lock, the mm_access() pattern: an exec
  * (say of a setuid binary) either completes before the ptrace check, which
  * then judges the new image, or waits until the watch is linked, and then
@@ -1197,6 +1331,7 @@ void vmon_watch_exit(void)
 	tracepoint_probe_unregister(vmon_tp_exit, vmon_probe_exit, NULL);
 	tracepoint_synchronize_unregister();
 	cancel_work_sync(&vmon_reap_work);
+	flush_work(&vmon_line_work);	/* no timer is left to queue it */
 	/* queue_rcu_work() batches: queued by now; destroy_workqueue() drains */
 	rcu_barrier();
 	WARN_ON(vmon_nr_watches || vmon_nr_timers);

@@ -5,7 +5,8 @@
 # --build-only: just what building needs (no browser for the report test).
 set -euo pipefail
 
-pkgs="gcc g++ make pkg-config libc6-dev chromium"
+# golang-go: `go tool pprof` reads the --pprof output in analyze/tests/pprof_go.rs
+pkgs="gcc g++ make pkg-config libc6-dev chromium golang-go"
 [ "${1:-}" = --build-only ] && pkgs="gcc g++ make pkg-config libc6-dev"
 need_apt=()
 for pkg in $pkgs; do

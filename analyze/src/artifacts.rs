@@ -1,5 +1,5 @@
 //! The table, report and CI options of the command line: `--csv`,
-//! `--parquet`, `--query`, `--report`, `--fail-if-breaches`, and the
+//! `--parquet`, `--query`, `--report`, `--pprof`, `--fail-if-breaches`, and the
 //! benchmark helper `--symbolize-addrs`. They are one flattened clap group
 //! so `main.rs` only hands them the analysis.
 
@@ -36,6 +36,12 @@ pub struct ArtifactArgs {
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
 
+    /// Write a pprof profile (gzipped profile.proto, for `go tool pprof`,
+    /// Pyroscope, Parca, Grafana): sample type "task samples" (count),
+    /// labels watch, breach, comm, pid, tid, state, cgroup.
+    #[arg(long, value_name = "FILE")]
+    pub pprof: Option<PathBuf>,
+
     /// Exit with status 3 when more than N breaches were seen (after the
     /// filters); `--fail-if-breaches 0` fails on any breach.
     /// (It also fails, with status 4, when nothing could be recovered from
@@ -67,6 +73,7 @@ impl ArtifactArgs {
             || self.parquet.is_some()
             || self.query.is_some()
             || self.report.is_some()
+            || self.pprof.is_some()
     }
 
     /// `--query` owns stdout.
@@ -126,6 +133,10 @@ impl ArtifactArgs {
             let mut out = std::io::BufWriter::new(stdout.lock());
             tables::query(set, sql, &mut out)?;
             out.flush()?;
+        }
+        if let Some(path) = &self.pprof {
+            crate::pprof::write(a, path)?;
+            eprintln!("vmon-analyze: wrote {}", path.display());
         }
         if let Some(dir) = &self.report {
             let flames = report_flamegraphs(a, agg)?;

@@ -13,6 +13,7 @@ pub mod escape;
 pub mod ingest;
 pub mod load;
 pub mod output;
+pub mod pprof;
 pub mod report;
 pub mod summary;
 pub mod symbolize;

@@ -10,7 +10,9 @@
  *	validate every record (magic, length, alignment, sizes, seq order) and
  *	print one line per record; with -x, symbolize user stacks of tasks with
  *	the symbol table of the static, non-PIE program ELF.  Exits 1 on a
- *	malformed record.
+ *	malformed record.  The TOTAL line counts records per type, and
+ *	first_gap is the first record's seq minus HELLO's (the seq of the
+ *	next record the reader gets).
  */
 #include <elf.h>
 #include <errno.h>
@@ -229,6 +231,7 @@ static int parse_task(const unsigned char *p, unsigned int len)
 	       t->raw_stack_len, (unsigned long long)t->cgroup_id,
 	       (unsigned long long)t->user_ip, (unsigned long long)t->user_sp,
 	       (unsigned long long)t->user_bp);
+	printf(" time=%llu", (unsigned long long)t->hdr.time_ns);
 	if (t->nr_kstack)
 		printf(" k0=%#llx", stk[0]);
 	printf(" u:");
@@ -261,9 +264,10 @@ static int parse_maps(const unsigned char *p, unsigned int len)
 		pos += (sizeof(*e) + e->path_len + e->build_id_len + 7) & ~7ul;
 		if (pos > len || e->end <= e->start)
 			return -1;
-		printf(" %#llx-%#llx:%.*s", (unsigned long long)e->start,
+		printf(" %#llx-%#llx:%.*s%s", (unsigned long long)e->start,
 		       (unsigned long long)e->end, e->path_len,
-		       (const char *)(e + 1));
+		       (const char *)(e + 1),
+		       e->flags & VMON_MAP_PATH_TRUNC ? "[PATH_TRUNC]" : "");
 	}
 	printf("\n");
 	return pos == len ? 0 : -1;
@@ -304,7 +308,8 @@ static int parse(int argc, char **argv)
 {
 	const char *elf = NULL;
 	unsigned long long off = 0, prev_seq = 0, gaps = 0, nrec = 0, events = 0;
-	unsigned long long lost = 0;
+	unsigned long long lost = 0, ntype[8] = { 0 }, hello_seq = 0;
+	long long first_gap = -1;
 	int opt, have_seq = 0, errors = 0;
 	struct stat st;
 	unsigned char *m;
@@ -340,6 +345,12 @@ static int parse(int argc, char **argv)
 		if (h.len < sizeof(h) || h.len % 8 || h.len > st.st_size - off)
 			return bad(off, "bad length") | 1;
 		nrec++;
+		ntype[h.type < 8 ? h.type : 0]++;
+		if (h.type == VMON_REC_HELLO) {
+			hello_seq = h.seq;
+		} else if (first_gap < 0) {
+			first_gap = (long long)(h.seq - hello_seq);
+		}
 		if (h.type != VMON_REC_HELLO) {
 			if (have_seq && h.seq <= prev_seq)
 				errors += bad(off, "seq not increasing");
@@ -353,24 +364,24 @@ static int parse(int argc, char **argv)
 			const struct vmon_rec_hello *x = (const void *)p;
 
 			r = h.len == sizeof(*x) ? 0 : -1;
-			printf("HELLO abi=%u rec=%u def_interval=%llu min_interval=%llu raw=%u buffer=%llu release=%.65s\n",
+			printf("HELLO abi=%u rec=%u def_interval=%llu min_interval=%llu raw=%u buffer=%llu release=%.65s seq=%llu\n",
 			       x->abi_version, x->record_version,
 			       (unsigned long long)x->def_interval_ns,
 			       (unsigned long long)x->min_interval_ns,
 			       x->raw_stack_bytes, (unsigned long long)x->buffer_bytes,
-			       x->release);
+			       x->release, (unsigned long long)h.seq);
 			break;
 		}
 		case VMON_REC_BREACH: {
 			const struct vmon_rec_breach *x = (const void *)p;
 
 			r = h.len == sizeof(*x) ? 0 : -1;
-			printf("BREACH ev=%llu seq=%llu id=%llu name=%.16s value=%lld threshold=%lld owner=%d target=%d flags=%#x len=%u ksym=%.64s\n",
+			printf("BREACH ev=%llu seq=%llu id=%llu name=%.16s value=%lld threshold=%lld owner=%d target=%d flags=%#x len=%u ksym=%.64s time=%llu\n",
 			       (unsigned long long)h.event_id, (unsigned long long)h.seq,
 			       (unsigned long long)x->watch_id, x->name,
 			       (long long)x->value, (long long)x->threshold,
 			       x->owner_pid, x->target_pid, x->watch_flags,
-			       x->length, x->ksym);
+			       x->length, x->ksym, (unsigned long long)h.time_ns);
 			events++;
 			break;
 		}
@@ -387,10 +398,11 @@ static int parse(int argc, char **argv)
 			const struct vmon_rec_event_end *x = (const void *)p;
 
 			r = h.len == sizeof(*x) ? 0 : -1;
-			printf("END ev=%llu tasks=%u candidates=%u flags=%#x duration_ns=%llu\n",
+			printf("END ev=%llu tasks=%u candidates=%u flags=%#x duration_ns=%llu time=%llu\n",
 			       (unsigned long long)h.event_id, x->nr_tasks,
 			       x->nr_candidates, x->flags,
-			       (unsigned long long)x->duration_ns);
+			       (unsigned long long)x->duration_ns,
+			       (unsigned long long)h.time_ns);
 			break;
 		}
 		case VMON_REC_LOST: {
@@ -410,8 +422,12 @@ static int parse(int argc, char **argv)
 			errors += bad(off, "record body does not match its length");
 		off += h.len;
 	}
-	printf("TOTAL records=%llu events=%llu seq_gaps=%llu lost=%llu bad=%d\n",
-	       nrec, events, gaps, lost, errors);
+	printf("TOTAL records=%llu events=%llu seq_gaps=%llu lost=%llu bad=%d first_gap=%lld hello=%llu breach=%llu task=%llu maps=%llu chain=%llu end=%llu lostrec=%llu\n",
+	       nrec, events, gaps, lost, errors, first_gap,
+	       ntype[VMON_REC_HELLO], ntype[VMON_REC_BREACH],
+	       ntype[VMON_REC_TASK], ntype[VMON_REC_MAPS],
+	       ntype[VMON_REC_CHAIN], ntype[VMON_REC_EVENT_END],
+	       ntype[VMON_REC_LOST]);
 	return errors ? 1 : 0;
 }
 

@@ -40,6 +40,9 @@
  * Register one watch.  size is sizeof(struct vmon_watch_req) as the caller
  * was built with; the kernel accepts smaller (older) and larger (newer, if
  * the extra bytes are zero) structures, as copy_struct_from_user() does.
+ * The kernel matches VMON_IOC_WATCH and VMON_IOC_VERSION on type, number
+ * and direction, not on the size bits, so a caller whose _IOWR() encodes a
+ * larger struct reaches the same handler: the size field governs.
  */
 struct vmon_watch_req {
 	__u32 size;
@@ -85,8 +88,11 @@ enum vmon_record_type {
 /*
  * Every record starts with this header; len covers header and body and is a
  * multiple of 8.  seq increases by one for every record the module produced,
- * delivered or not, so a gap in seq is a loss even without a LOST record.
- * time_ns is CLOCK_BOOTTIME.
+ * delivered or not, so a gap in seq is a loss even without a LOST record
+ * (a LOST record takes a seq only when it is delivered, so the gaps add up
+ * to the records lost).  HELLO is outside the sequence: its seq is the seq
+ * of the next record this reader gets.  time_ns is CLOCK_BOOTTIME: when the
+ * record was written, except for BREACH, where it is the time of the breach.
  */
 struct vmon_rec_hdr {
 	__u16 magic;		/* VMON_RECORD_MAGIC */
@@ -189,7 +195,7 @@ struct vmon_rec_maps {
 	__u32 pad;
 };
 
-#define VMON_MAP_PATH_TRUNC	(1U << 0)
+#define VMON_MAP_PATH_TRUNC	(1U << 0) /* d_path() failed: last component only */
 
 struct vmon_map_entry {
 	__u64 start;
