@@ -151,8 +151,9 @@ kt_chroot_kernels() {
 	for f in "$@"; do pkgs+=("linux-headers-$f"); done
 	kt_log "$suite chroot: apt-get install ${pkgs[*]}"
 	kt_chroot "$root" sh -c \
-		'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"' sh "${pkgs[@]}" >&2 ||
-		kt_die "apt-get install in the $suite chroot failed"
+		'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"' sh "${pkgs[@]}" \
+		>"$KT_CACHE/apt-$suite.log" 2>&1 ||
+		{ tail -n 20 "$KT_CACHE/apt-$suite.log" >&2; kt_die "apt-get install in the $suite chroot failed"; }
 	for f in "$@"; do
 		# The release the headers metapackage points at, e.g. 7.2.13+deb14-amd64.
 		rel=$(chroot "$root" dpkg-query -W -f='${Depends}' "linux-headers-$f" |
@@ -171,8 +172,8 @@ kt_chroot_kernels() {
 		kt_chroot "$root" sh -c \
 			'rm -rf /tmp/vmon-dl && mkdir /tmp/vmon-dl && cd /tmp/vmon-dl && apt-get download -qq "$@" &&
 			 for d in *.deb; do dpkg-deb --fsys-tarfile "$d" | tar -x --keep-directory-symlink -C /; done &&
-			 rm -rf /tmp/vmon-dl && depmod "$0"' "$rel" "${pkgs[@]}" >&2 ||
-			kt_die "$suite: could not unpack the image of $rel"
+			 rm -rf /tmp/vmon-dl && depmod "$0"' "$rel" "${pkgs[@]}" >>"$KT_CACHE/apt-$suite.log" 2>&1 ||
+			{ tail -n 20 "$KT_CACHE/apt-$suite.log" >&2; kt_die "$suite: could not unpack the image of $rel"; }
 	done
 	exec {lockfd}>&-
 }
