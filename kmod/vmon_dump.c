@@ -91,7 +91,7 @@ void vmon_dump_queue(bool priv)
 
 static int vmon_task_state(struct task_struct *t)
 {
-	unsigned int s = READ_ONCE(t->__state);
+	unsigned int s = vmon_read_task_state(t);
 
 	if (s == TASK_RUNNING)
 		return VMON_STATE_RUNNING;
@@ -345,9 +345,9 @@ static void vmon_emit_maps(struct task_struct *t, u64 event_id)
 	if (mm && !vmon_mmap_trylock(mm)) {
 		r->flags |= VMON_LIST_BUSY;
 	} else if (mm) {
-		VMA_ITERATOR(vmi, mm, 0);
+		VMON_VMA_ITERATOR(vmi, mm);
 
-		for_each_vma(vmi, vma) {
+		vmon_for_each_vma(vmi, vma) {
 			struct vmon_map_entry *e = (void *)(vmon_scratch + pos);
 			struct inode *ino;
 			u32 plen, need, mflags = 0;

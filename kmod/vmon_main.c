@@ -16,6 +16,7 @@
 #include <linux/utsname.h>
 #include <linux/timekeeping.h>
 #include "vmon_priv.h"
+#include "compat.h"
 
 #define CREATE_TRACE_POINTS
 #include "vmon_trace.h"

@@ -30,7 +30,8 @@
 
 struct vmon_charge {
 	struct hlist_node node;
-	struct user_struct *user;	/* referenced */
+	struct user_struct *user;	/* kept alive by ref */
+	void *ref;			/* vmon_uid_hold() */
 	struct folio *folio;		/* key only: the pins keep it */
 	unsigned long nr_pages;
 	unsigned int refs;		/* watches sharing this charge */
@@ -105,7 +106,8 @@ struct vmon_charge *vmon_pin_charge(struct page *page)
 		kfree(c);
 		return ERR_PTR(ret);
 	}
-	c->user = get_uid(user);
+	c->user = user;
+	c->ref = vmon_uid_hold();
 	c->folio = folio;
 	c->refs = 1;
 	hash_add(vmon_charges, &c->node, (unsigned long)folio);
@@ -134,6 +136,6 @@ void vmon_pin_uncharge(struct vmon_charge *c)
 	atomic_long_sub(c->nr_pages, vmon_user_locked_vm(c->user));
 	atomic64_sub(c->nr_pages, &vmon_stats.pinned_pages);
 	mutex_unlock(&vmon_pin_lock);
-	free_uid(c->user);
+	vmon_uid_release(c->ref);
 	kfree(c);
 }

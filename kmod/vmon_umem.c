@@ -33,6 +33,7 @@
 #include <linux/delay.h>
 #include <linux/timekeeping.h>
 #include "vmon_priv.h"
+#include "compat.h"
 
 #define VMON_MMAP_WAIT_NS	(2 * NSEC_PER_MSEC)
 

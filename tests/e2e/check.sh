@@ -6,9 +6,9 @@
 #   tests/e2e/check.sh [OUTDIR | KERNEL]
 #
 # OUTDIR: a kernel's output directory of tests/kernel/run.sh; KERNEL (6.1,
-# rt, 6.12; default 6.1): the newest tests/kernel/out/KERNEL* holding
-# results.txt (the harness writes to out/6.1-2, -3, ... when another run
-# holds out/6.1). The checks pass on 6.1, 6.1 PREEMPT_RT and 6.12. vmon-analyze is
+# rt, 6.12, 5.10, 5.10-rt, sid, sid-rt; default 6.1): the newest
+# tests/kernel/out/KERNEL or KERNEL-N holding results.txt (the harness writes
+# to out/6.1-2, -3, ... when another run holds out/6.1). vmon-analyze is
 # $VMON_ANALYZE, or built with cargo into $CARGO_TARGET_DIR. capture_ustack's
 # chains are checked by tests/e2e/ustack_check.py (python3, binutils, libc6-dbg
 # and unshare: installed when missing), capture_ustack_size's bytes per task
@@ -20,7 +20,8 @@ cd "$(dirname "$0")/../.."
 out=${1:-6.1}
 if [ ! -d "$out" ]; then
 	k=$out
-	out=$(ls -td "tests/kernel/out/$k" "tests/kernel/out/$k"-* 2>/dev/null |
+	# out/K-N only (N a number): out/5.10-rt is another kernel than out/5.10.
+	out=$(ls -td "tests/kernel/out/$k" "tests/kernel/out/$k"-[0-9]* 2>/dev/null |
 		while read -r d; do [ -f "$d/results.txt" ] && { echo "$d"; break; }; done)
 	[ -n "$out" ] || { echo "check.sh: no tests/kernel/out/$k*/results.txt; run tests/kernel/run.sh --kernels $k first" >&2; exit 2; }
 fi

@@ -2,7 +2,8 @@
 # Compile matrix without booting: builds kmod/ (or the smoke module) with -Werror against
 # each kernel's headers. Installs missing kernels/headers like run.sh.
 #
-#   tests/kernel/build-all.sh [--kernels 6.1|rt|6.12|all (comma list)] [--smoke] [--no-install]
+#   tests/kernel/build-all.sh [--kernels 6.1|rt|6.12|5.10|5.10-rt|sid|sid-rt|all (comma list)]
+#                             [--smoke] [--no-install]
 #
 # Prints one line per kernel and a closing "N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
 	--kernels=*) kernels=${1#*=} ;;
 	--smoke) smoke=1 ;;
 	--no-install) install=0 ;;
-	-h|--help) sed -n '2,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+	-h|--help) sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
 	*) kt_die "unknown argument '$1' (see --help)" ;;
 	esac
 	shift
@@ -48,7 +49,7 @@ for k in $kernels; do
 	(cd "$src" && tar --exclude=./rust --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' -cf - .) |
 		tar -C "$work/$k" -xf -
 	t0=$SECONDS
-	if make -C "$work/$k" KDIR="/lib/modules/$rel/build" KCFLAGS=-Werror >"$work/$k.log" 2>&1; then
+	if kt_make_module "$k" "$rel" "$work/$k" KCFLAGS=-Werror >"$work/$k.log" 2>&1; then
 		passed=$((passed + 1))
 		echo "ok   $k ($rel) in $((SECONDS - t0))s"
 	else

@@ -3,7 +3,8 @@
 # module and the test programs for each kernel, boots the kernel under QEMU TCG with an
 # initramfs holding them and the scenarios, and reports one result per scenario.
 #
-#   tests/kernel/run.sh [--kernels 6.1|rt|6.12|all (comma list)] [--scenario GLOB[,GLOB]]
+#   tests/kernel/run.sh [--kernels 6.1|rt|6.12|5.10|5.10-rt|sid|sid-rt|all (comma list)]
+#                       [--scenario GLOB[,GLOB]]
 #                       [--smoke] [--scenario-dir DIR] [--rust CRATE[,CRATE]]
 #                       [--env NAME=VALUE]... [--timeout SECS] [--bzimage] [--no-install]
 #                       [--keep] [--verbose]
@@ -168,9 +169,9 @@ t_rust=$((SECONDS - t_rust))
 
 # --- per kernel ----------------------------------------------------------------------------
 
-# Modules (name without .ko) needed for $2... on release $1, dependencies first.
+# Modules (name without .ko) needed for $2... on release $1 (under $kroot), dependencies first.
 module_closure() {
-	local rel=$1 dir=/lib/modules/$1
+	local rel=$1 dir=$kroot/lib/modules/$1
 	shift
 	awk -v roots="$*" '
 	function base(p) { sub(/.*\//, "", p); sub(/\.ko(\.(xz|zst|gz))?$/, "", p); gsub(/-/, "_", p); return p }
@@ -205,7 +206,7 @@ prepare_kernel() {
 	local ko
 	if [ $smoke = 1 ]; then
 		cp -a "$HERE/smoke/module" "$kw/module"
-		make -s -C "$kw/module" KDIR="/lib/modules/$rel/build" >"$kw/build.log" 2>&1 || {
+		kt_make_module "$k" "$rel" "$kw/module" -s >"$kw/build.log" 2>&1 || {
 			cat "$kw/build.log" >&2
 			kt_die "the smoke module does not build against $rel"
 		}
@@ -216,7 +217,7 @@ prepare_kernel() {
 		mkdir -p "$kw/kmod"
 		(cd "$REPO/kmod" && tar --exclude=./rust --exclude='*.o' --exclude='*.ko' --exclude='.*.cmd' -cf - .) |
 			tar -C "$kw/kmod" -xf -
-		make -C "$kw/kmod" KDIR="/lib/modules/$rel/build" >"$kw/build.log" 2>&1 || {
+		kt_make_module "$k" "$rel" "$kw/kmod" >"$kw/build.log" 2>&1 || {
 			cat "$kw/build.log" >&2
 			kt_die "kmod does not build against $rel (make -C kmod KDIR=/lib/modules/$rel/build)"
 		}
@@ -251,10 +252,10 @@ prepare_kernel() {
 		kt_die "$rel lacks modules for the 9p share: $(grep missing "$kw/modules.txt" | tr '\n' ' ')"
 	while read -r name path; do
 		case "$path" in
-		*.ko.xz) xz -dc "/lib/modules/$rel/$path" ;;
-		*.ko.zst) zstd -qdc "/lib/modules/$rel/$path" ;;
-		*.ko.gz) gzip -dc "/lib/modules/$rel/$path" ;;
-		*) cat "/lib/modules/$rel/$path" ;;
+		*.ko.xz) xz -dc "$kroot/lib/modules/$rel/$path" ;;
+		*.ko.zst) zstd -qdc "$kroot/lib/modules/$rel/$path" ;;
+		*.ko.gz) gzip -dc "$kroot/lib/modules/$rel/$path" ;;
+		*) cat "$kroot/lib/modules/$rel/$path" ;;
 		esac >"$root/vmon/modules/$name.ko"
 		echo "$name" >>"$root/vmon/modules/order"
 	done <"$kw/modules.txt"
@@ -271,10 +272,10 @@ prepare_kernel() {
 			kt_die "$rel lacks modules scenarios ask for: $(grep missing "$kw/kmods.txt" | tr '\n' ' ')"
 		while read -r name path; do
 			case "$path" in
-			*.ko.xz) xz -dc "/lib/modules/$rel/$path" ;;
-			*.ko.zst) zstd -qdc "/lib/modules/$rel/$path" ;;
-			*.ko.gz) gzip -dc "/lib/modules/$rel/$path" ;;
-			*) cat "/lib/modules/$rel/$path" ;;
+			*.ko.xz) xz -dc "$kroot/lib/modules/$rel/$path" ;;
+			*.ko.zst) zstd -qdc "$kroot/lib/modules/$rel/$path" ;;
+			*.ko.gz) gzip -dc "$kroot/lib/modules/$rel/$path" ;;
+			*) cat "$kroot/lib/modules/$rel/$path" ;;
 			esac >"$root/vmon/kmods/$name.ko"
 			echo "$name" >>"$root/vmon/kmods/order"
 		done <"$kw/kmods.txt"
@@ -337,6 +338,7 @@ timings=()
 for k in $kernels; do
 	rel=$(kt_release "$k")
 	[ -n "$rel" ] || kt_die "kernel '$k' is not installed (run without --no-install)"
+	kroot=$(kt_root "$k")
 	kw=$work/$k
 	if [ $smoke = 1 ]; then out=$HERE/out/smoke/$k; else out=$HERE/out/$k; fi
 	# Another run of this kernel owns $out: use $out-2, $out-3, ... rather than wait.
@@ -363,7 +365,7 @@ for k in $kernels; do
 		[[ $st =~ ^[0-9]+$ ]] || st=$default_timeout
 		limit=$((limit + st + 30))
 	done
-	if [ $bzimage = 1 ]; then image=/boot/vmlinuz-$rel; else image=$(kt_boot_image "$rel"); fi
+	if [ $bzimage = 1 ]; then image=$(kt_vmlinuz "$rel" "$kroot"); else image=$(kt_boot_image "$rel" "$kroot"); fi
 	kt_log "$k: booting ${#scenarios[@]} scenario(s) under QEMU TCG (limit ${limit}s)"
 	t0=$SECONDS
 	set +e
