@@ -243,6 +243,12 @@ fn print_summary(args: &Args, r: &Report) {
             u.raw_kept_unwound_later
         );
     }
+    if u.memo_hits > 0 {
+        line += &format!(
+            "; {} unwinds repeated an earlier sample's (same registers and stack)",
+            u.memo_hits
+        );
+    }
     if u.trimmed_windows > 0 {
         line += &format!(
             "; {} windows ended above the frame-pointer chain",
