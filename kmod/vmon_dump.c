@@ -177,23 +177,27 @@ static bool vmon_user_regs(struct task_struct *t, struct vmon_rec_task *r)
 	return ok;
 }
 
+/* How a frame-pointer walk ended. */
+enum vmon_fp_end {
+	VMON_FP_BROKEN,		/* a fault, a bound, or rbp was never a frame pointer */
+	VMON_FP_ENDED,		/* a saved frame pointer that does not point further up */
+	VMON_FP_ZERO,		/* a saved frame pointer or return address of 0 */
+};
+
 /*
  * Frame-pointer walk of another task's user stack.  @top is set to the
- * address of the outermost frame record read, @root to whether the walk
- * ended at the chain's own end (a saved frame pointer that does not point
- * further up, or a zero return address) rather than at a fault, a bound or
- * a frame pointer that was never one.
+ * address of the outermost frame record read, @end to how the walk ended.
  */
 static unsigned int vmon_ustack(const struct vmon_rec_task *r, u64 *out,
 				unsigned int max, u32 *flags, u64 *top,
-				bool *root)
+				enum vmon_fp_end *end)
 {
 	u64 fp = r->user_bp, frame[2];
 	unsigned int n = 0;
 	bool nowait = false;
 
 	*top = 0;
-	*root = false;
+	*end = VMON_FP_BROKEN;
 	out[n++] = r->user_ip;
 	while (n < max) {
 		if (!fp || fp % 8 || fp < r->user_sp ||
@@ -208,12 +212,12 @@ static unsigned int vmon_ustack(const struct vmon_rec_task *r, u64 *out,
 		}
 		*top = fp;
 		if (!frame[1]) {
-			*root = true;
+			*end = VMON_FP_ZERO;
 			return n;
 		}
 		out[n++] = frame[1];
 		if (frame[0] <= fp) {	/* stacks grow down: callers are above */
-			*root = true;
+			*end = frame[0] ? VMON_FP_ENDED : VMON_FP_ZERO;
 			return n;
 		}
 		fp = frame[0];
@@ -226,20 +230,25 @@ static unsigned int vmon_ustack(const struct vmon_rec_task *r, u64 *out,
  * How many bytes of the user stack to copy.  The window exists for the
  * frames a frame-pointer walk cannot see: code without frame pointers
  * (distro libraries, -O2 programs).  When the walk instead looks like a
- * real chain (at least two records, every return address in executable
- * memory, ended at the chain's own end), the capture needs the bytes only
- * up to the outermost record plus the few frames above it that set up the
- * thread (_start, start_thread: under VMON_RAW_STACK_TAIL in glibc), and
- * splices the chain where its own unwinding stops.  A program without
- * frame pointers almost never passes the test, and keeps the full window.
+ * real chain, the capture needs the bytes only up to the outermost record
+ * plus the few frames above it that set up the thread (_start,
+ * start_thread: under VMON_RAW_STACK_TAIL in glibc), and splices the chain
+ * where its own unwinding stops.  A real chain: every return address in
+ * executable memory, and either two or more records ending at the chain's
+ * end, or one record whose saved frame pointer is 0 (the outermost frame of
+ * a thread: clone3 and _start clear rbp).  A program without frame pointers
+ * almost never passes the test, and keeps the full window; if it does, its
+ * stack ends cut (and says so), never wrong.
  */
 static u32 vmon_raw_want(const struct vmon_rec_task *r, const u64 *ustk,
-			 unsigned int n, u64 top, bool root, u32 full,
-			 u32 *flags)
+			 unsigned int n, u64 top, enum vmon_fp_end end,
+			 u32 full, u32 *flags)
 {
+	bool chain = (n >= 3 && end != VMON_FP_BROKEN) ||
+		     (n == 2 && end == VMON_FP_ZERO);
 	u64 need;
 
-	if (!READ_ONCE(vmon_raw_stack_trim) || !root || n < 3)
+	if (!READ_ONCE(vmon_raw_stack_trim) || !chain)
 		return full;
 	need = top + 16 + VMON_RAW_STACK_TAIL - r->user_sp;
 	if (need >= full || !vmon_umem_code_addrs(ustk + 1, n - 1))
@@ -269,8 +278,8 @@ static void vmon_emit_task(struct task_struct *t, u64 event_id)
 	u64 *stk = (u64 *)(r + 1);
 	u32 raw_want = min_t(u64, READ_ONCE(vmon_raw_stack_bytes),
 			     VMON_RAW_STACK_MAX);
+	enum vmon_fp_end fp_end;
 	u64 top;
-	bool root;
 	u32 len;
 
 	memset(r, 0, sizeof(*r));
@@ -296,10 +305,10 @@ static void vmon_emit_task(struct task_struct *t, u64 event_id)
 		/* past exit_mm() nothing is attached and the reads come back empty */
 		vmon_umem_attach(t);
 		r->nr_ustack = vmon_ustack(r, stk, VMON_USTACK_MAX, &r->flags,
-					   &top, &root);
+					   &top, &fp_end);
 		if (raw_want)
 			raw_want = vmon_raw_want(r, stk, r->nr_ustack, top,
-						 root, raw_want, &r->flags);
+						 fp_end, raw_want, &r->flags);
 		stk += r->nr_ustack;
 		r->raw_stack_len = vmon_raw_stack(r->user_sp, (u8 *)stk,
 						  raw_want, &r->flags);

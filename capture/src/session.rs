@@ -436,9 +436,9 @@ impl Drain<'_> {
                 break s;
             }
             match reader.next(Duration::from_millis(200)) {
-                Next::Chunk(Chunk::Bytes(b)) => {
-                    self.take(&b)?;
-                    reader.recycle(b);
+                Next::Chunk(Chunk::Bytes { buf, len }) => {
+                    self.take(&buf[..len])?;
+                    reader.recycle(buf);
                 }
                 Next::Chunk(Chunk::End) | Next::Done => {
                     self.end_of_stream()?;
@@ -461,9 +461,11 @@ impl Drain<'_> {
         if stop == Stop::ProgramExited {
             // Its last breach's dump may still be on its way: read on until
             // the device has been quiet for a poll.
-            while let Next::Chunk(Chunk::Bytes(b)) = reader.next(Duration::from_millis(300)) {
-                self.take(&b)?;
-                reader.recycle(b);
+            while let Next::Chunk(Chunk::Bytes { buf, len }) =
+                reader.next(Duration::from_millis(300))
+            {
+                self.take(&buf[..len])?;
+                reader.recycle(buf);
             }
         }
         // What was read before a signal or --duration is part of the
@@ -474,7 +476,7 @@ impl Drain<'_> {
             let whole_queue = matches!(stop, Stop::Requested | Stop::Duration);
             while whole_queue || self.conv.in_event() {
                 match reader.next(Duration::from_millis(500)) {
-                    Next::Chunk(Chunk::Bytes(b)) => self.take(&b)?,
+                    Next::Chunk(Chunk::Bytes { buf, len }) => self.take(&buf[..len])?,
                     _ => break,
                 }
             }

@@ -172,9 +172,9 @@ fn open_device(p: &Path) -> Result<Source, Failure> {
 
 /// What the reader thread hands the converter.
 pub enum Chunk {
-    /// Bytes read, in stream order; give the buffer back with
+    /// `buf[..len]` was read, in stream order; give the buffer back with
     /// [`Reader::recycle`].
-    Bytes(Vec<u8>),
+    Bytes { buf: Vec<u8>, len: usize },
     /// The raw stream ended.
     End,
     /// Reading failed; nothing follows.
@@ -233,26 +233,30 @@ fn pump(
     spares: &mpsc::Receiver<Vec<u8>>,
 ) {
     let mut last = 0usize;
+    let mut idle: Option<Vec<u8>> = None;
     while !stop.load(Ordering::SeqCst) {
         if (1..BATCH_BYTES).contains(&last) && matches!(source, Source::Device(_)) {
             std::thread::sleep(BATCH_WAIT);
         }
-        let mut buf = spares.try_recv().unwrap_or_default();
-        buf.resize(READ_BYTES, 0);
+        // Buffers keep their length when recycled: no zeroing per read.
+        let mut buf = idle
+            .take()
+            .or_else(|| spares.try_recv().ok())
+            .unwrap_or_else(|| vec![0; READ_BYTES]);
         let chunk = match source.read_some(&mut buf) {
             Ok(Got::Nothing) => {
                 last = 0;
+                idle = Some(buf);
                 continue;
             }
             Ok(Got::Bytes(n)) => {
                 last = n;
-                buf.truncate(n);
-                Chunk::Bytes(buf)
+                Chunk::Bytes { buf, len: n }
             }
             Ok(Got::End) => Chunk::End,
             Err(e) => Chunk::Failed(e),
         };
-        let last_chunk = !matches!(chunk, Chunk::Bytes(_));
+        let last_chunk = !matches!(chunk, Chunk::Bytes { .. });
         // Blocks while the queue is full; fails once the converter is gone.
         if tx.send(chunk).is_err() || last_chunk {
             return;
