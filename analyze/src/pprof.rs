@@ -154,8 +154,7 @@ fn locations(
 /// Writes `--pprof FILE`.
 pub fn write(a: &Analysis, path: &Path) -> Result<()> {
     let b = build(a)?;
-    let f = std::fs::File::create(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     b.write_gzip(std::io::BufWriter::new(f))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())

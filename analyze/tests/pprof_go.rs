@@ -12,7 +12,9 @@ use std::process::Command;
 use serde_json::Value;
 
 fn manifest_dir() -> PathBuf {
-    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
 }
 
 fn go_available() -> bool {
@@ -23,7 +25,9 @@ fn go_available() -> bool {
                 std::env::var_os("CI").is_none(),
                 "go is missing: scripts/install-deps.sh installs golang-go"
             );
-            eprintln!("SKIPPED: no `go` (install the Debian package golang-go: scripts/install-deps.sh)");
+            eprintln!(
+                "SKIPPED: no `go` (install the Debian package golang-go: scripts/install-deps.sh)"
+            );
             false
         }
     }
@@ -69,15 +73,18 @@ fn top(out: &str) -> (HashMap<String, (u64, u64)>, u64) {
     for l in out.lines() {
         if let Some(rest) = l.trim().strip_prefix("Showing nodes accounting for ") {
             // "X, Y% of Z total"
-            let z = rest.split(" of ").nth(1).and_then(|t| t.split_whitespace().next());
-            total = z.and_then(|z| z.parse::<u64>().ok());
+            let z = rest
+                .split(" of ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next());
+            total = z.and_then(count);
             continue;
         }
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() < 6 || !f[1].ends_with('%') || !f[4].ends_with('%') {
             continue;
         }
-        let (Ok(flat), Ok(cum)) = (f[0].parse::<u64>(), f[3].parse::<u64>()) else {
+        let (Some(flat), Some(cum)) = (count(f[0]), count(f[3])) else {
             continue;
         };
         let name = f[5..].join(" ");
@@ -124,13 +131,19 @@ fn traces_total(out: &str) -> u64 {
             continue;
         }
         if want {
-            if let Some(n) = l.split_whitespace().next().and_then(|w| w.parse::<u64>().ok()) {
+            if let Some(n) = l.split_whitespace().next().and_then(count) {
                 sum += n;
                 want = false;
             }
         }
     }
     sum
+}
+
+/// A count as pprof prints it (`4`, or `4.0` in `-tags`).
+fn count(w: &str) -> Option<u64> {
+    let v = w.parse::<f64>().ok()?;
+    (v >= 0.0 && v.fract() == 0.0).then_some(v as u64)
 }
 
 /// `-tags` for one key: value -> count.
@@ -141,7 +154,7 @@ fn tags(out: &str, key: &str) -> HashMap<String, u64> {
         let t = l.trim();
         // a key's header: "KEY: Total N"
         if let Some((k, n)) = t.split_once(": Total ") {
-            if !k.contains(' ') && n.parse::<u64>().is_ok() {
+            if !k.contains(' ') && count(n).is_some() {
                 on = k == key;
                 continue;
             }
@@ -151,7 +164,7 @@ fn tags(out: &str, key: &str) -> HashMap<String, u64> {
         }
         // "N (P%): VALUE"
         if let Some((n, rest)) = t.split_once(' ') {
-            if let (Ok(n), Some((_, v))) = (n.parse::<u64>(), rest.split_once("): ")) {
+            if let (Some(n), Some((_, v))) = (count(n), rest.split_once("): ")) {
                 m.insert(v.to_string(), n);
             }
         }
@@ -163,7 +176,10 @@ fn regex_quote(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let special = "\\.+*?()|[]{}^$".contains(c);
-            special.then_some('\\').into_iter().chain(std::iter::once(c))
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
         })
         .collect()
 }
@@ -178,8 +194,16 @@ fn check(input: &Path, dir: &Path) {
 
     let (_, top_total) = top(&pprof(&[&["-top"], &all[..]].concat(), &pb));
     assert_eq!(top_total, total, "{stem}: -top total");
-    assert_eq!(raw_total(&pprof(&["-raw"], &pb)), total, "{stem}: -raw total");
-    assert_eq!(traces_total(&pprof(&["-traces"], &pb)), total, "{stem}: -traces total");
+    assert_eq!(
+        raw_total(&pprof(&["-raw"], &pb)),
+        total,
+        "{stem}: -raw total"
+    );
+    assert_eq!(
+        traces_total(&pprof(&["-traces"], &pb)),
+        total,
+        "{stem}: -traces total"
+    );
 
     let tag_out = pprof(&["-tags"], &pb);
     let mut comms: HashMap<String, u64> = HashMap::new();
@@ -193,25 +217,39 @@ fn check(input: &Path, dir: &Path) {
         }
         *watches.entry(name.to_string()).or_default() += n;
         for c in w["comms"].as_array().unwrap() {
-            *comms.entry(c["comm"].as_str().unwrap().to_string()).or_default() +=
-                c["samples"].as_u64().unwrap();
+            *comms
+                .entry(c["comm"].as_str().unwrap().to_string())
+                .or_default() += c["samples"].as_u64().unwrap();
         }
         for s in w["states"].as_array().unwrap() {
-            *states.entry(s["state"].as_str().unwrap().to_string()).or_default() +=
-                s["samples"].as_u64().unwrap();
+            *states
+                .entry(s["state"].as_str().unwrap().to_string())
+                .or_default() += s["samples"].as_u64().unwrap();
         }
         // this watch's top functions, cumulative and self
-        let (rows, wt) = top(&pprof(
-            &[&["-top"], &all[..], &["-tagfocus", &format!("watch=^{}$", regex_quote(name))]].concat(),
+        // (the total -top prints under -tagfocus is the whole profile's)
+        let (rows, _) = top(&pprof(
+            &[
+                &["-top"],
+                &all[..],
+                &["-tagfocus", &format!("watch=^{}$", regex_quote(name))],
+            ]
+            .concat(),
             &pb,
         ));
-        assert_eq!(wt, n, "{stem}: watch {name}: total");
         for key in ["top_functions", "top_functions_self"] {
             for f in w[key].as_array().unwrap() {
                 let fname = f["function"].as_str().unwrap();
                 let got = rows.get(fname).copied();
-                let want = (f["self_samples"].as_u64().unwrap(), f["total_samples"].as_u64().unwrap());
-                assert_eq!(got, Some(want), "{stem}: watch {name}: {key} {fname} (flat, cum)");
+                let want = (
+                    f["self_samples"].as_u64().unwrap(),
+                    f["total_samples"].as_u64().unwrap(),
+                );
+                assert_eq!(
+                    got,
+                    Some(want),
+                    "{stem}: watch {name}: {key} {fname} (flat, cum)"
+                );
             }
         }
     }
@@ -270,7 +308,15 @@ fn go_tool_pprof_reads_a_generated_capture_of_100k_samples() {
     let d = tmpdir("gen");
     let vmt = d.join("gen100k.vmt");
     let o = Command::new(vmon_gen())
-        .args(["--samples", "100000", "--seed", "7", "--kallsyms", "shipped", "-o"])
+        .args([
+            "--samples",
+            "100000",
+            "--seed",
+            "7",
+            "--kallsyms",
+            "shipped",
+            "-o",
+        ])
         .arg(&vmt)
         .output()
         .unwrap();
