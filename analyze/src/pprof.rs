@@ -10,7 +10,7 @@
 //! `input` when there are several inputs. Functions carry their source
 //! file, lines their line number; every module is a mapping with its path
 //! and build-id, marked as symbolized so pprof does not look for the
-//! binaries again.
+//! binaries again. A sample without frames has the one frame `[no stack]`.
 
 use std::path::Path;
 
@@ -62,6 +62,23 @@ pub fn build(a: &Analysis) -> Result<ProfileBuilder> {
         })
         .collect();
 
+    // A sample without frames gets the one frame "[no stack]", as in the
+    // folded output: pprof's -raw and -traces leave out samples without
+    // locations.
+    let no_stack = b.function(&Function {
+        name: "[no stack]",
+        system_name: "[no stack]",
+        filename: "",
+        start_line: 0,
+    });
+    let no_stack = b.location(&Location {
+        mapping: None,
+        address: 0,
+        lines: &[Line {
+            function: no_stack,
+            line: 0,
+        }],
+    })?;
     let mut stacks: Vec<Option<Vec<LocationHandle>>> = vec![None; a.stacks.len()];
     let multi = a.inputs.len() > 1;
     for s in &a.samples {
@@ -69,7 +86,11 @@ pub fn build(a: &Analysis) -> Result<ProfileBuilder> {
             .get_mut(s.stack.idx())
             .context("a sample's stack is not in the analysis")?;
         if slot.is_none() {
-            *slot = Some(locations(a, &mut b, &mappings, &functions, s.stack)?);
+            let mut locs = locations(a, &mut b, &mappings, &functions, s.stack)?;
+            if locs.is_empty() {
+                locs.push(no_stack);
+            }
+            *slot = Some(locs);
         }
         let locs = slot.as_deref().unwrap_or_default();
         let watch = a.watches.get(s.watch.idx()).map_or("", |w| w.name.as_str());

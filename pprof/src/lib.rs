@@ -156,6 +156,8 @@ impl<'a> Label<'a> {
 }
 
 type SampleKey = (Vec<u64>, Vec<(i64, i64, i64, i64)>);
+/// (mapping id, address, lines as (function id, line)).
+type LocationKey = (u64, u64, Vec<(u64, i64)>);
 
 /// Builds one profile; see the crate documentation.
 #[derive(Debug)]
@@ -168,7 +170,7 @@ pub struct ProfileBuilder {
     functions: Vec<proto::Function>,
     function_ids: HashMap<(i64, i64, i64, i64), u64>,
     locations: Vec<proto::Location>,
-    location_ids: HashMap<(u64, u64, Vec<(u64, i64)>), u64>,
+    location_ids: HashMap<LocationKey, u64>,
     samples: Vec<proto::Sample>,
     sample_ids: HashMap<SampleKey, usize>,
     time_nanos: i64,
