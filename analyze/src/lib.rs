@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod artifacts;
 pub mod escape;
 pub mod ingest;
+mod intern;
 pub mod load;
 pub mod output;
 pub mod report;

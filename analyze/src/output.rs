@@ -64,7 +64,7 @@ fn group_label(a: &Analysis, s: &crate::analysis::SampleRow, by: GroupBy) -> Str
                 .process
                 .and_then(|p| a.processes.get(s.input.0 as usize)?.get(p as usize))
                 .and_then(|p| p.chain.first())
-                .map(|c| c.1.as_str())
+                .map(|c| c.comm.as_str())
                 .unwrap_or_else(|| a.name(s.comm));
             format!("{pcomm}[{}]", s.tgid)
         }

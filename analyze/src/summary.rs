@@ -230,7 +230,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                         let chain: Vec<String> = pi
                             .chain
                             .iter()
-                            .map(|(pid, comm, cmd)| format!("{}[{pid}] {}", vis(comm), vis(cmd)))
+                            .map(|e| format!("{}[{}] {}", vis(&e.comm), e.pid, vis(&e.cmdline)))
                             .collect();
                         if !chain.is_empty() {
                             let _ = writeln!(
@@ -476,7 +476,7 @@ pub fn json_with_gate(
                                         .map(|pi| {
                                             pi.chain
                                                 .iter()
-                                                .map(|(pid, comm, cmd)| json!({"pid": pid, "comm": comm, "cmdline": cmd}))
+                                                .map(|e| json!({"pid": e.pid, "comm": e.comm, "cmdline": e.cmdline}))
                                                 .collect()
                                         })
                                         .unwrap_or_default();

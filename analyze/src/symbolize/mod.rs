@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::analysis::{ModuleId, ModuleInfo, ModuleKind, SymbolSource};
+use crate::analysis::{ModuleId, Modules, SymbolSource};
 pub use demangle::demangle;
 use elf::{offset_to_svma, Resolved};
 pub use kernel::Kallsyms;
@@ -124,15 +124,14 @@ pub struct SymbolizeOptions {
 
 /// Symbolizes `addrs`; returns for each its frames, outermost first.
 ///
-/// `kernel_modules` maps (kallsyms module name) to a kernel ModuleId, the
-/// core kernel being `""`. `modules` gets its `source` and
-/// `build_id_mismatch` filled for every user module that had addresses.
-/// Warnings (one per module without symbols) go to `warnings`.
+/// Kernel frames get the module of their kallsyms entry, added to
+/// `modules` as met (the core kernel is `""`). `modules` gets its `source`
+/// and `build_id_mismatch` filled for every user module that had
+/// addresses. Warnings (one per module without symbols) go to `warnings`.
 pub fn symbolize<S: std::hash::BuildHasher>(
     addrs: &[AddrKey],
     kallsyms: &[Kallsyms],
-    kernel_module: &mut dyn FnMut(&str) -> ModuleId,
-    modules: &mut [ModuleInfo],
+    modules: &mut Modules,
     embedded: &std::collections::HashMap<ModuleId, EmbeddedSymbols, S>,
     opts: &SymbolizeOptions,
     warnings: &mut Vec<String>,
@@ -146,7 +145,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 out[i] = vec![match hit {
                     Some((name, module, _)) => SymFrame {
                         name: name.into(),
-                        module: kernel_module(module),
+                        module: modules.kernel(module),
                         file: None,
                         line: 0,
                         inlined: false,
@@ -155,7 +154,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                     },
                     None => SymFrame {
                         name: format!("[kernel]+0x{addr:x}").into(),
-                        module: kernel_module(""),
+                        module: modules.kernel(""),
                         file: None,
                         line: 0,
                         inlined: false,
@@ -219,7 +218,9 @@ pub fn symbolize<S: std::hash::BuildHasher>(
             .map(|f| f.load_segments())
             .unwrap_or_default();
         segs.insert(*m, s);
-        let info = &mut modules[m.idx()];
+        let Some(info) = modules.info_mut(*m) else {
+            continue;
+        };
         info.build_id_mismatch = r.build_id_mismatch;
         info.source = match (&r.symbols, r.symbols_have_dwarf) {
             (Some(f), true) => SymbolSource::Dwarf(f.path.display().to_string()),
@@ -393,11 +394,6 @@ pub fn symbolize<S: std::hash::BuildHasher>(
             }
         }
     }
-    for (m, _) in &resolved {
-        if let Some(info) = modules.get_mut(m.idx()) {
-            debug_assert_eq!(info.kind, ModuleKind::User);
-        }
-    }
     out
 }
 
@@ -563,6 +559,7 @@ fn dwarf_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::{ModuleInfo, ModuleKind};
 
     fn table(syms: &[(u64, u64, &str)], mapped: Option<(u64, u64)>) -> EmbeddedSymbols {
         EmbeddedSymbols {
@@ -623,7 +620,7 @@ mod tests {
     #[test]
     fn static_pie_frame_symbolizes_as_poll_not_open64() {
         let m = ModuleId(1);
-        let mut modules = vec![
+        let mut modules: Modules = [
             ModuleInfo {
                 kind: ModuleKind::Unknown,
                 path: "[unknown]".into(),
@@ -640,7 +637,9 @@ mod tests {
                 source: SymbolSource::NotNeeded,
                 build_id_mismatch: false,
             },
-        ];
+        ]
+        .into_iter()
+        .collect();
         let mut embedded = std::collections::HashMap::new();
         embedded.insert(m, static_pie());
         let mut warnings = Vec::new();
@@ -656,7 +655,6 @@ mod tests {
                 },
             ],
             &[],
-            &mut |_| ModuleId(0),
             &mut modules,
             &embedded,
             &SymbolizeOptions::default(),

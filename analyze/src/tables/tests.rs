@@ -102,7 +102,9 @@ pub(crate) fn analysis() -> Analysis {
             ),
             module("[kernel]", ModuleKind::Kernel, SymbolSource::Kallsyms),
             module("unused", ModuleKind::User, SymbolSource::Missing),
-        ],
+        ]
+        .into_iter()
+        .collect(),
         funcs: vec![
             func("main", 0, false, true),
             func("work", 0, false, true),
