@@ -17,5 +17,6 @@ pub mod output;
 pub mod report;
 pub mod summary;
 pub mod symbolize;
+#[doc(hidden)]
 pub mod symbolize_addrs;
 pub mod tables;

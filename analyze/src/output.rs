@@ -42,7 +42,7 @@ pub fn write_folded(w: &mut dyn Write, agg: &Aggregates, group: &Group) -> std::
 
 /// `--group-by`: a root frame saying who ran each stack, as
 /// stackcollapse-perf does with the comm (and `--pid`, `--tid`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
     /// The thread's comm.
     Comm,

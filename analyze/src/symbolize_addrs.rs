@@ -81,6 +81,7 @@ pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> 
         &keys,
         &[],
         &mut modules,
+        &mut crate::symbolize::elf::ModuleFiles::default(),
         &HashMap::new(),
         &SymbolizeOptions {
             debug_dirs: Vec::new(),

@@ -49,8 +49,14 @@ const FULL: &[Case] = &[
     case("strict", &["$IN", "--strict", "--csv", "$OUT/csv"]),
     case("folded", &["$IN", "--folded"]),
     case("folded-comm", &["$IN", "--folded", "--group-by", "comm"]),
-    case("folded-process", &["$IN", "--folded", "--group-by", "process"]),
-    case("folded-thread", &["$IN", "--folded", "--group-by", "thread"]),
+    case(
+        "folded-process",
+        &["$IN", "--folded", "--group-by", "process"],
+    ),
+    case(
+        "folded-thread",
+        &["$IN", "--folded", "--group-by", "thread"],
+    ),
     case("folded-watch", &["$IN", "--folded", "--group-by", "watch"]),
     case(
         "folded-per-watch",
@@ -107,9 +113,18 @@ const FULL: &[Case] = &[
 /// The samples with the binaries they were made from (`$BIN`: samples/bin).
 const WITH_BIN: &[Case] = &[
     case("bin-folded", &["$IN", "--debug-dir", "$BIN", "--folded"]),
-    case("bin-csv", &["$IN", "--debug-dir", "$BIN", "--csv", "$OUT/csv"]),
-    case("bin-report", &["$IN", "--debug-dir", "$BIN", "--report", "$OUT/r"]),
-    case("bin-no-inlines", &["$IN", "--debug-dir", "$BIN", "--no-inlines", "--json"]),
+    case(
+        "bin-csv",
+        &["$IN", "--debug-dir", "$BIN", "--csv", "$OUT/csv"],
+    ),
+    case(
+        "bin-report",
+        &["$IN", "--debug-dir", "$BIN", "--report", "$OUT/r"],
+    ),
+    case(
+        "bin-no-inlines",
+        &["$IN", "--debug-dir", "$BIN", "--no-inlines", "--json"],
+    ),
 ];
 
 /// What the 10^6 run checks: the benchmark's outputs.
@@ -252,7 +267,10 @@ fn run_cases(set: &str, cases: &[Case], input: &Path, base: &Path, work: &Path) 
         for f in files {
             let rel = f.strip_prefix(&out).unwrap().display().to_string();
             let bytes = std::fs::read(&f).unwrap();
-            lines.push(format!("{key}/{rel} {}", sha256(&normalize(&bytes, &subst))));
+            lines.push(format!(
+                "{key}/{rel} {}",
+                sha256(&normalize(&bytes, &subst))
+            ));
         }
     }
     lines
@@ -395,7 +413,13 @@ fn samples_outputs_are_unchanged() {
     }
     // The captured binaries: CFI through the static libc, DWARF lines.
     for name in ["userstack-6.1.vmt", "helloworld-6.1.vmt", "loadmon-6.1.vmt"] {
-        lines.extend(run_cases(name, WITH_BIN, &s.join(name), &s.join(name), &work));
+        lines.extend(run_cases(
+            name,
+            WITH_BIN,
+            &s.join(name),
+            &s.join(name),
+            &work,
+        ));
     }
     check("samples.sha256", &lines, None);
     let _ = std::fs::remove_dir_all(&work);

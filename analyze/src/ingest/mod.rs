@@ -75,6 +75,8 @@ pub(crate) struct Builder {
     watch_keys: Interner<merge::WatchKey, crate::analysis::WatchId>,
     /// The inputs' kallsyms snapshots; identical ones share one table.
     kallsyms: Vec<Kallsyms>,
+    /// The files of the modules, resolved once for unwinding and symbolizing.
+    files: crate::symbolize::elf::ModuleFiles,
     /// Embedded symbol tables per module, with the file range mapped.
     embedded: crate::analysis::FxHashMap<crate::analysis::ModuleId, EmbeddedSymbols>,
 }
@@ -92,6 +94,7 @@ impl Builder {
             watch_keys: Interner::default(),
             kallsyms: Vec::new(),
             embedded: Default::default(),
+            files: Default::default(),
         }
     }
 
@@ -114,7 +117,14 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
             Default::default()
         } else {
             progress("unwinding raw user stacks");
-            stacks::unwind_input(input, &selection.raw_todo, &merged.maps, &b.an, opts)
+            stacks::unwind_input(
+                input,
+                &selection.raw_todo,
+                &merged.maps,
+                &b.an,
+                &mut b.files,
+                opts,
+            )
         };
         stacks::collect(&mut b, &mut raw, input, &merged, &selection, &unwound, opts);
     }
@@ -130,6 +140,7 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         raw.addrs.values(),
         &b.kallsyms,
         &mut b.an.modules,
+        &mut b.files,
         &b.embedded,
         &sym_opts,
         &mut warnings,

@@ -12,7 +12,8 @@ use super::merge::{MapTable, Merged};
 use super::{Builder, LoadedInput, Options};
 use crate::analysis::{Analysis, FxHashMap, ModuleId, NameId, SampleRow, StackIdx};
 use crate::intern::Interner;
-use crate::symbolize::{elf, AddrKey};
+use crate::symbolize::elf::ModuleFiles;
+use crate::symbolize::AddrKey;
 
 /// An unsymbolized stack: addresses (ids into [`RawStacks::addrs`]), root
 /// first, the last `kernel` of them in the kernel.
@@ -235,6 +236,7 @@ pub(super) fn unwind_input(
     todo: &[RawTodo],
     maps: &[MapTable],
     an: &Analysis,
+    module_files: &mut ModuleFiles,
     opts: &Options,
 ) -> FxHashMap<RawKey, Unwound> {
     let c = &input.capture;
@@ -249,14 +251,18 @@ pub(super) fn unwind_input(
         .collect();
     mods.sort();
     mods.dedup();
+    module_files.resolve(&mods, &an.modules, &opts.debug_dirs);
+    let module_files = &*module_files;
     let files: FxHashMap<ModuleId, vmon_unwind::Image> = mods
         .par_iter()
         .filter_map(|m| {
-            let info = an.modules.get(m.idx())?;
-            let r = elf::resolve(&info.path, &info.build_id, &opts.debug_dirs);
+            let r = module_files.get(*m)?;
             // The binary has .eh_frame; a debug file may have .debug_frame.
-            let f = r.binary.or(r.symbols)?;
-            Some((*m, vmon_unwind::Image::from_map(f.path, f.data)?))
+            let f = r.binary.as_ref().or(r.symbols.as_ref())?;
+            Some((
+                *m,
+                vmon_unwind::Image::from_map(f.path.clone(), f.data.clone())?,
+            ))
         })
         .collect();
     let mut procs: Vec<u32> = todo.iter().map(|t| t.process).collect();

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::analysis::{ModuleId, Modules, SymbolSource};
 pub use demangle::demangle;
-use elf::{offset_to_svma, Resolved};
+use elf::{offset_to_svma, ModuleFiles, Resolved};
 pub use kernel::Kallsyms;
 
 /// The module of user addresses in no known mapping (module 0 of an
@@ -132,6 +132,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
     addrs: &[AddrKey],
     kallsyms: &[Kallsyms],
     modules: &mut Modules,
+    files: &mut ModuleFiles,
     embedded: &std::collections::HashMap<ModuleId, EmbeddedSymbols, S>,
     opts: &SymbolizeOptions,
     warnings: &mut Vec<String>,
@@ -183,21 +184,15 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         }
     }
 
-    // Resolve the files of every module with addresses, in parallel (this
-    // reads build-ids of candidate files).
+    // The files of every module with addresses (those unwinding needed
+    // are resolved already).
     let mut mods: Vec<ModuleId> = by_module.keys().copied().collect();
     mods.sort();
-    let resolved: Vec<(ModuleId, Resolved)> = mods
-        .par_iter()
-        .map(|m| {
-            let info = &modules[m.idx()];
-            let r = if is_jit_module(&info.path) {
-                Resolved::default()
-            } else {
-                elf::resolve(&info.path, &info.build_id, &opts.debug_dirs)
-            };
-            (*m, r)
-        })
+    files.resolve(&mods, modules, &opts.debug_dirs);
+    let none = Resolved::default();
+    let resolved: Vec<(ModuleId, &Resolved)> = mods
+        .iter()
+        .map(|m| (*m, files.get(*m).unwrap_or(&none)))
         .collect();
 
     struct Job<'a> {
@@ -656,6 +651,7 @@ mod tests {
             ],
             &[],
             &mut modules,
+            &mut ModuleFiles::default(),
             &embedded,
             &SymbolizeOptions::default(),
             &mut warnings,
