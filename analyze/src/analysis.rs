@@ -54,7 +54,7 @@ id_type!(
 );
 id_type!(
     /// Index into [`Analysis::stacks`]: a unique, fully symbolized stack.
-    StackIdx
+    StackHandle
 );
 id_type!(
     /// Index into [`Analysis::names`] (comms and other short strings).
@@ -116,7 +116,7 @@ pub struct SampleRow {
     pub state: TaskState,
     pub cpu: i32,
     pub cgroup_id: u64,
-    pub stack: StackIdx,
+    pub stack: StackHandle,
     /// `vmon_format::task_flags` bits.
     pub flags: u32,
     /// Index into the input's `processes`, for the process chain.
@@ -459,7 +459,7 @@ impl Analysis {
     pub fn frame(&self, id: FrameId) -> &FrameInfo {
         &self.frames[id.idx()]
     }
-    pub fn stack(&self, id: StackIdx) -> &StackInfo {
+    pub fn stack(&self, id: StackHandle) -> &StackInfo {
         &self.stacks[id.idx()]
     }
     /// Function name of a frame, with `_[k]` appended to kernel frames and

@@ -18,7 +18,7 @@ pub fn folded_lines(agg: &Aggregates, group: &Group) -> Vec<String> {
 /// The folded lines of a group as one `\n`-terminated text: one
 /// allocation for the whole group instead of one per line.
 fn folded_text(agg: &Aggregates, group: &Group) -> String {
-    let names = |s: &crate::analysis::StackIdx| {
+    let names = |s: &crate::analysis::StackHandle| {
         agg.stack_names
             .get(s.idx())
             .map(String::as_str)

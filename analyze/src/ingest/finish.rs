@@ -5,7 +5,7 @@
 use super::stacks::RawStacks;
 use super::Builder;
 use crate::analysis::{
-    Analysis, FrameId, FrameInfo, FuncId, FuncInfo, FxHashMap, ModuleId, ModuleKind, StackIdx,
+    Analysis, FrameId, FrameInfo, FuncId, FuncInfo, FxHashMap, ModuleId, ModuleKind, StackHandle,
     StackInfo, SymbolSource,
 };
 use crate::intern::Interner;
@@ -67,7 +67,7 @@ fn intern_frames(an: &mut Analysis, sym: Vec<Vec<SymFrame>>) -> AddrFrames {
 
 /// Interns the final stack of every raw stack (returned in raw stack
 /// order) and counts the frames resolved, weighted by samples.
-fn final_stacks(an: &mut Analysis, raw: &RawStacks, addr: &AddrFrames) -> Vec<StackIdx> {
+fn final_stacks(an: &mut Analysis, raw: &RawStacks, addr: &AddrFrames) -> Vec<StackHandle> {
     let mut raw_counts = vec![0u64; raw.stacks.len()];
     for r in &raw.of_sample {
         if let Some(c) = raw_counts.get_mut(*r as usize) {
@@ -75,8 +75,8 @@ fn final_stacks(an: &mut Analysis, raw: &RawStacks, addr: &AddrFrames) -> Vec<St
         }
     }
     let addr_keys = raw.addrs.values();
-    let mut stacks: Interner<StackInfo, StackIdx> = Interner::default();
-    let mut raw_to_stack: Vec<StackIdx> = Vec::with_capacity(raw.stacks.len());
+    let mut stacks: Interner<StackInfo, StackHandle> = Interner::default();
+    let mut raw_to_stack: Vec<StackHandle> = Vec::with_capacity(raw.stacks.len());
     let mut unresolved: FxHashMap<ModuleId, u64> = FxHashMap::default();
     for (rs, count) in raw.stacks.values().iter().zip(&raw_counts) {
         let mut st = StackInfo::default();

@@ -10,7 +10,7 @@ use vmon_unwind::{End, Method, ProcessUnwinder, Unwound};
 use super::filter::{RawTodo, Selection};
 use super::merge::{MapTable, Merged};
 use super::{Builder, LoadedInput, Options};
-use crate::analysis::{Analysis, FxHashMap, ModuleId, NameId, SampleRow, StackIdx};
+use crate::analysis::{Analysis, FxHashMap, ModuleId, NameId, SampleRow, StackHandle};
 use crate::intern::Interner;
 use crate::symbolize::elf::ModuleFiles;
 use crate::symbolize::AddrKey;
@@ -111,7 +111,7 @@ pub(super) fn collect(
             state: s.state,
             cpu: s.cpu,
             cgroup_id: s.cgroup_id,
-            stack: StackIdx(0),
+            stack: StackHandle(0),
             flags,
             process: s.process,
         });

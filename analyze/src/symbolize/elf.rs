@@ -94,9 +94,7 @@ impl ElfFile {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::view::hex;
 
 /// What was found for one module.
 #[derive(Default)]

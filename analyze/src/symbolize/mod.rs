@@ -401,7 +401,7 @@ struct Worker {
     /// `None`: the module's file could not be loaded.
     loaders: HashMap<ModuleId, Option<addr2line::Loader>>,
     extents: HashMap<ModuleId, SymbolExtents>,
-    strings: Strings,
+    strings: NameCache,
 }
 
 /// Where a file's function symbols end. addr2line's `find_symbol` returns
@@ -459,13 +459,13 @@ impl SymbolExtents {
 /// Per-worker interning of demangled names and file paths: a hit costs a
 /// hash lookup and a reference count, not an allocation (and later a free).
 #[derive(Default)]
-struct Strings {
+struct NameCache {
     /// Raw (mangled) name -> demangled.
     names: HashMap<Box<str>, Arc<str>>,
     files: HashMap<Box<str>, Arc<str>>,
 }
 
-impl Strings {
+impl NameCache {
     fn name(&mut self, raw: &str) -> Arc<str> {
         if let Some(d) = self.names.get(raw) {
             return d.clone();
@@ -503,7 +503,7 @@ fn dwarf_frames(
     svma: u64,
     module: ModuleId,
     inlines: bool,
-    strings: &mut Strings,
+    strings: &mut NameCache,
     out: &mut Vec<SymFrame>,
 ) {
     let Ok(mut it) = l.find_frames(svma) else {
