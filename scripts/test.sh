@@ -45,8 +45,15 @@ cargo test --release --workspace --locked
 step "Rust tests of vmon-analyze without polars"
 cargo test --release -p vmon-analyze --no-default-features --locked
 
+# The files as they are in the work tree (tracked ones, edited or not, and
+# new ones git does not ignore), not the index: an unstaged edit or a new
+# file under kmod/ changes the hash. A tracked file deleted from the work
+# tree drops out of the list, which changes it too.
 kernel_hash() {
-	git ls-files -s kmod tests/kernel | sha256sum | cut -d' ' -f1
+	git ls-files -z --cached --others --exclude-standard -- kmod tests/kernel |
+		sort -zu |
+		while IFS= read -r -d '' f; do if [ -f "$f" ]; then printf '%s\0' "$f"; fi; done |
+		xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1
 }
 stamp="$HOME/.cache/vmon-kernels/all-kernels-passed"
 if [ "$kernel" = 1 ]; then

@@ -58,11 +58,12 @@ log "building vmon-analyze, vmon-gen and the perf-script converter"
 # polars (CSV through the built-in writer).
 # shellcheck disable=SC2086
 (cd "$ROOT" && cargo build --release -q -p vmon-analyze -p vmon-gen ${VMON_BENCH_FEATURES:-} \
-    && cargo build --release -q -p vmon-analyze --example perf_script ${VMON_BENCH_FEATURES:-})
+    && cargo build --release -q -p vmon-analyze --example perf_script --example symbolize_addrs ${VMON_BENCH_FEATURES:-})
 BIN=$CARGO_TARGET_DIR/release
 ANALYZE=$BIN/vmon-analyze
 GEN=$BIN/vmon-gen
 PERF_SCRIPT=$BIN/examples/perf_script
+SYMBOLIZE=$BIN/examples/symbolize_addrs
 INFERNO_COLLAPSE=$PEERS/bin/inferno-collapse-perf
 INFERNO_FLAME=$PEERS/bin/inferno-flamegraph
 GIMLI=$PEERS/bin/addr2line
@@ -170,8 +171,8 @@ timed sym_binutils sh -c "addr2line -a -f -i -C -e '$RG' <'$WORK/addrs.txt' >'$W
 timed sym_llvm sh -c "llvm-symbolizer --obj='$RG' --inlining --demangle --output-style=GNU --print-address <'$WORK/addrs.txt' >'$WORK/sym.llvm'"
 timed sym_gimli sh -c "'$GIMLI' -a -f -i -C -e '$RG' <'$WORK/addrs.txt' >'$WORK/sym.gimli'"
 REPEAT=$REPEAT_SAVED
-timed sym_vmon sh -c "'$ANALYZE' --symbolize-addrs '$WORK/addrs.txt' --binary '$RG' >'$WORK/sym.vmon'"
-RAYON_NUM_THREADS=1 timed sym_vmon_t1 sh -c "'$ANALYZE' --symbolize-addrs '$WORK/addrs.txt' --binary '$RG' >'$WORK/sym.vmon1'"
+timed sym_vmon sh -c "'$SYMBOLIZE' '$WORK/addrs.txt' '$RG' >'$WORK/sym.vmon'"
+RAYON_NUM_THREADS=1 timed sym_vmon_t1 sh -c "'$SYMBOLIZE' '$WORK/addrs.txt' '$RG' >'$WORK/sym.vmon1'"
 SYM_CMP=$(python3 "$ROOT/analyze/bench/compare_frames.py" vmon:"$WORK/sym.vmon" \
     gimli:"$WORK/sym.gimli" binutils:"$WORK/sym.binutils" llvm-symbolizer:"$WORK/sym.llvm" vmon-1-thread:"$WORK/sym.vmon1")
 echo "$SYM_CMP" >&2
@@ -210,7 +211,7 @@ CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
     echo
     echo "| tool | wall | addresses/s | peak RSS | vmon is |"
     echo "| --- | ---: | ---: | ---: | ---: |"
-    echo "| vmon-analyze --symbolize-addrs (2 threads) | ${T_sym_vmon} s | $(rate "$T_sym_vmon" "$NADDR") | ${M_sym_vmon} MiB | |"
+    echo "| vmon-analyze's symbolizer (examples/symbolize_addrs, 2 threads) | ${T_sym_vmon} s | $(rate "$T_sym_vmon" "$NADDR") | ${M_sym_vmon} MiB | |"
     echo "| same, RAYON_NUM_THREADS=1 | ${T_sym_vmon_t1} s | $(rate "$T_sym_vmon_t1" "$NADDR") | ${M_sym_vmon_t1} MiB | |"
     echo "| binutils addr2line -a -f -i -C | ${T_sym_binutils} s | $(rate "$T_sym_binutils" "$NADDR") | ${M_sym_binutils} MiB | **$(ratio "$T_sym_binutils" "$T_sym_vmon")x faster** |"
     echo "| llvm-symbolizer --inlining | ${T_sym_llvm} s | $(rate "$T_sym_llvm" "$NADDR") | ${M_sym_llvm} MiB | **$(ratio "$T_sym_llvm" "$T_sym_vmon")x faster** |"

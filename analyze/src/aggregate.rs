@@ -11,7 +11,7 @@ use crate::analysis::FxHashMap as HashMap;
 
 use vmon_format::TaskState;
 
-use crate::analysis::{Analysis, BreachId, FuncId, NameId, StackIdx, WatchId};
+use crate::analysis::{Analysis, BreachId, FuncId, NameId, StackHandle, WatchId};
 
 /// Counts for a group of samples: one watch, or everything.
 #[derive(Clone, Debug, Default)]
@@ -22,7 +22,7 @@ pub struct Group {
     /// Breaches, in time order (then input, event id).
     pub breaches: Vec<BreachId>,
     /// Unique stacks with their sample counts.
-    pub stacks: Vec<(StackIdx, u64)>,
+    pub stacks: Vec<(StackHandle, u64)>,
     /// Functions by samples where they are the leaf frame.
     pub top_self: Vec<(FuncId, u64)>,
     /// Functions by samples where they appear anywhere (once per sample).
@@ -259,11 +259,11 @@ impl Aggregates {
         }
 
         let build = |watch: Option<WatchId>, counts: &[u64], acc: Acc, breaches: Vec<BreachId>| {
-            let mut stacks: Vec<(StackIdx, u64)> = counts
+            let mut stacks: Vec<(StackHandle, u64)> = counts
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| **n > 0)
-                .map(|(i, n)| (StackIdx(i as u32), *n))
+                .map(|(i, n)| (StackHandle(i as u32), *n))
                 .collect();
             stacks.sort_by(|x, y| {
                 y.1.cmp(&x.1)
@@ -314,7 +314,7 @@ impl Aggregates {
 pub type FuncCounts = Vec<(FuncId, u64)>;
 
 /// Self and total counts per function from stack counts.
-fn func_counts(a: &Analysis, stacks: &[(StackIdx, u64)]) -> (FuncCounts, FuncCounts) {
+fn func_counts(a: &Analysis, stacks: &[(StackHandle, u64)]) -> (FuncCounts, FuncCounts) {
     let nf = a.funcs.len();
     let mut self_c = vec![0u64; nf];
     let mut total_c = vec![0u64; nf];

@@ -13,9 +13,16 @@ macro_rules! id_type {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
         pub struct $name(pub u32);
         impl $name {
+            /// The index this id names.
             #[inline]
             pub fn idx(self) -> usize {
                 self.0 as usize
+            }
+        }
+        impl crate::intern::Idx for $name {
+            #[inline]
+            fn from_index(index: usize) -> Self {
+                $name(index as u32)
             }
         }
     };
@@ -47,7 +54,7 @@ id_type!(
 );
 id_type!(
     /// Index into [`Analysis::stacks`]: a unique, fully symbolized stack.
-    StackIdx
+    StackHandle
 );
 id_type!(
     /// Index into [`Analysis::names`] (comms and other short strings).
@@ -109,7 +116,7 @@ pub struct SampleRow {
     pub state: TaskState,
     pub cpu: i32,
     pub cgroup_id: u64,
-    pub stack: StackIdx,
+    pub stack: StackHandle,
     /// `vmon_format::task_flags` bits.
     pub flags: u32,
     /// Index into the input's `processes`, for the process chain.
@@ -327,7 +334,7 @@ pub struct Analysis {
     pub watches: Vec<WatchInfo>,
     pub breaches: Vec<BreachRow>,
     pub samples: Vec<SampleRow>,
-    pub modules: Vec<ModuleInfo>,
+    pub modules: Modules,
     pub funcs: Vec<FuncInfo>,
     pub frames: Vec<FrameInfo>,
     pub stacks: Vec<StackInfo>,
@@ -344,10 +351,102 @@ pub struct Analysis {
 /// A process as shown in summaries.
 #[derive(Clone, Debug, Default)]
 pub struct ProcessInfo {
+    /// The process id.
     pub tgid: i32,
-    /// Process chain, the process itself first: (pid, comm, cmdline).
-    pub chain: Vec<(i32, String, String)>,
+    /// Process chain, the process itself first.
+    pub chain: Vec<ChainEntry>,
+    /// The chain stops before the root (the capture's limit).
     pub chain_truncated: bool,
+}
+
+/// A process of a process chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainEntry {
+    /// Its pid.
+    pub pid: i32,
+    /// Its comm.
+    pub comm: String,
+    /// Its command line, arguments joined by spaces (` ...` when cut).
+    pub cmdline: String,
+}
+
+/// What identifies a module: kind, recorded path, build-id.
+type ModuleKey = (ModuleKind, String, Vec<u8>);
+
+/// The modules of an analysis, each once: module ids are handed out here
+/// and nowhere else (user modules as ingest meets them in mappings and
+/// symbol tables, kernel modules as symbolization meets them in kallsyms).
+#[derive(Clone, Debug, Default)]
+pub struct Modules {
+    ids: crate::intern::Interner<ModuleKey, ModuleId>,
+    infos: Vec<ModuleInfo>,
+}
+
+impl Modules {
+    /// The id of the module recorded at `path` with `build_id`, added when
+    /// new (a kernel module's `path` is its kallsyms name, `""` for the core
+    /// kernel).
+    pub fn intern(&mut self, kind: ModuleKind, path: &str, build_id: &[u8]) -> ModuleId {
+        let (id, new) = self.ids.insert((kind, path.to_string(), build_id.to_vec()));
+        if new {
+            let kernel = kind == ModuleKind::Kernel;
+            self.infos.push(ModuleInfo {
+                kind,
+                path: if kernel && path.is_empty() {
+                    "[kernel]".into()
+                } else {
+                    path.to_string()
+                },
+                name: match kind {
+                    ModuleKind::User => path.rsplit('/').next().unwrap_or(path).to_string(),
+                    ModuleKind::Kernel if path.is_empty() => "vmlinux".to_string(),
+                    _ => path.to_string(),
+                },
+                build_id: build_id.to_vec(),
+                source: if kernel {
+                    SymbolSource::Kallsyms
+                } else {
+                    SymbolSource::NotNeeded
+                },
+                build_id_mismatch: false,
+            });
+        }
+        id
+    }
+
+    /// The id of a kernel module by its kallsyms name (`""`: the kernel).
+    pub fn kernel(&mut self, name: &str) -> ModuleId {
+        self.intern(ModuleKind::Kernel, name, &[])
+    }
+
+    /// The module `id` names, to record where its symbols came from.
+    pub(crate) fn info_mut(&mut self, id: ModuleId) -> Option<&mut ModuleInfo> {
+        self.infos.get_mut(id.idx())
+    }
+}
+
+/// Modules as they are, each keyed by its kind, path and build-id (test
+/// models are built this way).
+impl FromIterator<ModuleInfo> for Modules {
+    fn from_iter<T: IntoIterator<Item = ModuleInfo>>(iter: T) -> Self {
+        let mut m = Modules::default();
+        for info in iter {
+            let (_, new) = m
+                .ids
+                .insert((info.kind, info.path.clone(), info.build_id.clone()));
+            if new {
+                m.infos.push(info);
+            }
+        }
+        m
+    }
+}
+
+impl std::ops::Deref for Modules {
+    type Target = [ModuleInfo];
+    fn deref(&self) -> &[ModuleInfo] {
+        &self.infos
+    }
 }
 
 impl Analysis {
@@ -360,7 +459,7 @@ impl Analysis {
     pub fn frame(&self, id: FrameId) -> &FrameInfo {
         &self.frames[id.idx()]
     }
-    pub fn stack(&self, id: StackIdx) -> &StackInfo {
+    pub fn stack(&self, id: StackHandle) -> &StackInfo {
         &self.stacks[id.idx()]
     }
     /// Function name of a frame, with `_[k]` appended to kernel frames and

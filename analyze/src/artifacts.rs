@@ -1,74 +1,40 @@
-//! The table, report and CI options of the command line: `--csv`,
-//! `--parquet`, `--query`, `--report`, `--pprof`, `--fail-if-breaches`, and the
-//! benchmark helper `--symbolize-addrs`. They are one flattened clap group
-//! so `main.rs` only hands them the analysis.
+//! The table, report and CI outputs (`--csv`, `--parquet`, `--query`,
+//! `--report`, `--pprof`, `--fail-if-breaches`, `--strict`), as plain options: the
+//! binary maps its flags onto [`Artifacts`] and hands it the analysis.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Args;
 
 use crate::aggregate::Aggregates;
 use crate::analysis::Analysis;
 use crate::report::{self, Flamegraph, ReportOptions};
-use crate::{output, symbolize_addrs, tables};
+use crate::{output, tables};
 
-#[derive(Args, Debug, Default, Clone)]
-pub struct ArtifactArgs {
-    /// Write the tables (breaches, task_samples, stacks, stack_frames,
-    /// functions, modules) as DIR/<table>.csv; columns in TABLES.md.
-    #[arg(long, value_name = "DIR")]
+/// Which of the table, report and gate outputs to produce.
+#[derive(Debug, Default, Clone)]
+pub struct Artifacts {
+    /// Write the tables as DIR/<table>.csv.
     pub csv: Option<PathBuf>,
-
-    /// Write the same tables as DIR/<table>.parquet (needs the `polars`
-    /// feature, on by default).
-    #[arg(long, value_name = "DIR")]
+    /// Write the tables as DIR/<table>.parquet (the `polars` feature).
     pub parquet: Option<PathBuf>,
-
-    /// Run a polars SQL query over the tables and print the result as CSV,
-    /// e.g. "SELECT comm, COUNT(*) AS n FROM task_samples GROUP BY comm".
-    #[arg(long, value_name = "SQL")]
+    /// Run this SQL over the tables and print the result as CSV on stdout.
     pub query: Option<String>,
-
-    /// Write a CI report: DIR/index.html (self-contained: flamegraphs,
-    /// tables, summary, symbolization quality) and DIR/summary.json.
-    #[arg(long, value_name = "DIR")]
+    /// Write a CI report into this directory.
     pub report: Option<PathBuf>,
-
-    /// Write a pprof profile (gzipped profile.proto, for `go tool pprof`,
-    /// Pyroscope, Parca, Grafana): sample type "task samples" (count),
-    /// labels watch, breach, comm, pid, tid, state, cgroup.
-    #[arg(long, value_name = "FILE")]
+    /// Write a pprof profile (gzipped profile.proto) to this file.
     pub pprof: Option<PathBuf>,
-
-    /// Exit with status 3 when more than N breaches were seen (after the
-    /// filters); `--fail-if-breaches 0` fails on any breach.
-    /// (It also fails, with status 4, when nothing could be recovered from
-    /// a damaged input: an unreadable capture does not pass.)
-    #[arg(long, value_name = "N")]
+    /// Fail (exit 3) with more breaches than this.
     pub fail_if_breaches: Option<u64>,
-
-    /// Exit with status 4 when data was lost: an input is damaged (chunks
-    /// skipped, file cut short) or the capture dropped records.
-    #[arg(long)]
+    /// Fail (exit 4) when data was lost.
     pub strict: bool,
-
-    /// Benchmark helper: symbolize the addresses listed in ADDRS (one hex
-    /// ELF address per line, `-` for stdin) in --binary and print them as
-    /// `addr2line -a -f -i -C` does.
-    #[arg(long, value_name = "ADDRS", hide = true, requires = "binary")]
-    pub symbolize_addrs: Option<PathBuf>,
-
-    /// The ELF file for --symbolize-addrs.
-    #[arg(long, value_name = "FILE", hide = true)]
-    pub binary: Option<PathBuf>,
 }
 
-impl ArtifactArgs {
-    /// Whether an option here writes something, so the summary is not
-    /// printed on its own account.
-    pub fn any_output(&self) -> bool {
+impl Artifacts {
+    /// Whether an output here is asked for that needs the tables (each
+    /// writes something, so the summary is not printed on its own account).
+    pub fn needs_tables(&self) -> bool {
         self.csv.is_some()
             || self.parquet.is_some()
             || self.query.is_some()
@@ -76,38 +42,23 @@ impl ArtifactArgs {
             || self.pprof.is_some()
     }
 
-    /// `--query` owns stdout.
+    /// Whether `--query` owns stdout.
     pub fn uses_stdout(&self) -> bool {
         self.query.is_some()
     }
 
-    /// Runs `--symbolize-addrs` when given; returns whether it ran.
-    pub fn run_symbolize_addrs(&self, inlines: bool) -> Result<bool> {
-        let (Some(list), Some(binary)) = (&self.symbolize_addrs, &self.binary) else {
-            return Ok(false);
-        };
-        let addrs = if list.as_os_str() == "-" {
-            symbolize_addrs::parse_addrs(std::io::stdin().lock())?
-        } else {
-            let f = std::fs::File::open(list)
-                .with_context(|| format!("opening the address list {}", list.display()))?;
-            symbolize_addrs::parse_addrs(std::io::BufReader::new(f))
-                .with_context(|| list.display().to_string())?
-        };
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        symbolize_addrs::run(binary, &addrs, inlines, &mut out)?;
-        Ok(true)
-    }
-
-    /// Writes the tables, the query result and the report. Returns the exit
-    /// status the gate asks for: 0, or [`report::GATE_FAILED_EXIT`].
-    pub fn run(&self, a: &Analysis, agg: &Aggregates) -> Result<i32> {
-        let need_tables = self.csv.is_some()
-            || self.parquet.is_some()
-            || self.query.is_some()
-            || self.report.is_some();
-        let set = if need_tables {
+    /// Writes the tables, the query result and the report. `rendered`
+    /// gives the report a watch group's flamegraph already rendered for
+    /// `--flamegraph` (by its index in `Aggregates::per_watch`), so no SVG
+    /// is rendered twice. Returns the exit status the gate asks for: 0,
+    /// [`report::GATE_FAILED_EXIT`] or [`report::DATA_LOSS_EXIT`].
+    pub fn run(
+        &self,
+        a: &Analysis,
+        agg: &Aggregates,
+        rendered: &dyn Fn(usize) -> Option<Vec<u8>>,
+    ) -> Result<i32> {
+        let set = if self.needs_tables() {
             Some(tables::build(a, agg).context("building the tables")?)
         } else {
             None
@@ -139,7 +90,7 @@ impl ArtifactArgs {
             eprintln!("vmon-analyze: wrote {}", path.display());
         }
         if let Some(dir) = &self.report {
-            let flames = report_flamegraphs(a, agg)?;
+            let flames = report_flamegraphs(a, agg, rendered)?;
             let opts = ReportOptions {
                 fail_if_breaches: self.fail_if_breaches,
                 top: 20,
@@ -147,6 +98,12 @@ impl ArtifactArgs {
             report::write_report(dir, a, agg, set.as_ref(), &flames, &opts)?;
             eprintln!("vmon-analyze: wrote {}", dir.join("index.html").display());
         }
+        Ok(self.gate(a))
+    }
+
+    /// The exit status of `--strict` and `--fail-if-breaches`, with what
+    /// they fail on said on stderr.
+    fn gate(&self, a: &Analysis) -> i32 {
         let integ = report::integrity(a);
         let lost = if self.strict {
             [integ.empty, integ.lossy].concat()
@@ -168,7 +125,7 @@ impl ArtifactArgs {
                     "--fail-if-breaches"
                 }
             );
-            return Ok(report::DATA_LOSS_EXIT);
+            return report::DATA_LOSS_EXIT;
         }
         if let Some(max) = self.fail_if_breaches {
             let g = report::gate(a, max);
@@ -178,22 +135,33 @@ impl ArtifactArgs {
                     g.breaches,
                     report::GATE_FAILED_EXIT
                 );
-                return Ok(report::GATE_FAILED_EXIT);
+                return report::GATE_FAILED_EXIT;
             }
         }
-        Ok(0)
+        0
     }
 }
 
 /// One flamegraph per watch for the report (one in all for a single watch).
-fn report_flamegraphs(a: &Analysis, agg: &Aggregates) -> Result<Vec<Flamegraph>> {
+fn report_flamegraphs(
+    a: &Analysis,
+    agg: &Aggregates,
+    rendered: &dyn Fn(usize) -> Option<Vec<u8>>,
+) -> Result<Vec<Flamegraph>> {
     let mut out = Vec::new();
     for (i, g) in agg.per_watch.iter().enumerate() {
         if g.samples == 0 {
             continue;
         }
-        let mut svg = Vec::new();
-        output::flamegraph(&mut svg, a, agg, g).context("rendering a flamegraph for the report")?;
+        let svg = match rendered(i) {
+            Some(svg) => svg,
+            None => {
+                let mut svg = Vec::new();
+                output::flamegraph(&mut svg, a, agg, g)
+                    .context("rendering a flamegraph for the report")?;
+                svg
+            }
+        };
         let watch = g
             .watch
             .and_then(|w| a.watches.get(w.idx()))

@@ -3,19 +3,24 @@
 //! Pipeline: [`load`] decodes the inputs, [`ingest::analyze`] merges and
 //! filters them, unwinds raw user stacks (vmon-unwind), symbolizes every
 //! unique address once ([`symbolize`]) and yields an [`analysis::Analysis`]
-//! on integer ids; [`aggregate::Aggregates`] counts it; [`output`] and
-//! [`summary`] render it.
+//! on integer ids; [`aggregate::Aggregates`] counts it; [`output`],
+//! [`summary`], [`report`] and [`tables`] render it (saying what they share
+//! through [`view`]); [`artifacts`] writes the tables, report and CI gate.
+//! ARCHITECTURE.md draws the stages.
 
 pub mod aggregate;
 pub mod analysis;
 pub mod artifacts;
 pub mod escape;
 pub mod ingest;
+mod intern;
 pub mod load;
 pub mod output;
 pub mod pprof;
 pub mod report;
 pub mod summary;
 pub mod symbolize;
+#[doc(hidden)]
 pub mod symbolize_addrs;
 pub mod tables;
+pub mod view;

@@ -2,7 +2,48 @@
 
 use anyhow::{bail, Context, Result};
 
-use crate::ingest::LoadedInput;
+use vmon_format::{Capture, TaskSample};
+
+/// One decoded input file.
+pub struct LoadedInput {
+    /// The file as given.
+    pub path: String,
+    /// The capture; its `samples` are empty when `file` streams them.
+    pub capture: Capture,
+    /// The opened file, when its task samples are streamed from it (against
+    /// `capture`'s tables) rather than held in `capture.samples`.
+    pub file: Option<vmon_format::VmtFile<'static>>,
+    /// Reader warnings (damage recovered from).
+    pub warnings: Vec<String>,
+}
+
+impl LoadedInput {
+    /// Calls `f` on every task sample in file order: streamed from the file
+    /// block by block, or from `capture.samples`. Returns the warnings of
+    /// the stream (damaged SAMPLES chunks, dropped samples).
+    pub fn for_each_sample(&self, mut f: impl FnMut(&TaskSample)) -> Vec<String> {
+        match &self.file {
+            Some(file) => {
+                let mut stream = file.samples_for(&self.capture);
+                while let Some(block) = stream.next_block() {
+                    for s in block.iter() {
+                        f(&s);
+                    }
+                }
+                stream
+                    .report()
+                    .warnings()
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect()
+            }
+            None => {
+                self.capture.samples.iter().for_each(f);
+                Vec::new()
+            }
+        }
+    }
+}
 
 /// The default limit on what one input may decode to (decompressed chunk
 /// payloads): 32 times its size, at least 64 MiB. Real captures stay far
@@ -13,7 +54,7 @@ pub fn default_decode_limit(file_len: u64) -> u64 {
 }
 
 /// Opens a capture and decodes its tables; the task samples stay in the
-/// file and are streamed during ingest (see `ingest::for_each_sample`), so
+/// file and are streamed during ingest ([`LoadedInput::for_each_sample`]), so
 /// that no `Vec<TaskSample>` is materialized. Damage the reader stepped over
 /// becomes warnings; a file that cannot be read at all (not a capture, a
 /// newer format version) is an error with the reader's explanation.

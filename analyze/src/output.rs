@@ -18,7 +18,7 @@ pub fn folded_lines(agg: &Aggregates, group: &Group) -> Vec<String> {
 /// The folded lines of a group as one `\n`-terminated text: one
 /// allocation for the whole group instead of one per line.
 fn folded_text(agg: &Aggregates, group: &Group) -> String {
-    let names = |s: &crate::analysis::StackIdx| {
+    let names = |s: &crate::analysis::StackHandle| {
         agg.stack_names
             .get(s.idx())
             .map(String::as_str)
@@ -42,7 +42,7 @@ pub fn write_folded(w: &mut dyn Write, agg: &Aggregates, group: &Group) -> std::
 
 /// `--group-by`: a root frame saying who ran each stack, as
 /// stackcollapse-perf does with the comm (and `--pid`, `--tid`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
     /// The thread's comm.
     Comm,
@@ -64,7 +64,7 @@ fn group_label(a: &Analysis, s: &crate::analysis::SampleRow, by: GroupBy) -> Str
                 .process
                 .and_then(|p| a.processes.get(s.input.0 as usize)?.get(p as usize))
                 .and_then(|p| p.chain.first())
-                .map(|c| c.1.as_str())
+                .map(|c| c.comm.as_str())
                 .unwrap_or_else(|| a.name(s.comm));
             format!("{pcomm}[{}]", s.tgid)
         }

@@ -20,7 +20,7 @@ use vmon_pprof::{
     MappingHandle, ProfileBuilder,
 };
 
-use crate::analysis::{Analysis, StackIdx};
+use crate::analysis::{Analysis, StackHandle};
 
 /// Builds the profile of `a`.
 pub fn build(a: &Analysis) -> Result<ProfileBuilder> {
@@ -136,7 +136,7 @@ fn locations(
     b: &mut ProfileBuilder,
     mappings: &[MappingHandle],
     functions: &[FunctionHandle],
-    stack: StackIdx,
+    stack: StackHandle,
 ) -> Result<Vec<LocationHandle>> {
     let st = a.stack(stack);
     let mut out = Vec::new();

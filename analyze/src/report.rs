@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use thiserror::Error;
-use vmon_format::breach_flags;
 
 use crate::aggregate::{Aggregates, Group};
 use crate::analysis::{Analysis, Quality};
@@ -171,13 +170,6 @@ pub fn gate(a: &Analysis, max: u64) -> Gate {
     }
 }
 
-fn cmp_text(c: vmon_format::Comparison) -> &'static str {
-    match c {
-        vmon_format::Comparison::Greater => ">",
-        vmon_format::Comparison::Less => "<",
-    }
-}
-
 fn watch_summary(a: &Analysis, agg: &Aggregates, g: &Group, top: usize) -> WatchSummary {
     let w = g.watch.and_then(|w| a.watches.get(w.idx()));
     let values = g
@@ -191,7 +183,7 @@ fn watch_summary(a: &Analysis, agg: &Aggregates, g: &Group, top: usize) -> Watch
     };
     WatchSummary {
         name: w.map_or_else(|| "all watches".to_owned(), |w| w.name.clone()),
-        cmp: w.map_or("", |w| cmp_text(w.cmp)).to_owned(),
+        cmp: w.map_or("", |w| crate::view::cmp_symbol(w.cmp)).to_owned(),
         threshold: w.map_or(0, |w| w.threshold),
         breaches: g.breaches.len() as u64,
         task_samples: g.samples,
@@ -463,22 +455,13 @@ fn watch_section(
         .take(top)
         .filter_map(|b| a.breaches.get(b.idx()))
         .map(|b| {
-            let mut flags = Vec::new();
-            for (bit, name) in [
-                (breach_flags::TASKS_TRUNCATED, "tasks truncated"),
-                (breach_flags::TIME_BUDGET, "time budget"),
-                (breach_flags::DROPPED, "records dropped"),
-                (breach_flags::INCOMPLETE, "incomplete"),
-            ] {
-                if b.flags & bit != 0 {
-                    flags.push(name);
-                }
-            }
+            // The flag names, words apart.
+            let flags: Vec<String> = crate::view::breach_flag_names(b.flags)
+                .iter()
+                .map(|n| n.replace('-', " "))
+                .collect();
             vec![
-                format!(
-                    "{:+.6}",
-                    crate::summary::rel_seconds(a, b.input.0, b.time_ns)
-                ),
+                format!("{:+.6}", crate::view::rel_seconds(a, b.input.0, b.time_ns)),
                 show(b.value),
                 b.nr_candidates.to_string(),
                 b.samples.to_string(),

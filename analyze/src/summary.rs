@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::aggregate::{Aggregates, Group};
-use crate::analysis::{Analysis, FrameId, StackIdx};
+use crate::analysis::{Analysis, FrameId, StackHandle};
 use crate::escape::visible as vis;
 use crate::output::watch_title;
 
@@ -40,8 +40,12 @@ struct StackTasks {
     tasks: Vec<(TaskKey, u64)>,
 }
 
-fn stack_tasks(a: &Analysis, group: &Group, wanted: &[StackIdx]) -> HashMap<StackIdx, StackTasks> {
-    let mut m: HashMap<StackIdx, HashMap<TaskKey, u64>> =
+fn stack_tasks(
+    a: &Analysis,
+    group: &Group,
+    wanted: &[StackHandle],
+) -> HashMap<StackHandle, StackTasks> {
+    let mut m: HashMap<StackHandle, HashMap<TaskKey, u64>> =
         wanted.iter().map(|s| (*s, HashMap::new())).collect();
     for s in &a.samples {
         if group.watch.is_some_and(|w| w != s.watch) {
@@ -194,7 +198,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
             states.join(", "),
             comms.join(", ")
         );
-        let top: Vec<StackIdx> = g.stacks.iter().take(o.top_stacks).map(|s| s.0).collect();
+        let top: Vec<StackHandle> = g.stacks.iter().take(o.top_stacks).map(|s| s.0).collect();
         let tasks = stack_tasks(a, g, &top);
         for (rank, (s, n)) in g.stacks.iter().take(o.top_stacks).enumerate() {
             let _ = writeln!(
@@ -230,7 +234,7 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
                         let chain: Vec<String> = pi
                             .chain
                             .iter()
-                            .map(|(pid, comm, cmd)| format!("{}[{pid}] {}", vis(comm), vis(cmd)))
+                            .map(|e| format!("{}[{}] {}", vis(&e.comm), e.pid, vis(&e.cmdline)))
                             .collect();
                         if !chain.is_empty() {
                             let _ = writeln!(
@@ -294,21 +298,9 @@ pub fn text(a: &Analysis, agg: &Aggregates, o: &SummaryOptions) -> String {
     out
 }
 
+/// The flags of a breach for the text summary, `  [a,b]` or nothing.
 fn flags_text(f: u32) -> String {
-    use vmon_format::breach_flags::*;
-    let mut v = Vec::new();
-    if f & TASKS_TRUNCATED != 0 {
-        v.push("tasks-truncated");
-    }
-    if f & TIME_BUDGET != 0 {
-        v.push("time-budget");
-    }
-    if f & DROPPED != 0 {
-        v.push("records-dropped");
-    }
-    if f & INCOMPLETE != 0 {
-        v.push("incomplete");
-    }
+    let v = crate::view::breach_flag_names(f);
     if v.is_empty() {
         String::new()
     } else {
@@ -373,23 +365,7 @@ pub fn filters_text(a: &Analysis) -> String {
     v.join(" ")
 }
 
-/// A breach's time as seconds since its capture's start, negative when
-/// before it (a damaged or odd capture), never wrapped.
-pub fn rel_seconds(a: &Analysis, input: u32, t: u64) -> f64 {
-    let start = a
-        .inputs
-        .get(input as usize)
-        .map(|i| i.meta.start_ns)
-        .unwrap_or(0);
-    (t as i128 - start as i128) as f64 / 1e9
-}
-
-/// CLOCK_REALTIME of a breach (ns since the epoch), when the capture
-/// recorded the offset.
-pub fn realtime_ns(a: &Analysis, input: u32, t: u64) -> Option<i128> {
-    let off = a.inputs.get(input as usize)?.meta.realtime_offset_ns;
-    (off != 0).then_some(t as i128 + off as i128)
-}
+pub use crate::view::{realtime_ns, rel_seconds};
 
 /// The JSON document of `--json` and `report/summary.json` (schema in
 /// analyze/JSON.md): the same content as [`text`], every breach included,
@@ -430,7 +406,7 @@ pub fn json_with_gate(
         .iter()
         .filter_map(|g| {
             let w = a.watches.get(g.watch?.idx())?;
-            let top: Vec<StackIdx> = g.stacks.iter().take(o.top_stacks).map(|s| s.0).collect();
+            let top: Vec<StackHandle> = g.stacks.iter().take(o.top_stacks).map(|s| s.0).collect();
             let tasks = stack_tasks(a, g, &top);
             let mut worst: Option<i64> = None;
             let events: Vec<Value> = g
@@ -454,7 +430,7 @@ pub fn json_with_gate(
                         "tasks_sampled": b.samples,
                         "candidates": b.nr_candidates,
                         "flags": b.flags,
-                        "flag_names": flags_text(b.flags).trim().trim_start_matches('[').trim_end_matches(']').split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+                        "flag_names": crate::view::breach_flag_names(b.flags),
                     })
                 })
                 .collect();
@@ -476,7 +452,7 @@ pub fn json_with_gate(
                                         .map(|pi| {
                                             pi.chain
                                                 .iter()
-                                                .map(|(pid, comm, cmd)| json!({"pid": pid, "comm": comm, "cmdline": cmd}))
+                                                .map(|e| json!({"pid": e.pid, "comm": e.comm, "cmdline": e.cmdline}))
                                                 .collect()
                                         })
                                         .unwrap_or_default();
@@ -522,7 +498,7 @@ pub fn json_with_gate(
                 "kind": w.kind,
                 "comparison": watch_title(w),
                 "value_scale": crate::output::value_scale(w),
-                "cmp": match w.cmp { vmon_format::Comparison::Greater => ">", vmon_format::Comparison::Less => "<" },
+                "cmp": crate::view::cmp_symbol(w.cmp),
                 "threshold": w.threshold,
                 "breaches": g.breaches.len(),
                 "task_samples": g.samples,

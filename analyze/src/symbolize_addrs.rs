@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::analysis::{ModuleId, ModuleInfo, ModuleKind, SymbolSource};
+use crate::analysis::{ModuleId, ModuleInfo, ModuleKind, Modules, SymbolSource};
 use crate::symbolize::elf::ElfFile;
 use crate::symbolize::{symbolize, AddrKey, SymbolizeOptions};
 
@@ -59,14 +59,16 @@ pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> 
         || binary.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let mut modules = vec![ModuleInfo {
+    let mut modules: Modules = [ModuleInfo {
         kind: ModuleKind::User,
         path: binary.display().to_string(),
         name,
         build_id: elf.build_id().unwrap_or_default(),
         source: SymbolSource::default(),
         build_id_mismatch: false,
-    }];
+    }]
+    .into_iter()
+    .collect();
     let keys: Vec<AddrKey> = addrs
         .iter()
         .map(|&a| AddrKey::User {
@@ -78,8 +80,8 @@ pub fn run(binary: &Path, addrs: &[u64], inlines: bool, out: &mut dyn Write) -> 
     let frames = symbolize(
         &keys,
         &[],
-        &mut |_| ModuleId(0),
         &mut modules,
+        &mut crate::symbolize::elf::ModuleFiles::default(),
         &HashMap::new(),
         &SymbolizeOptions {
             debug_dirs: Vec::new(),

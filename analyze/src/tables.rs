@@ -15,10 +15,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
-use vmon_format::{breach_flags, task_flags, Comparison, TaskState};
+use vmon_format::{breach_flags, task_flags, TaskState};
 
 use crate::aggregate::Aggregates;
-use crate::analysis::{Analysis, BreachRow, FuncId, ModuleKind, SampleRow, StackIdx, SymbolSource};
+use crate::analysis::{
+    Analysis, BreachRow, FuncId, ModuleKind, SampleRow, StackHandle, SymbolSource,
+};
 
 #[derive(Debug, Error)]
 pub enum TablesError {
@@ -329,13 +331,6 @@ impl Dict {
     }
 }
 
-fn cmp_text(c: Comparison) -> &'static str {
-    match c {
-        Comparison::Greater => ">",
-        Comparison::Less => "<",
-    }
-}
-
 fn debug_info_text(s: &SymbolSource) -> &'static str {
     match s {
         SymbolSource::NotNeeded => "not_needed",
@@ -345,10 +340,6 @@ fn debug_info_text(s: &SymbolSource) -> &'static str {
         SymbolSource::Missing => "none",
         SymbolSource::Kallsyms => "kallsyms",
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Builds every table from the analysis and the core's aggregates (the
@@ -494,7 +485,7 @@ fn breaches(a: &Analysis) -> Table {
             ColumnData::I64(
                 b.iter()
                     .map(|r| {
-                        crate::summary::realtime_ns(a, r.input.0, r.time_ns)
+                        crate::view::realtime_ns(a, r.input.0, r.time_ns)
                             .map_or(0, |t| t.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
                     })
                     .collect(),
@@ -502,7 +493,7 @@ fn breaches(a: &Analysis) -> Table {
             ColumnData::I64(b.iter().map(|r| r.value).collect()),
             ColumnData::Str(
                 b.iter()
-                    .map(|r| cmp_text(a.watches[r.watch.idx()].cmp).to_owned())
+                    .map(|r| crate::view::cmp_symbol(a.watches[r.watch.idx()].cmp).to_owned())
                     .collect(),
             ),
             ColumnData::I64(
@@ -616,7 +607,7 @@ fn task_samples(a: &Analysis) -> Table {
 
 fn stacks(a: &Analysis, agg: &Aggregates) -> Table {
     let st = &agg.total.stacks;
-    let leaf = |s: StackIdx| {
+    let leaf = |s: StackHandle| {
         a.stacks[s.idx()]
             .frames
             .last()
@@ -756,7 +747,7 @@ fn modules(a: &Analysis, agg: &Aggregates) -> Table {
         columns: vec![
             ColumnData::Str(m.iter().map(|m| m.name.clone()).collect()),
             ColumnData::Str(m.iter().map(|m| m.path.clone()).collect()),
-            ColumnData::Str(m.iter().map(|m| hex(&m.build_id)).collect()),
+            ColumnData::Str(m.iter().map(|m| crate::view::hex(&m.build_id)).collect()),
             ColumnData::Str(
                 m.iter()
                     .map(|m| match m.kind {

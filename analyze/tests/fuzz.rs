@@ -15,7 +15,7 @@ mod fixture;
 
 use proptest::prelude::*;
 use vmon_analyze::aggregate::Aggregates;
-use vmon_analyze::artifacts::ArtifactArgs;
+use vmon_analyze::artifacts::Artifacts;
 use vmon_analyze::ingest::{self, Options};
 use vmon_analyze::{load, output, summary};
 use vmon_format::chunk::{ChunkHeader, CHUNK_HEADER_LEN};
@@ -216,12 +216,14 @@ fn check_every_output(bytes: &[u8], dir: &std::path::Path) {
     assert_eq!(back, j);
 
     // Tables (CSV) and the report (HTML, SVG files, summary.json).
-    let args = ArtifactArgs {
+    let args = Artifacts {
         csv: Some(dir.join("csv")),
         report: Some(dir.join("report")),
         ..Default::default()
     };
-    let code = args.run(&a, &agg).expect("tables and report are written");
+    let code = args
+        .run(&a, &agg, &|_| None)
+        .expect("tables and report are written");
     assert_eq!(code, 0);
     for e in std::fs::read_dir(dir.join("csv")).unwrap() {
         let p = e.unwrap().path();

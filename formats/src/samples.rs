@@ -4,7 +4,7 @@
 
 use crate::error::Warning;
 use crate::model::*;
-use crate::varint::{unzigzag, Cursor, DResult, DecodeError};
+use crate::varint::{put_i, put_u, unzigzag, Cursor, DResult, DecodeError};
 
 /// Samples per [`SampleBlock`]: the columns of one block (about 22 KiB) fit
 /// in L1/L2 together with the scratch column.
@@ -12,6 +12,109 @@ pub const BLOCK: usize = 256;
 
 /// Number of columns of a SAMPLES chunk.
 pub(crate) const SAMPLE_COLUMNS: usize = 14;
+
+/// The columns of a SAMPLES chunk, in their order in the chunk (SPEC.md
+/// §5.7), named once for the encoder and the decoder below.
+pub(crate) mod col {
+    /// The breach index, delta from the previous sample.
+    pub const BREACH: usize = 0;
+    /// The pid, delta from the previous sample.
+    pub const PID: usize = 1;
+    /// Pid minus tgid.
+    pub const PID_MINUS_TGID: usize = 2;
+    /// The comm string id.
+    pub const COMM: usize = 3;
+    /// `flags << 2 | state code`.
+    pub const FLAGS_STATE: usize = 4;
+    /// The cpu (-1: not on a CPU).
+    pub const CPU: usize = 5;
+    /// The cgroup id, delta from the previous sample.
+    pub const CGROUP: usize = 6;
+    /// The kernel stack id + 1 (0: none).
+    pub const KSTACK: usize = 7;
+    /// The user stack id + 1 (0: none).
+    pub const USTACK: usize = 8;
+    /// Ip minus the user stack's innermost frame.
+    pub const IP: usize = 9;
+    /// Sp, delta from the previous sample.
+    pub const SP: usize = 10;
+    /// Bp minus sp.
+    pub const BP: usize = 11;
+    /// The raw stack: 0 none, else 1 + zigzag(id - (previous id + 1)).
+    pub const RAW_STACK: usize = 12;
+    /// The process: 0 none, else 1 + zigzag(id - previous id).
+    pub const PROCESS: usize = 13;
+}
+
+const _: () = assert!(col::PROCESS + 1 == SAMPLE_COLUMNS);
+
+pub(crate) fn state_code(s: TaskState) -> u64 {
+    match s {
+        TaskState::Other => 0,
+        TaskState::Running => 1,
+        TaskState::Uninterruptible => 2,
+        TaskState::RtLock => 3,
+    }
+}
+
+/// Columnar encoding of task samples (SPEC.md §5.7).
+pub(crate) fn encode_samples(b: &mut Vec<u8>, samples: &[TaskSample], stack_frames: &[u64]) {
+    let mut cols: [Vec<u8>; SAMPLE_COLUMNS] = Default::default();
+    let (mut breach, mut pid, mut cgroup, mut sp) = (0u32, 0i32, 0u64, 0u64);
+    let (mut raw_next, mut proc_prev) = (0u32, 0u32);
+    for s in samples {
+        put_i(&mut cols[col::BREACH], s.breach as i64 - breach as i64);
+        breach = s.breach;
+        put_i(&mut cols[col::PID], s.pid as i64 - pid as i64);
+        pid = s.pid;
+        put_i(&mut cols[col::PID_MINUS_TGID], s.pid as i64 - s.tgid as i64);
+        put_u(&mut cols[col::COMM], s.comm.0 as u64);
+        put_u(
+            &mut cols[col::FLAGS_STATE],
+            ((s.flags as u64) << 2) | state_code(s.state),
+        );
+        put_i(&mut cols[col::CPU], s.cpu as i64);
+        put_i(
+            &mut cols[col::CGROUP],
+            s.cgroup_id.wrapping_sub(cgroup) as i64,
+        );
+        cgroup = s.cgroup_id;
+        put_u(&mut cols[col::KSTACK], s.kstack.0.wrapping_add(1) as u64);
+        put_u(&mut cols[col::USTACK], s.ustack.0.wrapping_add(1) as u64);
+        let top = stack_frames.get(s.ustack.0 as usize).copied().unwrap_or(0);
+        put_i(&mut cols[col::IP], s.regs.ip.wrapping_sub(top) as i64);
+        put_i(&mut cols[col::SP], s.regs.sp.wrapping_sub(sp) as i64);
+        sp = s.regs.sp;
+        put_i(&mut cols[col::BP], s.regs.bp.wrapping_sub(s.regs.sp) as i64);
+        match s.raw_stack {
+            None => put_u(&mut cols[col::RAW_STACK], 0),
+            Some(r) => {
+                put_u(
+                    &mut cols[col::RAW_STACK],
+                    1 + crate::varint::zigzag(r as i64 - raw_next as i64),
+                );
+                raw_next = r.wrapping_add(1);
+            }
+        }
+        match s.process {
+            None => put_u(&mut cols[col::PROCESS], 0),
+            Some(p) => {
+                put_u(
+                    &mut cols[col::PROCESS],
+                    1 + crate::varint::zigzag(p as i64 - proc_prev as i64),
+                );
+                proc_prev = p;
+            }
+        }
+    }
+    put_u(b, samples.len() as u64);
+    for c in &cols {
+        put_u(b, c.len() as u64);
+    }
+    for c in &cols {
+        b.extend_from_slice(c);
+    }
+}
 
 /// Sizes of the tables a sample refers to; ids at or above are invalid.
 #[derive(Clone, Copy, Debug, Default)]
@@ -389,7 +492,7 @@ fn decode_block_with<const MARK: bool>(
 
     let mut breach = cur.breach;
     any_bad |= each!(
-        column(cur, p, 0, n, vals)?,
+        column(cur, p, col::BREACH, n, vals)?,
         blk.breach.iter_mut().zip(bad.iter_mut()),
         |(o, b), v, f| {
             breach = breach.wrapping_add(unzigzag(v));
@@ -399,7 +502,7 @@ fn decode_block_with<const MARK: bool>(
     );
     let mut pid = cur.pid;
     any_bad |= each!(
-        column(cur, p, 1, n, vals)?,
+        column(cur, p, col::PID, n, vals)?,
         blk.pid.iter_mut().zip(bad.iter_mut()),
         |(o, b), v, f| {
             pid = pid.wrapping_add(unzigzag(v));
@@ -408,7 +511,7 @@ fn decode_block_with<const MARK: bool>(
         }
     );
     any_bad |= each!(
-        column(cur, p, 2, n, vals)?,
+        column(cur, p, col::PID_MINUS_TGID, n, vals)?,
         blk.tgid.iter_mut().zip(bad.iter_mut()).zip(&blk.pid),
         |((o, b), &pid), v, f| {
             let tgid = (pid as i64).wrapping_sub(unzigzag(v));
@@ -418,7 +521,7 @@ fn decode_block_with<const MARK: bool>(
     );
     let mut unknown = 0u64;
     any_bad |= each!(
-        column(cur, p, 3, n, vals)?,
+        column(cur, p, col::COMM, n, vals)?,
         blk.comm.iter_mut(),
         |o, v, f| {
             let ok = v < lim.strings as u64;
@@ -433,7 +536,7 @@ fn decode_block_with<const MARK: bool>(
         }
     );
     any_bad |= each!(
-        column(cur, p, 4, n, vals)?,
+        column(cur, p, col::FLAGS_STATE, n, vals)?,
         blk.state
             .iter_mut()
             .zip(blk.flags.iter_mut())
@@ -450,7 +553,7 @@ fn decode_block_with<const MARK: bool>(
         }
     );
     any_bad |= each!(
-        column(cur, p, 5, n, vals)?,
+        column(cur, p, col::CPU, n, vals)?,
         blk.cpu.iter_mut().zip(bad.iter_mut()),
         |(o, b), v, f| {
             let cpu = unzigzag(v);
@@ -460,7 +563,7 @@ fn decode_block_with<const MARK: bool>(
     );
     let mut cgroup = cur.cgroup;
     any_bad |= each!(
-        column(cur, p, 6, n, vals)?,
+        column(cur, p, col::CGROUP, n, vals)?,
         blk.cgroup_id.iter_mut(),
         |o, v, f| {
             cgroup = cgroup.wrapping_add(unzigzag(v) as u64);
@@ -470,7 +573,7 @@ fn decode_block_with<const MARK: bool>(
     // Two copies of one loop for the kernel and the user stack: folding
     // them into a `for` over both columns measured 4% slower.
     any_bad |= each!(
-        column(cur, p, 7, n, vals)?,
+        column(cur, p, col::KSTACK, n, vals)?,
         blk.kstack.iter_mut().zip(bad.iter_mut()),
         |(o, b), v, f| {
             // `id + 1`, 0 (empty) wrapping to StackId::EMPTY: valid when
@@ -480,7 +583,7 @@ fn decode_block_with<const MARK: bool>(
         }
     );
     any_bad |= each!(
-        column(cur, p, 8, n, vals)?,
+        column(cur, p, col::USTACK, n, vals)?,
         blk.ustack.iter_mut().zip(bad.iter_mut()),
         |(o, b), v, f| {
             // `id + 1`, 0 (empty) wrapping to StackId::EMPTY: valid when
@@ -490,7 +593,7 @@ fn decode_block_with<const MARK: bool>(
         }
     );
     any_bad |= each!(
-        column(cur, p, 9, n, vals)?,
+        column(cur, p, col::IP, n, vals)?,
         blk.ip.iter_mut().zip(&blk.ustack),
         |(o, u), v, f| {
             let top = ctx.frames.get(u.0 as usize).copied().unwrap_or(0);
@@ -499,7 +602,7 @@ fn decode_block_with<const MARK: bool>(
     );
     let mut sp = cur.sp;
     any_bad |= each!(
-        column(cur, p, 10, n, vals)?,
+        column(cur, p, col::SP, n, vals)?,
         blk.sp.iter_mut(),
         |o, v, f| {
             sp = sp.wrapping_add(unzigzag(v) as u64);
@@ -507,7 +610,7 @@ fn decode_block_with<const MARK: bool>(
         }
     );
     any_bad |= each!(
-        column(cur, p, 11, n, vals)?,
+        column(cur, p, col::BP, n, vals)?,
         blk.bp.iter_mut().zip(&blk.sp),
         |(o, &sp), v, f| {
             *o = sp.wrapping_add(unzigzag(v) as u64);
@@ -515,7 +618,7 @@ fn decode_block_with<const MARK: bool>(
     );
     let mut raw_next = cur.raw_next;
     any_bad |= each!(
-        column(cur, p, 12, n, vals)?,
+        column(cur, p, col::RAW_STACK, n, vals)?,
         blk.raw_stack.iter_mut().zip(bad.iter_mut()),
         |(o, b), v, f| {
             *o = if v == 0 {
@@ -530,7 +633,7 @@ fn decode_block_with<const MARK: bool>(
     );
     let mut proc_prev = cur.proc_prev;
     any_bad |= each!(
-        column(cur, p, 13, n, vals)?,
+        column(cur, p, col::PROCESS, n, vals)?,
         blk.process.iter_mut().zip(bad.iter_mut()),
         |(o, b), v, f| {
             *o = if v == 0 {

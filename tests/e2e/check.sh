@@ -13,6 +13,8 @@
 # chains are checked by tests/e2e/ustack_check.py (python3, binutils, libc6-dbg
 # and unshare: installed when missing), capture_ustack_size's bytes per task
 # sample are printed by tests/e2e/vmt_sizes.py.
+# The JSON summary is read with python3 (schema analyze/JSON.md); the
+# analyzer's stderr is shown whenever a run of it fails.
 # Exit status: 0 when every check passed, 1 when one failed, 2 on a setup error.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,11 +43,38 @@ check() { # NAME COMMAND...: PASS when the command succeeds
 	local name=$1; shift
 	if "$@"; then ok "$name"; else bad "$name"; fi
 }
-analyze() { "$VMON_ANALYZE" "$@" 2>/dev/null; }
+# vmon-analyze ARGS...: its stdout passes through; its stderr (warnings, the
+# quality line) is shown only when it fails, with the command and status
+analyze() {
+	local err rc
+	err=$(mktemp) || return 2
+	"$VMON_ANALYZE" "$@" 2>"$err"
+	rc=$?
+	if [ "$rc" != 0 ]; then
+		echo "  vmon-analyze $* failed (exit $rc):" >&2
+		sed 's/^/    /' "$err" >&2
+	fi
+	rm -f "$err"
+	return "$rc"
+}
+# json EXPR FILE ARGS...: EXPR (python, over the document `d` of
+# analyze/JSON.md, schema version 1, with the environment as `env`)
+# evaluated on `vmon-analyze FILE ARGS --json`; a list prints an item a line
+json() {
+	local expr=$1; shift
+	analyze "$@" --json | python3 -c '
+import json, os, sys
+d = json.load(sys.stdin)
+if d.get("schema") != "vmon-summary" or d.get("schema_version") != 1:
+    sys.exit("check.sh: not a vmon-summary version 1 document (analyze/JSON.md)")
+v = eval(sys.argv[1], {"env": os.environ}, {"d": d})
+print("\n".join(map(str, v)) if isinstance(v, list) else v)
+' "$expr"
+}
 # expected.txt: "key value" lines written by the scenario
 expect() { awk -v k="$1" '$1==k{print $2}' "$2/expected.txt" 2>/dev/null; }
-# total_breaches from the JSON summary
-json_breaches() { analyze "$@" --json | sed -n 's/^  "breaches": \([0-9]*\),*$/\1/p'; }
+# the breaches kept, from the JSON summary
+json_breaches() { json 'd["breaches"]' "$@"; }
 # sum of the counts of folded lines matching an extended regex
 folded_count() { # REGEX FILE ARGS...
 	local re=$1; shift
@@ -59,8 +88,11 @@ check_breaches() { # NAME WHAT
 	got=$(json_breaches "$f")
 	check "$1: breaches in the .vmt ($got) = $2 (${want:-?})" test -n "$want" -a "$got" = "$want"
 }
-# the human summary of FILE has a line matching the basic regex
-summary_has() { analyze "$1" | grep -q -- "$2"; }
+# FILE's JSON summary has a watch shown as COMPARISON (`name > threshold`)
+# of KIND (user, kernel:SYMBOL) with N breaches
+watch_has() { # FILE COMPARISON KIND N
+	[ "$(W_CMP=$2 W_KIND=$3 json '[w["breaches"] for w in d["watches"] if w["comparison"] == env["W_CMP"] and w["kind"] == env["W_KIND"]]' "$1")" = "$4" ]
+}
 
 # --- userstack: one breach; the main thread sleeps at the bottom of the recursion
 d=$out/capture_userstack f=$d/userstack.vmt
@@ -76,8 +108,8 @@ if scenario_ok capture_userstack && [ -s "$f" ]; then
 	pid=$(sed -n 's/.* pid=\([0-9]*\)$/\1/p' "$d/output.log" | head -1)
 	n=$(folded_count "$chain" "$f" --watch userstack --pid "${pid:-0}")
 	check "userstack: the chain is the one of userstack's main thread (pid ${pid:-?}: $n)" test "$n" = "${want:-x}"
-	check "userstack: summary names watch 'userstack > 0' with $want breaches" \
-		summary_has "$f" "^== watch userstack > 0 (user): $want breaches"
+	check "userstack: the summary has watch 'userstack > 0' with $want breaches" \
+		watch_has "$f" "userstack > 0" user "$want"
 else
 	bad "userstack: scenario capture_userstack did not pass or left no $f"
 fi
@@ -89,13 +121,13 @@ if scenario_ok capture_helloworld && [ -s "$f" ]; then
 	check_breaches helloworld "the module's dumps"
 	check "helloworld: every watch breached once ($(expect edges "$d") edges, per-watch sum $(expect watch_breaches_sum "$d"), 2049 watches)" \
 		test "$(expect edges "$d")" = 2049 -a "$(expect watch_breaches_sum "$d")" = 2049
-	# one summary header per captured watch: "== watch hwN > 100 (user): K breaches, ..."
-	heads=$(analyze "$f" | grep '^== watch ')
+	# one line per captured watch: "hwN > 100 (user): K breaches"
+	heads=$(json '["%s (%s): %d breaches" % (w["comparison"], w["kind"], w["breaches"]) for w in d["watches"]]' "$f")
 	echo "$heads" | sed 's/^/  /'
-	nw=$(echo "$heads" | grep -c '^== watch hw[0-9]* > 100 (user): 1 breaches')
+	nw=$(echo "$heads" | grep -c '^hw[0-9]* > 100 (user): 1 breaches$')
 	check "helloworld: each captured watch is an hwN > 100 with exactly 1 breach ($nw of $got)" \
 		test "$nw" = "$got" -a "$(echo "$heads" | grep -c .)" = "$got"
-	idx_ok=$(echo "$heads" | sed -n 's/^== watch hw\([0-9]*\) .*/\1/p' | awk '$1>=2049{bad=1} END{print bad?0:1}')
+	idx_ok=$(echo "$heads" | sed -n 's/^hw\([0-9]*\) .*/\1/p' | awk '$1>=2049{bad=1} END{print bad?0:1}')
 	check "helloworld: captured watch names are hw0..hw2048" test "$idx_ok" = 1
 	# helloworld is static: its libc frames have no frame pointers, and the
 	# raw stack is unwound with the CFI of the binary the scenario copied out
@@ -119,8 +151,8 @@ fi
 d=$out/capture_loadmon f=$d/loadmon.vmt
 if scenario_ok capture_loadmon && [ -s "$f" ]; then
 	check_breaches loadmon "the breaches the scenario saw"
-	check "loadmon: the breach is the kernel watch load1" \
-		summary_has "$f" "^== watch load1.* (kernel:avenrun): $want breaches"
+	n=$(json '[w["breaches"] for w in d["watches"] if w["name"].startswith("load1") and w["kind"] == "kernel:avenrun"]' "$f")
+	check "loadmon: the breach is the kernel watch load1 ($n breaches)" test "$n" = "${want:-x}"
 	n=$(folded_count . "$f" --state R --comm vmon_busy)
 	check "loadmon: running (R) loadgen tasks (comm vmon_busy) sampled ($n)" test "$n" -ge 1
 	n=$(folded_count . "$f" --state D --comm vmon_dwait)
@@ -135,12 +167,12 @@ fi
 d=$out/capture_symwatch f=$d/symwatch.vmt
 if scenario_ok capture_symwatch && [ -s "$f" ]; then
 	check_breaches symwatch "breaches the program caused"
-	vals=$(analyze "$f" --json | sed -n 's/^ *"value": \(-\{0,1\}[0-9]*\),\{0,1\}$/\1/p' | tr '\n' ' ')
+	vals=$(json '"".join("%d " % e["value"] for w in d["watches"] for e in w["events"])' "$f")
 	wantv="$(sed -n 's/^values //p' "$d/expected.txt" 2>/dev/null) "
 	check "symwatch: breach values in the .vmt ($vals) = the values globalvar set ($wantv)" \
 		test "$vals" = "$wantv"
-	check "symwatch: summary names watch 'vmon_queue_len > 100' with $want breaches" \
-		summary_has "$f" "^== watch vmon_queue_len > 100 (user): $want breaches"
+	check "symwatch: the summary has watch 'vmon_queue_len > 100' with $want breaches" \
+		watch_has "$f" "vmon_queue_len > 100" user "$want"
 	n=$(folded_count . "$f" --comm globalvar --watch vmon_queue_len)
 	check "symwatch: the watched process is sampled in every breach ($n >= ${want:-?})" \
 		test "$n" -ge "${want:-1}"
@@ -187,7 +219,7 @@ fi
 # --- ustack_size: bytes per task sample (numbers for BENCHMARKS.md, not asserted)
 d=$out/capture_ustack_size
 if scenario_ok capture_ustack_size && [ -s "$d/size.txt" ]; then
-	samples() { analyze "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["inputs"][0]["task_samples"])' 2>/dev/null; }
+	samples() { json 'd["inputs"][0]["task_samples"]' "$1"; }
 	while read -r what file bytes n; do
 		case $what in
 		vmon-*) echo "  size: $what $file: $(python3 tests/e2e/vmt_sizes.py "$d/$file" "$(samples "$d/$file")")" ;;

@@ -10,10 +10,41 @@ use memmap2::Mmap;
 use object::{Object, ObjectSection};
 pub use vmon_unwind::{offset_to_vaddr as offset_to_svma, segments_of, Segment};
 
-/// A mapped ELF file.
+/// A mapped ELF file, its header parsed once at open.
+#[derive(Clone)]
 pub struct ElfFile {
+    /// Where it was found.
     pub path: PathBuf,
+    /// Its bytes.
     pub data: Arc<Mmap>,
+    facts: Arc<Facts>,
+}
+
+/// What the analyzer asks of an ELF file, read when it is opened.
+struct Facts {
+    build_id: Option<Vec<u8>>,
+    has_dwarf: bool,
+    has_symbols: bool,
+    debuglink: Option<String>,
+    segments: Vec<Segment>,
+}
+
+impl Facts {
+    fn of(o: &object::File<'_>) -> Facts {
+        Facts {
+            build_id: o.build_id().ok().flatten().map(<[u8]>::to_vec),
+            has_dwarf: o.section_by_name(".debug_info").is_some_and(|s| {
+                s.size() > 0 && s.kind() != object::SectionKind::UninitializedData
+            }),
+            has_symbols: o.symbols().next().is_some() || o.dynamic_symbols().next().is_some(),
+            debuglink: o
+                .gnu_debuglink()
+                .ok()
+                .flatten()
+                .map(|(name, _crc)| String::from_utf8_lossy(name).into_owned()),
+            segments: segments_of(o),
+        }
+    }
 }
 
 impl ElfFile {
@@ -25,47 +56,45 @@ impl ElfFile {
         // SAFETY: read-only private mapping; a file truncated under us can
         // SIGBUS, the same contract every symbolizer (addr2line, perf) has.
         let data = unsafe { Mmap::map(&f) }.ok()?;
-        object::File::parse(&*data).ok()?;
+        let facts = Facts::of(&object::File::parse(&*data).ok()?);
         Some(ElfFile {
             path: path.to_path_buf(),
             data: Arc::new(data),
+            facts: Arc::new(facts),
         })
     }
 
+    /// The file parsed (for what [`ElfFile`] does not keep: its symbols).
     pub fn object(&self) -> Option<object::File<'_>> {
         object::File::parse(&**self.data).ok()
     }
 
+    /// Its GNU build-id.
     pub fn build_id(&self) -> Option<Vec<u8>> {
-        self.object()?.build_id().ok().flatten().map(<[u8]>::to_vec)
+        self.facts.build_id.clone()
     }
 
+    /// Whether it has DWARF (a non-empty `.debug_info`).
     pub fn has_dwarf(&self) -> bool {
-        let Some(o) = self.object() else { return false };
-        o.section_by_name(".debug_info")
-            .is_some_and(|s| s.size() > 0 && s.kind() != object::SectionKind::UninitializedData)
+        self.facts.has_dwarf
     }
 
+    /// Whether it has a symbol table (static or dynamic).
     pub fn has_symbols(&self) -> bool {
-        self.object()
-            .is_some_and(|o| o.symbols().next().is_some() || o.dynamic_symbols().next().is_some())
+        self.facts.has_symbols
     }
 
     fn debuglink(&self) -> Option<String> {
-        let o = self.object()?;
-        let (name, _crc) = o.gnu_debuglink().ok().flatten()?;
-        Some(String::from_utf8_lossy(name).into_owned())
+        self.facts.debuglink.clone()
     }
 
     /// Loadable segments that map file bytes.
     pub fn load_segments(&self) -> Vec<Segment> {
-        self.object().map(|o| segments_of(&o)).unwrap_or_default()
+        self.facts.segments.clone()
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::view::hex;
 
 /// What was found for one module.
 #[derive(Default)]
@@ -79,7 +108,45 @@ pub struct Resolved {
 }
 
 fn matches(f: &ElfFile, want: &[u8]) -> bool {
-    want.is_empty() || f.build_id().is_some_and(|b| b == want)
+    want.is_empty() || f.facts.build_id.as_deref() == Some(want)
+}
+
+/// The files of every module resolved so far, each module once: unwinding
+/// and symbolization ask here, so neither probes the disk again.
+#[derive(Default)]
+pub struct ModuleFiles(crate::analysis::FxHashMap<crate::analysis::ModuleId, Resolved>);
+
+impl ModuleFiles {
+    /// Resolves the modules of `ids` not resolved yet, in parallel (this
+    /// reads the build-ids of candidate files). A JIT pseudo-module has no
+    /// file to look for.
+    pub fn resolve(
+        &mut self,
+        ids: &[crate::analysis::ModuleId],
+        modules: &[crate::analysis::ModuleInfo],
+        debug_dirs: &[PathBuf],
+    ) {
+        use rayon::prelude::*;
+        let todo: Vec<_> = ids.iter().filter(|m| !self.0.contains_key(m)).collect();
+        let found: Vec<_> = todo
+            .par_iter()
+            .map(|&&m| {
+                let r = match modules.get(m.idx()) {
+                    Some(info) if !super::is_jit_module(&info.path) => {
+                        resolve(&info.path, &info.build_id, debug_dirs)
+                    }
+                    _ => Resolved::default(),
+                };
+                (m, r)
+            })
+            .collect();
+        self.0.extend(found);
+    }
+
+    /// What was found for `id`, once resolved.
+    pub fn get(&self, id: crate::analysis::ModuleId) -> Option<&Resolved> {
+        self.0.get(&id)
+    }
 }
 
 /// Resolves a module recorded at `path` with `build_id` (may be empty).
@@ -165,7 +232,7 @@ pub fn resolve(path: &str, build_id: &[u8], debug_dirs: &[PathBuf]) -> Resolved 
     if let Some(b) = &r.binary {
         if b.has_dwarf() || b.has_symbols() {
             r.symbols_have_dwarf = b.has_dwarf();
-            r.symbols = ElfFile::open(&b.path);
+            r.symbols = Some(b.clone());
         }
     }
     r

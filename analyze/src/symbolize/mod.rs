@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::analysis::{ModuleId, ModuleInfo, ModuleKind, SymbolSource};
+use crate::analysis::{ModuleId, Modules, SymbolSource};
 pub use demangle::demangle;
-use elf::{offset_to_svma, Resolved};
+use elf::{offset_to_svma, ModuleFiles, Resolved};
 pub use kernel::Kallsyms;
 
 /// The module of user addresses in no known mapping (module 0 of an
@@ -124,15 +124,15 @@ pub struct SymbolizeOptions {
 
 /// Symbolizes `addrs`; returns for each its frames, outermost first.
 ///
-/// `kernel_modules` maps (kallsyms module name) to a kernel ModuleId, the
-/// core kernel being `""`. `modules` gets its `source` and
-/// `build_id_mismatch` filled for every user module that had addresses.
-/// Warnings (one per module without symbols) go to `warnings`.
+/// Kernel frames get the module of their kallsyms entry, added to
+/// `modules` as met (the core kernel is `""`). `modules` gets its `source`
+/// and `build_id_mismatch` filled for every user module that had
+/// addresses. Warnings (one per module without symbols) go to `warnings`.
 pub fn symbolize<S: std::hash::BuildHasher>(
     addrs: &[AddrKey],
     kallsyms: &[Kallsyms],
-    kernel_module: &mut dyn FnMut(&str) -> ModuleId,
-    modules: &mut [ModuleInfo],
+    modules: &mut Modules,
+    files: &mut ModuleFiles,
     embedded: &std::collections::HashMap<ModuleId, EmbeddedSymbols, S>,
     opts: &SymbolizeOptions,
     warnings: &mut Vec<String>,
@@ -146,7 +146,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                 out[i] = vec![match hit {
                     Some((name, module, _)) => SymFrame {
                         name: name.into(),
-                        module: kernel_module(module),
+                        module: modules.kernel(module),
                         file: None,
                         line: 0,
                         inlined: false,
@@ -155,7 +155,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                     },
                     None => SymFrame {
                         name: format!("[kernel]+0x{addr:x}").into(),
-                        module: kernel_module(""),
+                        module: modules.kernel(""),
                         file: None,
                         line: 0,
                         inlined: false,
@@ -184,21 +184,15 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         }
     }
 
-    // Resolve the files of every module with addresses, in parallel (this
-    // reads build-ids of candidate files).
+    // The files of every module with addresses (those unwinding needed
+    // are resolved already).
     let mut mods: Vec<ModuleId> = by_module.keys().copied().collect();
     mods.sort();
-    let resolved: Vec<(ModuleId, Resolved)> = mods
-        .par_iter()
-        .map(|m| {
-            let info = &modules[m.idx()];
-            let r = if is_jit_module(&info.path) {
-                Resolved::default()
-            } else {
-                elf::resolve(&info.path, &info.build_id, &opts.debug_dirs)
-            };
-            (*m, r)
-        })
+    files.resolve(&mods, modules, &opts.debug_dirs);
+    let none = Resolved::default();
+    let resolved: Vec<(ModuleId, &Resolved)> = mods
+        .iter()
+        .map(|m| (*m, files.get(*m).unwrap_or(&none)))
         .collect();
 
     struct Job<'a> {
@@ -219,7 +213,9 @@ pub fn symbolize<S: std::hash::BuildHasher>(
             .map(|f| f.load_segments())
             .unwrap_or_default();
         segs.insert(*m, s);
-        let info = &mut modules[m.idx()];
+        let Some(info) = modules.info_mut(*m) else {
+            continue;
+        };
         info.build_id_mismatch = r.build_id_mismatch;
         info.source = match (&r.symbols, r.symbols_have_dwarf) {
             (Some(f), true) => SymbolSource::Dwarf(f.path.display().to_string()),
@@ -393,11 +389,6 @@ pub fn symbolize<S: std::hash::BuildHasher>(
             }
         }
     }
-    for (m, _) in &resolved {
-        if let Some(info) = modules.get_mut(m.idx()) {
-            debug_assert_eq!(info.kind, ModuleKind::User);
-        }
-    }
     out
 }
 
@@ -410,7 +401,7 @@ struct Worker {
     /// `None`: the module's file could not be loaded.
     loaders: HashMap<ModuleId, Option<addr2line::Loader>>,
     extents: HashMap<ModuleId, SymbolExtents>,
-    strings: Strings,
+    strings: NameCache,
 }
 
 /// Where a file's function symbols end. addr2line's `find_symbol` returns
@@ -468,13 +459,13 @@ impl SymbolExtents {
 /// Per-worker interning of demangled names and file paths: a hit costs a
 /// hash lookup and a reference count, not an allocation (and later a free).
 #[derive(Default)]
-struct Strings {
+struct NameCache {
     /// Raw (mangled) name -> demangled.
     names: HashMap<Box<str>, Arc<str>>,
     files: HashMap<Box<str>, Arc<str>>,
 }
 
-impl Strings {
+impl NameCache {
     fn name(&mut self, raw: &str) -> Arc<str> {
         if let Some(d) = self.names.get(raw) {
             return d.clone();
@@ -512,7 +503,7 @@ fn dwarf_frames(
     svma: u64,
     module: ModuleId,
     inlines: bool,
-    strings: &mut Strings,
+    strings: &mut NameCache,
     out: &mut Vec<SymFrame>,
 ) {
     let Ok(mut it) = l.find_frames(svma) else {
@@ -563,6 +554,7 @@ fn dwarf_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::{ModuleInfo, ModuleKind};
 
     fn table(syms: &[(u64, u64, &str)], mapped: Option<(u64, u64)>) -> EmbeddedSymbols {
         EmbeddedSymbols {
@@ -623,7 +615,7 @@ mod tests {
     #[test]
     fn static_pie_frame_symbolizes_as_poll_not_open64() {
         let m = ModuleId(1);
-        let mut modules = vec![
+        let mut modules: Modules = [
             ModuleInfo {
                 kind: ModuleKind::Unknown,
                 path: "[unknown]".into(),
@@ -640,7 +632,9 @@ mod tests {
                 source: SymbolSource::NotNeeded,
                 build_id_mismatch: false,
             },
-        ];
+        ]
+        .into_iter()
+        .collect();
         let mut embedded = std::collections::HashMap::new();
         embedded.insert(m, static_pie());
         let mut warnings = Vec::new();
@@ -656,8 +650,8 @@ mod tests {
                 },
             ],
             &[],
-            &mut |_| ModuleId(0),
             &mut modules,
+            &mut ModuleFiles::default(),
             &embedded,
             &SymbolizeOptions::default(),
             &mut warnings,

@@ -36,7 +36,7 @@ pub(crate) fn analysis() -> Analysis {
         state,
         cpu: 1,
         cgroup_id: 77,
-        stack: StackIdx(stack),
+        stack: StackHandle(stack),
         flags,
         process: None,
     };
@@ -102,7 +102,9 @@ pub(crate) fn analysis() -> Analysis {
             ),
             module("[kernel]", ModuleKind::Kernel, SymbolSource::Kallsyms),
             module("unused", ModuleKind::User, SymbolSource::Missing),
-        ],
+        ]
+        .into_iter()
+        .collect(),
         funcs: vec![
             func("main", 0, false, true),
             func("work", 0, false, true),
@@ -266,7 +268,7 @@ fn tables_hold_breaches_samples_stacks_functions_modules() {
 #[test]
 fn inconsistent_input_is_an_error_not_a_panic() {
     let mut a = analysis();
-    a.samples[1].stack = StackIdx(99);
+    a.samples[1].stack = StackHandle(99);
     let agg = Aggregates {
         stack_names: vec![String::new(); a.stacks.len()],
         ..Default::default()
