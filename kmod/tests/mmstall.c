@@ -34,11 +34,24 @@
 static volatile long trigger;
 static volatile char *page;
 static volatile pid_t tid_fault, tid_mprot;
+/*
+ * Both threads start stalling only once both exist: pthread_create() maps
+ * the second thread's stack under the mmap_lock, which a stalled first
+ * thread would keep the main thread waiting for until the thaw.
+ */
+static volatile int started;
+
+static void wait_started(void)
+{
+	while (!__atomic_load_n(&started, __ATOMIC_ACQUIRE))
+		vt_sleep_ms(1);
+}
 
 static void *stall_fault(void *arg)
 {
 	prctl(PR_SET_NAME, "stall-fault");
 	tid_fault = syscall(SYS_gettid);
+	wait_started();
 	page[0] = 1;		/* waits for the thaw */
 	return arg;
 }
@@ -47,6 +60,7 @@ static void *stall_mprot(void *arg)
 {
 	prctl(PR_SET_NAME, "stall-mprot");
 	tid_mprot = syscall(SYS_gettid);
+	wait_started();
 	vt_sleep_ms(300);	/* after stall-fault is stuck */
 	/* a real change, or 6.4+ would not need the VMA's lock */
 	if (mprotect((void *)page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC))
@@ -88,6 +102,7 @@ int main(int argc, char **argv)
 	if (pthread_create(&a, NULL, stall_fault, NULL) ||
 	    pthread_create(&b, NULL, stall_mprot, NULL))
 		VT_FAIL("pthread_create");
+	__atomic_store_n(&started, 1, __ATOMIC_RELEASE);
 	vt_sleep_ms(800);	/* both threads are stuck by now */
 	trigger = 1;
 	printf("breached tids=%d,%d\n", tid_fault, tid_mprot);
