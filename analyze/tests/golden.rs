@@ -24,9 +24,12 @@
 //! compilers as when the hashes were recorded (the file's `# toolchain`
 //! line); with others the test says so and checks the samples alone.
 
+mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use tools::{manifest_dir, vmon_gen};
 
 /// One run of vmon-analyze: its name and arguments, where `$IN` is the
 /// input capture, `$BASE` the base of a diff (or a second input), `$OUT`
@@ -138,12 +141,6 @@ const MILLION: &[Case] = &[
     case("folded", &["$IN", "--folded"]),
     case("report", &["$IN", "--report", "$OUT/report"]),
 ];
-
-fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-        .into()
-}
 
 fn samples_dir() -> PathBuf {
     manifest_dir()
@@ -303,21 +300,6 @@ fn toolchain() -> String {
         all.extend_from_slice(&v);
     }
     sha256(&all)[..16].to_string()
-}
-
-/// `vmon-gen`, built beside this test's vmon-analyze.
-fn vmon_gen() -> PathBuf {
-    let analyze = PathBuf::from(env!("CARGO_BIN_EXE_vmon-analyze"));
-    let gen = analyze.with_file_name("vmon-gen");
-    if !gen.exists() {
-        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "-p", "vmon-gen"])
-            .current_dir(manifest_dir())
-            .status()
-            .expect("run cargo");
-        assert!(st.success(), "building vmon-gen");
-    }
-    gen
 }
 
 /// vmon-gen's workload binaries are compiled into one fixed directory

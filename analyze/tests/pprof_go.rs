@@ -5,17 +5,14 @@
 //! watch, and the label values (`-tags`) equal vmon's own summary (`--json`).
 //! Without `go` the test fails under CI and is skipped, saying why, outside.
 
+mod tools;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tools::{manifest_dir, vmon_gen};
 
 use serde_json::Value;
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
-    )
-}
 
 fn go_available() -> bool {
     match Command::new("go").arg("version").output() {
@@ -283,21 +280,6 @@ fn go_tool_pprof_reads_the_shipped_samples_as_vmon_summarizes_them() {
         check(&manifest_dir().join("../samples").join(s), &d);
     }
     let _ = std::fs::remove_dir_all(&d);
-}
-
-/// `vmon-gen`, built beside this test's vmon-analyze.
-fn vmon_gen() -> PathBuf {
-    let analyze = PathBuf::from(env!("CARGO_BIN_EXE_vmon-analyze"));
-    let gen = analyze.with_file_name("vmon-gen");
-    if !gen.exists() {
-        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "-p", "vmon-gen"])
-            .current_dir(manifest_dir())
-            .status()
-            .expect("run cargo");
-        assert!(st.success(), "building vmon-gen");
-    }
-    gen
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! where Chromium is not installed (Debian: `apt-get install chromium`).
 
 mod fixture;
+mod tools;
+
+use tools::vmon_gen;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -152,22 +155,6 @@ fn bare_copy(index: &Path) -> PathBuf {
     let page = index.with_file_name("bare.html");
     std::fs::write(&page, bare).unwrap();
     page
-}
-
-/// `vmon-gen`, built beside this test's vmon-analyze (the workspace's
-/// `cargo test` builds it; a `-p vmon-analyze` run builds it here).
-fn vmon_gen() -> PathBuf {
-    let analyze = PathBuf::from(env!("CARGO_BIN_EXE_vmon-analyze"));
-    let gen = analyze.with_file_name("vmon-gen");
-    if !gen.exists() {
-        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "-p", "vmon-gen"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo");
-        assert!(st.success(), "building vmon-gen");
-    }
-    gen
 }
 
 /// A real-sized capture (10^6 task samples, made by vmon-gen): its
