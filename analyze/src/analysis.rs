@@ -345,7 +345,29 @@ pub struct Analysis {
     /// Warnings for the user (missing binaries, damaged inputs), once each.
     pub warnings: Vec<String>,
     /// The filters the analysis applied (for the JSON and the report).
-    pub filters: crate::ingest::Filters,
+    pub filters: Filters,
+}
+
+/// Sample filters; empty lists match everything. Part of the model because
+/// every output says which filters made it.
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    /// Only these watches, by name.
+    pub watch: Vec<String>,
+    /// Matches a task's pid or its tgid.
+    pub pid: Vec<i32>,
+    /// Only tasks with one of these comms.
+    pub comm: Vec<String>,
+    /// Only tasks in one of these states.
+    pub state: Vec<TaskState>,
+    /// Seconds since the start of each capture.
+    pub from_s: Option<f64>,
+    /// Seconds since the start of each capture.
+    pub to_s: Option<f64>,
+    /// Kernel frames only.
+    pub kernel_only: bool,
+    /// User frames only.
+    pub user_only: bool,
 }
 
 /// A process as shown in summaries.

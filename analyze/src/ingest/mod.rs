@@ -23,35 +23,14 @@ mod stacks;
 
 use std::path::PathBuf;
 
-use vmon_format::TaskState;
 
 use crate::analysis::{Analysis, ModuleKind, NameId};
 use crate::intern::Interner;
 use crate::symbolize::{self, EmbeddedSymbols, Kallsyms, SymbolizeOptions};
 
+pub use crate::analysis::Filters;
 pub use crate::load::LoadedInput;
 pub use crate::symbolize::UNKNOWN_MODULE;
-
-/// Sample filters; empty lists match everything.
-#[derive(Clone, Debug, Default)]
-pub struct Filters {
-    /// Only these watches, by name.
-    pub watch: Vec<String>,
-    /// Matches a task's pid or its tgid.
-    pub pid: Vec<i32>,
-    /// Only tasks with one of these comms.
-    pub comm: Vec<String>,
-    /// Only tasks in one of these states.
-    pub state: Vec<TaskState>,
-    /// Seconds since the start of each capture.
-    pub from_s: Option<f64>,
-    /// Seconds since the start of each capture.
-    pub to_s: Option<f64>,
-    /// Kernel frames only.
-    pub kernel_only: bool,
-    /// User frames only.
-    pub user_only: bool,
-}
 
 /// How to analyze.
 #[derive(Clone, Debug, Default)]
