@@ -414,6 +414,31 @@ static u32 vmon_cmdline(struct task_struct *t, char *buf, u32 max, u32 *flags)
 	return got;
 }
 
+/*
+ * The process chain is walked from tasks the dump holds a reference to,
+ * but a reference keeps only the task_struct: once a task has been reaped
+ * (release_task()), its group_leader and real_parent may point at tasks
+ * already freed (a thread of a process killed and reaped while the dump
+ * ran: get_task_struct() on its freed leader was "refcount_t: addition
+ * on 0").  The kernel's rule, as in task_ppid_nr_ns(): under RCU, follow
+ * those pointers only while pid_alive() says the task is not yet reaped.
+ */
+static struct task_struct *vmon_chain_start(struct task_struct *t)
+{
+	return pid_alive(t) ? t->group_leader : NULL;
+}
+
+static struct task_struct *vmon_chain_parent(struct task_struct *p)
+{
+	return pid_alive(p) ? rcu_dereference(p->real_parent) : NULL;
+}
+
+/* The walk's last task is the root: init (or idle), or its own parent. */
+static bool vmon_chain_root(struct task_struct *p)
+{
+	return p->pid <= 1 || p == rcu_access_pointer(p->real_parent);
+}
+
 static void vmon_emit_chain(struct task_struct *t, u64 event_id)
 {
 	struct vmon_rec_chain *r = (void *)vmon_scratch;
@@ -426,16 +451,19 @@ static void vmon_emit_chain(struct task_struct *t, u64 event_id)
 	memset(r, 0, sizeof(*r));
 	r->tgid = t->tgid;
 	rcu_read_lock();
-	for (p = t->group_leader; ; p = rcu_dereference(p->real_parent)) {
+	for (p = vmon_chain_start(t); p; p = vmon_chain_parent(p)) {
 		if (n == VMON_CHAIN_MAX) {
 			r->flags |= VMON_LIST_TRUNC;
 			break;
 		}
 		get_task_struct(p);
 		anc[n++] = p;
-		if (p->pid <= 1 || p == rcu_access_pointer(p->real_parent))
+		if (vmon_chain_root(p))
 			break;
 	}
+	/* cut short, or stopped at a task reaped before the chain's root */
+	if (!n || !vmon_chain_root(anc[n - 1]))
+		r->flags |= VMON_LIST_TRUNC;
 	rcu_read_unlock();
 	for (i = 0; i < n; i++) {
 		struct vmon_chain_entry *e = (void *)(vmon_scratch + pos);
