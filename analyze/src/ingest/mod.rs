@@ -23,7 +23,6 @@ mod stacks;
 
 use std::path::PathBuf;
 
-
 use crate::analysis::{Analysis, ModuleKind, NameId};
 use crate::intern::Interner;
 use crate::symbolize::{self, EmbeddedSymbols, Kallsyms, SymbolizeOptions};
