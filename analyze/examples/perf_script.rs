@@ -25,7 +25,7 @@ fn main() -> Result<()> {
         unwind: true,
         ..Default::default()
     };
-    let a = analyze(inputs, &opts, &|_| {});
+    let a = analyze(inputs, &opts, &vmon_analyze::progress::NoProgress);
     let stdout = std::io::stdout();
     let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
     write_perf_script(&a, &mut w).context("writing perf script text")?;

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 
 use crate::aggregate::Aggregates;
 use crate::analysis::Analysis;
+use crate::progress::Progress;
 use crate::report::{self, Flamegraph, ReportOptions};
 use crate::{output, tables};
 
@@ -58,26 +59,49 @@ impl Artifacts {
         agg: &Aggregates,
         rendered: &dyn Fn(usize) -> Option<Vec<u8>>,
     ) -> Result<i32> {
+        self.run_with(a, agg, rendered, &crate::progress::NoProgress)
+    }
+
+    /// How many files [`Artifacts::run`] writes: one per table in each
+    /// table directory, the pprof file, the report.
+    pub fn files(&self) -> u64 {
+        let tables = tables::SCHEMA.len() as u64;
+        u64::from(self.csv.is_some()) * tables
+            + u64::from(self.parquet.is_some()) * tables
+            + u64::from(self.pprof.is_some())
+            + u64::from(self.report.is_some())
+    }
+
+    /// [`Artifacts::run`], each file written counted to `progress` (the
+    /// final count is [`Artifacts::files`]) and the "wrote" lines and the
+    /// gate's reasons handed to it.
+    pub fn run_with(
+        &self,
+        a: &Analysis,
+        agg: &Aggregates,
+        rendered: &dyn Fn(usize) -> Option<Vec<u8>>,
+        progress: &dyn Progress,
+    ) -> Result<i32> {
         let set = if self.needs_tables() {
             Some(tables::build(a, agg).context("building the tables")?)
         } else {
             None
         };
         if let (Some(dir), Some(set)) = (&self.csv, &set) {
-            let files = tables::write_csv_dir(set, dir)?;
-            eprintln!(
-                "vmon-analyze: wrote {} tables to {}",
+            let files = tables::write_csv_dir_with(set, dir, progress)?;
+            progress.note(&format!(
+                "wrote {} tables to {}",
                 files.len(),
                 dir.display()
-            );
+            ));
         }
         if let (Some(dir), Some(set)) = (&self.parquet, &set) {
-            let files = tables::write_parquet_dir(set, dir)?;
-            eprintln!(
-                "vmon-analyze: wrote {} Parquet tables to {}",
+            let files = tables::write_parquet_dir_with(set, dir, progress)?;
+            progress.note(&format!(
+                "wrote {} Parquet tables to {}",
                 files.len(),
                 dir.display()
-            );
+            ));
         }
         if let (Some(sql), Some(set)) = (&self.query, &set) {
             let stdout = std::io::stdout();
@@ -87,7 +111,8 @@ impl Artifacts {
         }
         if let Some(path) = &self.pprof {
             crate::pprof::write(a, path)?;
-            eprintln!("vmon-analyze: wrote {}", path.display());
+            progress.inc(1);
+            progress.note(&format!("wrote {}", path.display()));
         }
         if let Some(dir) = &self.report {
             let flames = report_flamegraphs(a, agg, rendered)?;
@@ -96,14 +121,15 @@ impl Artifacts {
                 top: 20,
             };
             report::write_report(dir, a, agg, set.as_ref(), &flames, &opts)?;
-            eprintln!("vmon-analyze: wrote {}", dir.join("index.html").display());
+            progress.inc(1);
+            progress.note(&format!("wrote {}", dir.join("index.html").display()));
         }
-        Ok(self.gate(a))
+        Ok(self.gate(a, progress))
     }
 
     /// The exit status of `--strict` and `--fail-if-breaches`, with what
     /// they fail on said on stderr.
-    fn gate(&self, a: &Analysis) -> i32 {
+    fn gate(&self, a: &Analysis, progress: &dyn Progress) -> i32 {
         let integ = report::integrity(a);
         let lost = if self.strict {
             [integ.empty, integ.lossy].concat()
@@ -114,27 +140,27 @@ impl Artifacts {
         };
         if !lost.is_empty() {
             for l in &lost {
-                eprintln!("vmon-analyze: {}", crate::escape::visible(l));
+                progress.warn(&crate::escape::visible(l));
             }
-            eprintln!(
-                "vmon-analyze: data lost: failing (exit {}) because of {}",
+            progress.warn(&format!(
+                "data lost: failing (exit {}) because of {}",
                 report::DATA_LOSS_EXIT,
                 if self.strict {
                     "--strict"
                 } else {
                     "--fail-if-breaches"
                 }
-            );
+            ));
             return report::DATA_LOSS_EXIT;
         }
         if let Some(max) = self.fail_if_breaches {
             let g = report::gate(a, max);
             if g.failed {
-                eprintln!(
-                    "vmon-analyze: {} breaches, more than the {max} allowed by --fail-if-breaches: failing (exit {})",
+                progress.warn(&format!(
+                    "{} breaches, more than the {max} allowed by --fail-if-breaches: failing (exit {})",
                     g.breaches,
                     report::GATE_FAILED_EXIT
-                );
+                ));
                 return report::GATE_FAILED_EXIT;
             }
         }

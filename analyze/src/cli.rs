@@ -123,11 +123,14 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_memory: Option<u64>,
 
-    /// Print no warnings and no quality line on stderr (errors, and what an
-    /// output option asks for, still print).
+    /// Print no progress, no warnings, no "wrote FILE" lines and no quality
+    /// line on stderr (errors, why a gate failed, and what an output option
+    /// asks for, still print). Without it, a terminal on stderr shows the
+    /// phase in progress with counts and ETA; a pipe or file never does.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Also print each phase and what was read (repeat for more).
+    /// Also print each phase and what was read (repeat for more); the
+    /// phases' times replace the progress bar.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Colour in the summary and warnings: auto (on a terminal, unless

@@ -6,6 +6,7 @@
 //! on integer ids; [`aggregate::Aggregates`] counts it; [`output`],
 //! [`summary`], [`report`] and [`tables`] render it (saying what they share
 //! through [`view`]); [`artifacts`] writes the tables, report and CI gate.
+//! The long phases report their counts to a [`progress::Progress`].
 //! ARCHITECTURE.md draws the stages.
 
 pub mod aggregate;
@@ -17,6 +18,7 @@ mod intern;
 pub mod load;
 pub mod output;
 pub mod pprof;
+pub mod progress;
 pub mod report;
 pub mod summary;
 pub mod symbolize;

@@ -18,47 +18,124 @@ use vmon_analyze::aggregate::Aggregates;
 use vmon_analyze::analysis::Analysis;
 use vmon_analyze::ingest::{self, Filters, Options};
 use vmon_analyze::load;
+use vmon_analyze::progress::Progress as _;
 
-/// A spinner with the current phase on a terminal; with VMON_TIMING set,
-/// the time of each phase on stderr instead.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    timing: Option<std::cell::RefCell<(std::time::Instant, String)>>,
+/// The progress of a run on stderr: a bar with counts, rate and ETA for
+/// the phases that know their size, a spinner with a count for the others,
+/// on a terminal only and not with `--quiet` (hidden otherwise: piped
+/// output is unchanged). With `-v` or VMON_TIMING set, the time of each
+/// phase on stderr instead of the bar.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    quiet: bool,
+    timing: Option<std::sync::Mutex<(std::time::Instant, String)>>,
 }
 
-impl Progress {
-    fn new(quiet: bool, verbose: bool) -> Progress {
+impl Bar {
+    fn new(quiet: bool, verbose: bool) -> Bar {
         let timing = (verbose || std::env::var_os("VMON_TIMING").is_some())
-            .then(|| std::cell::RefCell::new((std::time::Instant::now(), "start".to_string())));
-        if quiet || timing.is_some() || !std::io::stderr().is_terminal() {
-            return Progress { bar: None, timing };
-        }
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.enable_steady_tick(std::time::Duration::from_millis(100));
-        Progress {
-            bar: Some(pb),
-            timing,
-        }
+            .then(|| std::sync::Mutex::new((std::time::Instant::now(), "start".to_string())));
+        let show = !quiet && timing.is_none() && std::io::stderr().is_terminal();
+        Bar::with_target(show, quiet, timing)
     }
-    fn set(&self, msg: &str) {
-        if let Some(pb) = &self.bar {
-            pb.set_message(msg.to_string());
+
+    fn with_target(
+        show: bool,
+        quiet: bool,
+        timing: Option<std::sync::Mutex<(std::time::Instant, String)>>,
+    ) -> Bar {
+        let target = if show {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        };
+        let bar = indicatif::ProgressBar::with_draw_target(None, target);
+        bar.set_style(Self::spinner());
+        if show {
+            bar.enable_steady_tick(std::time::Duration::from_millis(100));
         }
+        Bar { bar, quiet, timing }
+    }
+
+    /// A phase of unknown size: its count so far, when it counts.
+    fn spinner() -> indicatif::ProgressStyle {
+        indicatif::ProgressStyle::with_template("{spinner} {msg}{count} ({elapsed})")
+            .expect("a valid template")
+            .with_key(
+                "count",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    if s.pos() > 0 {
+                        let _ = write!(w, ": {}", indicatif::HumanCount(s.pos()));
+                    }
+                },
+            )
+    }
+
+    fn counted() -> indicatif::ProgressStyle {
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {human_pos}/{human_len} ({per_sec}, ETA {eta})",
+        )
+        .expect("a valid template")
+        .progress_chars("=> ")
+    }
+
+    fn log_timing(&self, next: &str) {
         if let Some(t) = &self.timing {
-            let mut t = t.borrow_mut();
+            let mut t = t.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             eprintln!(
                 "vmon-analyze: {:>8.3} s  {}",
                 t.0.elapsed().as_secs_f64(),
                 t.1
             );
-            *t = (std::time::Instant::now(), msg.to_string());
+            *t = (std::time::Instant::now(), next.to_string());
         }
     }
+
+    /// Clears the bar before the summary or the warnings are printed.
     fn done(&self) {
-        if let Some(pb) = &self.bar {
-            pb.finish_and_clear();
+        self.bar.finish_and_clear();
+        self.log_timing("done");
+    }
+}
+
+impl Drop for Bar {
+    /// A run that fails leaves no bar before its error.
+    fn drop(&mut self) {
+        if !self.bar.is_finished() {
+            self.bar.finish_and_clear();
         }
-        self.set("done");
+    }
+}
+
+impl vmon_analyze::progress::Progress for Bar {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.log_timing(name);
+        // The count first, then the text, then the style that shows them:
+        // no frame shows a phase with the previous one's figures.
+        self.bar.reset();
+        match total {
+            Some(n) => self.bar.set_length(n),
+            None => self.bar.unset_length(),
+        }
+        self.bar.set_message(name.to_string());
+        self.bar.set_style(match total {
+            Some(_) => Self::counted(),
+            None => Self::spinner(),
+        });
+    }
+
+    fn inc(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    fn note(&self, line: &str) {
+        if !self.quiet {
+            self.bar.suspend(|| eprintln!("vmon-analyze: {line}"));
+        }
+    }
+
+    fn warn(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("vmon-analyze: {line}"));
     }
 }
 
@@ -66,11 +143,11 @@ fn build(
     paths: &[PathBuf],
     opts: &Options,
     max_decoded: Option<u64>,
-    progress: &Progress,
+    progress: &Bar,
 ) -> Result<Analysis> {
     let mut inputs = Vec::with_capacity(paths.len());
     for p in paths {
-        progress.set(&format!("reading {}", p.display()));
+        progress.phase(&format!("reading {}", p.display()), None);
         inputs.push(load::load_limited(&p.to_string_lossy(), max_decoded)?);
     }
     // `--watch NAME` that names no watch: say which watches there are.
@@ -91,7 +168,7 @@ fn build(
         .iter()
         .filter(|w| !names.contains(w))
         .collect();
-    let mut a = ingest::analyze(inputs, opts, &|m| progress.set(m));
+    let mut a = ingest::analyze(inputs, opts, progress);
     // The same file twice doubles every count; captures of other hosts or
     // kernels merge into one view: say so.
     for (i, p) in paths.iter().enumerate() {
@@ -258,11 +335,10 @@ fn run() -> Result<i32> {
         inlines: !cli.no_inlines,
         unwind: !cli.no_unwind,
     };
-    let progress = Progress::new(cli.quiet, cli.verbose > 0);
+    let progress = Bar::new(cli.quiet, cli.verbose > 0);
     let a = build(&cli.inputs, &opts, cli.max_memory, &progress)?;
-    progress.set("aggregating");
+    progress.phase("aggregating", None);
     let agg = Aggregates::compute_with(&a, cli.full_signatures);
-    progress.done();
     let base = match &plan.diff {
         Some(d) => {
             let b = build(
@@ -271,10 +347,11 @@ fn run() -> Result<i32> {
                 cli.max_memory,
                 &progress,
             )?;
+            progress.phase("aggregating the base", None);
             let bagg = Aggregates::compute_with(&b, cli.full_signatures);
             Some((b, bagg))
         }
         None => None,
     };
-    plan.execute(&cli, &a, &agg, base.as_ref())
+    plan.execute(&cli, &a, &agg, base.as_ref(), &progress)
 }

@@ -15,7 +15,8 @@ use vmon_analyze::output::{self, GroupBy};
 use vmon_analyze::summary;
 
 use crate::cli::{self, Cli};
-use crate::{create, print_warnings};
+use crate::{create, print_warnings, Bar};
+use vmon_analyze::progress::Progress as _;
 
 /// Where folded stacks go.
 pub enum Folded {
@@ -151,14 +152,33 @@ impl Plan {
         a: &Analysis,
         agg: &Aggregates,
         base: Option<&(Analysis, Aggregates)>,
+        progress: &Bar,
     ) -> Result<i32> {
+        let jobs = match &self.flamegraph {
+            Some(out) => Some(flamegraph_jobs(cli, out, a, agg)?),
+            None => None,
+        };
+        // Every file this run writes, counted in one phase.
+        let files = match &self.folded {
+            Some(Folded::File(_)) => 1,
+            Some(Folded::PerWatch(_)) => agg.per_watch.len() as u64,
+            _ => 0,
+        } + self.diff.as_ref().map_or(0, |d| {
+            u64::from(d.folded.as_deref().is_some_and(|o| o != "-"))
+                + u64::from(d.flamegraph.is_some())
+        }) + jobs.as_ref().map_or(0, |j| j.len() as u64)
+            + self.artifacts.files();
+        if files > 0 {
+            progress.phase("writing outputs", Some(files));
+        }
         if let Some(f) = &self.folded {
-            write_folded(cli, f, a, agg)?;
+            write_folded(cli, f, a, agg, progress)?;
         }
         if let (Some(d), Some((b, bagg))) = (&self.diff, base) {
-            write_diff(cli, d, a, agg, b, bagg)?;
+            write_diff(cli, d, a, agg, b, bagg, progress)?;
         }
-        let exit_code = self.flamegraphs_and_artifacts(cli, a, agg)?;
+        let exit_code = self.flamegraphs_and_artifacts(cli, a, agg, jobs, progress)?;
+        progress.done();
         print_warnings(cli, a);
         match self.stdout {
             Stdout::Json => {
@@ -199,11 +219,17 @@ impl Plan {
     /// each SVG on one thread, so they run beside the tables; when the
     /// report shows the same graphs (`--report` with `--flamegraph`), they
     /// are rendered once, first, and handed to it.
-    fn flamegraphs_and_artifacts(&self, cli: &Cli, a: &Analysis, agg: &Aggregates) -> Result<i32> {
-        let Some(out) = &self.flamegraph else {
-            return self.artifacts.run(a, agg, &|_| None);
+    fn flamegraphs_and_artifacts(
+        &self,
+        cli: &Cli,
+        a: &Analysis,
+        agg: &Aggregates,
+        jobs: Option<Vec<FlameJob<'_>>>,
+        progress: &Bar,
+    ) -> Result<i32> {
+        let Some(jobs) = jobs else {
+            return self.artifacts.run_with(a, agg, &|_| None, progress);
         };
-        let jobs = flamegraph_jobs(cli, out, a, agg)?;
         let render = |j: &FlameJob<'_>| -> Result<Vec<u8>> {
             let mut svg = Vec::new();
             output::flamegraph_by(&mut svg, a, agg, j.group, cli.group_by.map(Into::into))
@@ -215,13 +241,14 @@ impl Plan {
             w.write_all(svg)
                 .and_then(|_| w.flush())
                 .with_context(|| format!("writing {}", j.path))?;
-            eprintln!("vmon-analyze: wrote {}", j.path);
+            progress.inc(1);
+            progress.note(&format!("wrote {}", j.path));
             Ok(())
         };
         if self.artifacts.report.is_none() || cli.group_by.is_some() {
             let (flamed, exit_code) = rayon::join(
                 || jobs.par_iter().try_for_each(|j| write(j, &render(j)?)),
-                || self.artifacts.run(a, agg, &|_| None),
+                || self.artifacts.run_with(a, agg, &|_| None, progress),
             );
             flamed?;
             return exit_code;
@@ -238,7 +265,7 @@ impl Plan {
                     .zip(&svgs)
                     .try_for_each(|(j, svg)| write(j, svg))
             },
-            || self.artifacts.run(a, agg, &shared),
+            || self.artifacts.run_with(a, agg, &shared, progress),
         );
         flamed?;
         exit_code
@@ -321,7 +348,13 @@ fn first_stem(cli: &Cli) -> String {
         .unwrap_or_else(|| "vmon".into())
 }
 
-fn write_folded(cli: &Cli, f: &Folded, a: &Analysis, agg: &Aggregates) -> Result<()> {
+fn write_folded(
+    cli: &Cli,
+    f: &Folded,
+    a: &Analysis,
+    agg: &Aggregates,
+    progress: &Bar,
+) -> Result<()> {
     let by: Option<GroupBy> = cli.group_by.map(Into::into);
     match f {
         Folded::Stdout => {
@@ -351,14 +384,16 @@ fn write_folded(cli: &Cli, f: &Folded, a: &Analysis, agg: &Aggregates) -> Result
                 let mut w = create(&path)?;
                 output::write_folded_by(&mut w, a, agg, g, by)?;
                 w.flush()?;
-                eprintln!("vmon-analyze: wrote {path}");
+                progress.inc(1);
+                progress.note(&format!("wrote {path}"));
             }
         }
         Folded::File(out) => {
             let mut w = create(out)?;
             output::write_folded_by(&mut w, a, agg, &agg.total, by)?;
             w.flush()?;
-            eprintln!("vmon-analyze: wrote {out}");
+            progress.inc(1);
+            progress.note(&format!("wrote {out}"));
         }
     }
     Ok(())
@@ -373,6 +408,7 @@ fn write_diff(
     agg: &Aggregates,
     b: &Analysis,
     bagg: &Aggregates,
+    progress: &Bar,
 ) -> Result<()> {
     let base_lines = output::folded_lines(bagg, &bagg.total);
     let now_lines = output::folded_lines(agg, &agg.total);
@@ -386,7 +422,8 @@ fn write_diff(
             std::io::stdout().write_all(text.as_bytes())?;
         } else {
             std::fs::write(out, text).with_context(|| format!("writing {out}"))?;
-            eprintln!("vmon-analyze: wrote {out}");
+            progress.inc(1);
+            progress.note(&format!("wrote {out}"));
         }
     }
     if let Some(fg) = d.flamegraph.as_deref() {
@@ -407,7 +444,8 @@ fn write_diff(
         let mut w = create(out)?;
         output::diff_flamegraph(&mut w, title, sub, &base_lines, &now_lines)?;
         w.flush()?;
-        eprintln!("vmon-analyze: wrote {out}");
+        progress.inc(1);
+        progress.note(&format!("wrote {out}"));
     }
     if d.folded.is_none() && d.flamegraph.is_none() {
         let text = output::diff_text(b, bagg, a, agg, cli.top.max(20));

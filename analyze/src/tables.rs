@@ -938,6 +938,15 @@ fn create_file(path: &Path) -> Result<std::io::BufWriter<File>> {
 /// Writes `DIR/<table>.csv` for every table; returns the paths written.
 /// The tables are written in parallel (one file per rayon task).
 pub fn write_csv_dir(set: &TableSet, dir: &Path) -> Result<Vec<PathBuf>> {
+    write_csv_dir_with(set, dir, &crate::progress::NoProgress)
+}
+
+/// [`write_csv_dir`], each table counted to `progress` once written.
+pub fn write_csv_dir_with(
+    set: &TableSet,
+    dir: &Path,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Vec<PathBuf>> {
     use rayon::prelude::*;
     create_dir(dir)?;
     set.tables
@@ -945,6 +954,7 @@ pub fn write_csv_dir(set: &TableSet, dir: &Path) -> Result<Vec<PathBuf>> {
         .map(|t| {
             let path = dir.join(format!("{}.csv", t.name()));
             write_table_csv(t, &path)?;
+            progress.inc(1);
             Ok(path)
         })
         .collect()
@@ -964,8 +974,17 @@ fn write_table_csv(t: &Table, path: &Path) -> Result<()> {
 }
 
 /// Writes `DIR/<table>.parquet` for every table (zstd-compressed).
-#[cfg(feature = "polars")]
 pub fn write_parquet_dir(set: &TableSet, dir: &Path) -> Result<Vec<PathBuf>> {
+    write_parquet_dir_with(set, dir, &crate::progress::NoProgress)
+}
+
+/// [`write_parquet_dir`], each table counted to `progress` once written.
+#[cfg(feature = "polars")]
+pub fn write_parquet_dir_with(
+    set: &TableSet,
+    dir: &Path,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Vec<PathBuf>> {
     use polars::prelude::ParquetWriter;
     use rayon::prelude::*;
     create_dir(dir)?;
@@ -985,13 +1004,18 @@ pub fn write_parquet_dir(set: &TableSet, dir: &Path) -> Result<Vec<PathBuf>> {
                 path: path.clone(),
                 source,
             })?;
+            progress.inc(1);
             Ok(path)
         })
         .collect()
 }
 
 #[cfg(not(feature = "polars"))]
-pub fn write_parquet_dir(_set: &TableSet, _dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn write_parquet_dir_with(
+    _set: &TableSet,
+    _dir: &Path,
+    _progress: &dyn crate::progress::Progress,
+) -> Result<Vec<PathBuf>> {
     Err(TablesError::FeatureOff { what: "--parquet" })
 }
 

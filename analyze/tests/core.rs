@@ -115,7 +115,7 @@ fn run(c: Capture, opts: &Options) -> (Analysis, Aggregates) {
             warnings: vec![],
         }],
         opts,
-        &|_| {},
+        &vmon_analyze::progress::NoProgress,
     );
     let agg = Aggregates::compute(&a);
     (a, agg)

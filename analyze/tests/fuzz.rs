@@ -168,7 +168,7 @@ fn check_every_output(bytes: &[u8], dir: &std::path::Path) {
         unwind: true,
         ..Default::default()
     };
-    let a = ingest::analyze(vec![input], &opts, &|_| {});
+    let a = ingest::analyze(vec![input], &opts, &vmon_analyze::progress::NoProgress);
     let agg = Aggregates::compute(&a);
 
     // Folded: "frames count" lines whose counts sum to the samples.

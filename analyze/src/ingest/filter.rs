@@ -8,6 +8,7 @@ use vmon_format::{task_flags, Capture, StackId, TaskSample, UserRegs};
 use super::merge::Merged;
 use super::{Builder, Filters, LoadedInput, Options};
 use crate::analysis::{BreachId, FxHashSet};
+use crate::progress::{Progress, Ticker};
 
 /// A unique (process, raw stack) pair to unwind, with what the sample
 /// says about it.
@@ -46,6 +47,7 @@ pub(super) fn select(
     input: &LoadedInput,
     merged: &Merged,
     opts: &Options,
+    progress: &dyn Progress,
 ) -> Selection {
     let c = &input.capture;
     let f = &opts.filters;
@@ -53,7 +55,9 @@ pub(super) fn select(
     let mut pass: Vec<Option<BreachId>> = Vec::with_capacity(c.samples.len());
     let mut raw_todo: Vec<RawTodo> = Vec::new();
     let mut raw_seen: FxHashSet<(u32, u32)> = FxHashSet::default();
+    let mut ticker = Ticker::new(progress);
     let stream_warnings = input.for_each_sample(|s| {
+        ticker.tick();
         let breach = merged.breaches.get(s.breach as usize).copied().flatten();
         let breach = breach.filter(|_| f.task_passes(c, s));
         pass.push(breach);
@@ -74,6 +78,7 @@ pub(super) fn select(
             }
         }
     });
+    drop(ticker);
     let mut more = stream_warnings;
     if input.file.is_some() && !(input.warnings.is_empty() && more.is_empty()) {
         more.push(format!(

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 use crate::analysis::{Analysis, ModuleKind, NameId};
 use crate::intern::Interner;
+use crate::progress::Progress;
 use crate::symbolize::{self, EmbeddedSymbols, Kallsyms, SymbolizeOptions};
 
 pub use crate::analysis::Filters;
@@ -82,19 +83,25 @@ impl Builder {
     }
 }
 
-/// Builds the analysis. `progress` receives phase names.
-pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)) -> Analysis {
+/// Builds the analysis. `progress` receives the phases and their counts:
+/// the task samples of each pass, the raw stacks unwound, the unique
+/// addresses symbolized.
+pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Progress) -> Analysis {
     let mut b = Builder::new(opts);
     let mut raw = stacks::RawStacks::default();
     let mut mapped = merge::MappedRanges::default();
     for (idx, input) in inputs.iter().enumerate() {
-        progress(&format!("reading {}", input.path));
+        progress.phase(&format!("merging {}", input.path), None);
         let merged = merge::merge(&mut b, &mut mapped, idx, input);
-        let selection = filter::select(&mut b, input, &merged, opts);
+        progress.phase(&format!("filtering the samples of {}", input.path), None);
+        let selection = filter::select(&mut b, input, &merged, opts, progress);
         let unwound = if !selection.unwind {
             Default::default()
         } else {
-            progress("unwinding raw user stacks");
+            progress.phase(
+                "unwinding raw user stacks",
+                Some(selection.raw_todo.len() as u64),
+            );
             stacks::unwind_input(
                 input,
                 &selection.raw_todo,
@@ -102,19 +109,26 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
                 &b.an,
                 &mut b.files,
                 opts,
+                progress,
             )
         };
-        stacks::collect(&mut b, &mut raw, input, &merged, &selection, &unwound, opts);
+        progress.phase(
+            &format!("collecting the stacks of {}", input.path),
+            Some(selection.pass.len() as u64),
+        );
+        stacks::collect(
+            &mut b, &mut raw, input, &merged, &selection, &unwound, opts, progress,
+        );
     }
     mapped.attach(&mut b.embedded);
 
-    progress(&format!("symbolizing {} unique addresses", raw.addrs.len()));
+    progress.phase("symbolizing unique addresses", Some(raw.addrs.len() as u64));
     let sym_opts = SymbolizeOptions {
         debug_dirs: opts.debug_dirs.clone(),
         inlines: opts.inlines,
     };
     let mut warnings = Vec::new();
-    let sym = symbolize::symbolize(
+    let sym = symbolize::symbolize_with(
         raw.addrs.values(),
         &b.kallsyms,
         &mut b.an.modules,
@@ -122,10 +136,11 @@ pub fn analyze(inputs: Vec<LoadedInput>, opts: &Options, progress: &dyn Fn(&str)
         &b.embedded,
         &sym_opts,
         &mut warnings,
+        progress,
     );
     b.an.warnings.extend(warnings);
     b.an.quality.unique_addresses = raw.addrs.len() as u64;
 
-    progress("building stacks");
+    progress.phase("building stacks", None);
     finish::finish(b, raw, sym)
 }

@@ -12,6 +12,7 @@ use super::merge::{MapTable, Merged};
 use super::{Builder, LoadedInput, Options};
 use crate::analysis::{Analysis, FxHashMap, ModuleId, NameId, SampleRow, StackHandle};
 use crate::intern::Interner;
+use crate::progress::{Progress, Ticker};
 use crate::symbolize::elf::ModuleFiles;
 use crate::symbolize::AddrKey;
 
@@ -43,7 +44,8 @@ type SampleStackKey = (u32, u32, Option<u32>, Option<u32>, u64, u32);
 
 /// The second pass: rows for the samples that passed, their stacks interned
 /// through a cache keyed by what determines them, so 10^6 samples cost 10^6
-/// hash lookups.
+/// hash lookups. Each sample of the input is counted to `progress`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn collect(
     b: &mut Builder,
     raw: &mut RawStacks,
@@ -52,13 +54,16 @@ pub(super) fn collect(
     selection: &Selection,
     unwound: &FxHashMap<RawKey, Unwound>,
     opts: &Options,
+    progress: &dyn Progress,
 ) {
     let c = &input.capture;
     let f = &opts.filters;
     let mut comm_ids: Vec<Option<NameId>> = vec![None; c.strings.len()];
     let mut cache: FxHashMap<SampleStackKey, (u32, u32)> = FxHashMap::default();
     let mut next = selection.pass.iter();
+    let mut ticker = Ticker::new(progress);
     input.for_each_sample(|s| {
+        ticker.tick();
         let Some(bid) = next.next().copied().flatten() else {
             return;
         };
@@ -238,6 +243,7 @@ pub(super) fn unwind_input(
     an: &Analysis,
     module_files: &mut ModuleFiles,
     opts: &Options,
+    progress: &dyn Progress,
 ) -> FxHashMap<RawKey, Unwound> {
     let c = &input.capture;
     if todo.is_empty() {
@@ -309,6 +315,7 @@ pub(super) fn unwind_input(
                 }
                 _ => None,
             };
+            progress.inc(1);
             ((t.process, t.raw), u)
         })
         .filter_map(|(k, u)| Some((k, u?)))

@@ -137,9 +137,38 @@ pub fn symbolize<S: std::hash::BuildHasher>(
     opts: &SymbolizeOptions,
     warnings: &mut Vec<String>,
 ) -> Vec<Vec<SymFrame>> {
+    symbolize_with(
+        addrs,
+        kallsyms,
+        modules,
+        files,
+        embedded,
+        opts,
+        warnings,
+        &crate::progress::NoProgress,
+    )
+}
+
+/// [`symbolize`], with each address counted to `progress` once it is done
+/// (the final count is `addrs.len()`).
+#[allow(clippy::too_many_arguments)]
+pub fn symbolize_with<S: std::hash::BuildHasher>(
+    addrs: &[AddrKey],
+    kallsyms: &[Kallsyms],
+    modules: &mut Modules,
+    files: &mut ModuleFiles,
+    embedded: &std::collections::HashMap<ModuleId, EmbeddedSymbols, S>,
+    opts: &SymbolizeOptions,
+    warnings: &mut Vec<String>,
+    progress: &dyn crate::progress::Progress,
+) -> Vec<Vec<SymFrame>> {
     let mut out: Vec<Vec<SymFrame>> = vec![Vec::new(); addrs.len()];
     let mut by_module: HashMap<ModuleId, Vec<(u64, usize)>> = HashMap::default();
+    let mut ticker = crate::progress::Ticker::new(progress);
     for (i, a) in addrs.iter().enumerate() {
+        if !matches!(a, AddrKey::User { .. }) {
+            ticker.tick();
+        }
         match *a {
             AddrKey::Kernel { table, addr } => {
                 let hit = kallsyms.get(table as usize).and_then(|t| t.lookup(addr));
@@ -184,6 +213,7 @@ pub fn symbolize<S: std::hash::BuildHasher>(
         }
     }
 
+    drop(ticker);
     // The files of every module with addresses (those unwinding needed
     // are resolved already).
     let mut mods: Vec<ModuleId> = by_module.keys().copied().collect();
@@ -302,7 +332,8 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                         .and_then(|p| addr2line::Loader::new(p).ok())
                 })
                 .as_ref();
-            job.addrs
+            let done: Vec<(usize, Vec<SymFrame>)> = job
+                .addrs
                 .iter()
                 .map(|&(offset, idx)| {
                     let svma = offset_to_svma(job.segments, offset);
@@ -377,7 +408,9 @@ pub fn symbolize<S: std::hash::BuildHasher>(
                     }
                     (idx, frames)
                 })
-                .collect()
+                .collect();
+            progress.inc(done.len() as u64);
+            done
         })
         .collect();
     // The parsed DWARF is large; free it on all workers at once.
