@@ -2,6 +2,8 @@
 //! phases, the binary shows them on a terminal only, and never with `-q`;
 //! every output file is announced once ("wrote X"), and not with `-q`.
 
+mod tools;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -12,6 +14,8 @@ use vmon_analyze::artifacts::Artifacts;
 use vmon_analyze::ingest::{self, Options};
 use vmon_analyze::load;
 use vmon_analyze::progress::Progress;
+
+use tools::vmon_gen;
 
 /// Every phase with its declared total and the count it reached.
 #[derive(Default)]
@@ -46,26 +50,8 @@ impl Recorder {
     }
 }
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn analyzer() -> PathBuf {
     env!("CARGO_BIN_EXE_vmon-analyze").into()
-}
-
-/// `vmon-gen`, built beside this test's vmon-analyze.
-fn vmon_gen() -> PathBuf {
-    let gen = analyzer().with_file_name("vmon-gen");
-    if !gen.exists() {
-        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "-p", "vmon-gen"])
-            .current_dir(manifest_dir())
-            .status()
-            .expect("run cargo");
-        assert!(st.success(), "building vmon-gen");
-    }
-    gen
 }
 
 /// A 10,000-sample capture with raw user stacks (unwound by the analyzer)
