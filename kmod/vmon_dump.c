@@ -447,24 +447,23 @@ static void vmon_emit_chain(struct task_struct *t, u64 event_id)
 	u32 pos = sizeof(*r);
 	unsigned int n = 0, i;
 	struct task_struct *p;
+	bool root = false;
 
 	memset(r, 0, sizeof(*r));
 	r->tgid = t->tgid;
 	rcu_read_lock();
-	for (p = vmon_chain_start(t); p; p = vmon_chain_parent(p)) {
-		if (n == VMON_CHAIN_MAX) {
-			r->flags |= VMON_LIST_TRUNC;
-			break;
-		}
+	for (p = vmon_chain_start(t); p && n < VMON_CHAIN_MAX;
+	     p = vmon_chain_parent(p)) {
 		get_task_struct(p);
 		anc[n++] = p;
-		if (vmon_chain_root(p))
+		root = vmon_chain_root(p);
+		if (root)
 			break;
 	}
-	/* cut short, or stopped at a task reaped before the chain's root */
-	if (!n || !vmon_chain_root(anc[n - 1]))
-		r->flags |= VMON_LIST_TRUNC;
 	rcu_read_unlock();
+	/* cut at VMON_CHAIN_MAX, or at a task reaped before the chain's root */
+	if (!root)
+		r->flags |= VMON_LIST_TRUNC;
 	for (i = 0; i < n; i++) {
 		struct vmon_chain_entry *e = (void *)(vmon_scratch + pos);
 		u32 need;
