@@ -143,6 +143,7 @@ if scenario_ok capture_helloworld && [ -s "$f" ]; then
 	# _start (its embedded symbols name the frames).
 	n=$(folded_count "^_start;__libc_start_main(_impl)?;__libc_start_call_main;main;nanosleep;clock_nanosleep$asleep" "$f" --comm helloworld)
 	check "helloworld: without the binary, the capture alone gives the whole chain from _start, unwound in the guest ($n)" test "$n" -ge 1
+	[ "$n" -ge 1 ] || { echo "  helloworld's stacks in the capture:"; analyze "$f" --comm helloworld --folded | sed 's/^/    /'; }
 else
 	bad "helloworld: scenario capture_helloworld did not pass or left no $f"
 fi
