@@ -89,6 +89,7 @@ struct vmon_hot {
 };
 
 #define VMON_HOT_OFF	(1U << 31)	/* unlinked: skip until the rebuild */
+#define VMON_HOT_TRIGGER (1U << 30)	/* has a trigger extension: vmon_trigger_tick() */
 
 struct vmon_tarray {
 	struct rcu_head rcu;
@@ -117,6 +118,25 @@ struct vmon_timer {
 	u64 overloaded;
 	u64 throttled;			/* ticks skipped: CPU share used up */
 	unsigned int cursor;		/* next entry of a chunked walk */
+};
+
+/*
+ * The trigger extension of a watch (struct vmon_watch_req from size 152).
+ * The request part is set at registration; the rest is written by the
+ * watch's timer only (a watch is on one timer, whose callback never runs
+ * on two CPUs at once).  The rate reference is the extreme value (min for
+ * ">", max for "<") of two buckets of window_ns each, the current one and
+ * the one before: O(1) memory per watch, and every change within window_ns
+ * is seen (one within up to 2 * window_ns may be).
+ */
+struct vmon_trigger {
+	u32 consecutive;		/* ticks past the threshold before the edge */
+	u32 run;			/* ticks past it in a row, so far */
+	s64 rearm;			/* VMON_WATCH_REARM */
+	u64 window_ns;			/* VMON_WATCH_RATE */
+	u64 bucket_start;		/* of the current bucket; 0 = none yet */
+	s64 ref_cur;			/* extreme of the current bucket */
+	s64 ref_prev;			/* extreme of the bucket before */
 };
 
 struct vmon_watch {
@@ -148,6 +168,7 @@ struct vmon_watch {
 	bool remote;
 	char name[VMON_NAME_LEN];
 	char ksym[VMON_KSYM_LEN];
+	struct vmon_trigger trig;
 };
 
 /* Per open file of /dev/variable_monitor. */

@@ -117,6 +117,48 @@ static bool vmon_breached(const struct vmon_hot *h, u32 flags, s64 v)
 	return v < h->threshold;
 }
 
+/* a < b, as the watch compares its values */
+static bool vmon_value_lt(u32 flags, s64 a, s64 b)
+{
+	return flags & VMON_WATCH_UNSIGNED ? (u64)a < (u64)b : a < b;
+}
+
+/*
+ * The change of a VMON_WATCH_RATE watch: v minus the lowest (">") or
+ * highest ("<") value of this bucket and the one before.  A tick after a
+ * gap of two windows or more (the first, or a throttled timer) starts over.
+ */
+static s64 vmon_rate_change(struct vmon_trigger *t, u32 flags, s64 v, u64 now)
+{
+	bool up = flags & VMON_WATCH_GREATER;
+	s64 ref;
+
+	if (!t->bucket_start || now - t->bucket_start >= 2 * t->window_ns) {
+		t->bucket_start = now;
+		t->ref_cur = t->ref_prev = v;
+	} else if (now - t->bucket_start >= t->window_ns) {
+		t->bucket_start = now;
+		t->ref_prev = t->ref_cur;
+		t->ref_cur = v;
+	} else if (up ? vmon_value_lt(flags, v, t->ref_cur) :
+			vmon_value_lt(flags, t->ref_cur, v)) {
+		t->ref_cur = v;
+	}
+	ref = t->ref_prev;
+	if (up ? vmon_value_lt(flags, t->ref_cur, ref) :
+		 vmon_value_lt(flags, ref, t->ref_cur))
+		ref = t->ref_cur;
+	return (s64)((u64)v - (u64)ref);	/* wraps like the counter did */
+}
+
+/* May a breach of a REARM watch end on this (compared) value x? */
+static bool vmon_rearmed(const struct vmon_trigger *t, u32 flags, s64 x)
+{
+	if (flags & VMON_WATCH_GREATER)
+		return !vmon_value_lt(flags, t->rearm, x);	/* x <= rearm */
+	return !vmon_value_lt(flags, x, t->rearm);		/* x >= rearm */
+}
+
 /*
  * Generic cell rate algorithm, lockless for any CPU in hard-irq: at most
  * @rate events per second with bursts of @burst.  *tat is the theoretical
@@ -303,6 +345,9 @@ static void vmon_fire(struct vmon_timer *tm, struct vmon_watch *w, s64 v,
 	r->length = w->length;
 	memcpy(r->name, w->name, sizeof(r->name));
 	memcpy(r->ksym, w->ksym, sizeof(r->ksym));
+	r->consecutive = w->trig.consecutive;
+	r->rearm = w->trig.rearm;
+	r->rate_window_ns = w->trig.window_ns;
 	atomic_set_release(&ev->state, VMON_SLOT_READY);
 	vmon_dump_queue(!w->user);
 }
@@ -339,6 +384,45 @@ static void vmon_user_bucket_charge(u64 ns)
 	this_cpu_ptr(&vmon_cpu_bucket)->debt_ns += ns;
 }
 
+/*
+ * One tick of a watch with a trigger extension: the compared quantity (the
+ * value, or its change), then the edge rules of consecutive and rearm.
+ * Kept out of the plain walk so watches without one pay a flag test only.
+ */
+static void vmon_trigger_tick(struct vmon_timer *tm, struct vmon_hot *h,
+			      u32 flags, s64 v, u64 now)
+{
+	struct vmon_trigger *t = &h->w->trig;
+	u32 cmp = flags;
+	s64 x = v;
+	bool past;
+
+	if (flags & VMON_WATCH_RATE) {
+		x = vmon_rate_change(t, flags, v, now);
+		cmp &= ~VMON_WATCH_UNSIGNED;	/* a change is signed */
+	}
+	past = vmon_breached(h, cmp, x);
+	if (h->in_breach) {
+		if (flags & VMON_WATCH_REARM ? vmon_rearmed(t, cmp, x) : !past) {
+			h->in_breach = false;
+			WRITE_ONCE(h->w->in_breach, false);
+		}
+		return;
+	}
+	if (!past) {
+		t->run = 0;
+		return;
+	}
+	if (t->run < U32_MAX)
+		t->run++;
+	if (t->run < t->consecutive)
+		return;
+	t->run = 0;
+	h->in_breach = true;
+	WRITE_ONCE(h->w->in_breach, true);
+	vmon_fire(tm, h->w, x, now);
+}
+
 /* Walk hot[from, to); breach edges fire with the tick's start time. */
 static void vmon_tick_walk(struct vmon_timer *tm, struct vmon_tarray *arr,
 			   unsigned int from, unsigned int to, u64 start)
@@ -354,6 +438,10 @@ static void vmon_tick_walk(struct vmon_timer *tm, struct vmon_tarray *arr,
 		if (flags & VMON_HOT_OFF)
 			continue;
 		v = vmon_read_value(h);
+		if (unlikely(flags & VMON_HOT_TRIGGER)) {
+			vmon_trigger_tick(tm, h, flags, v, start);
+			continue;
+		}
 		b = vmon_breached(h, flags, v);
 		if (b == h->in_breach)
 			continue;
@@ -460,6 +548,9 @@ static void vmon_hot_fill(struct vmon_hot *h, struct vmon_watch *w)
 	h->kaddr = w->kaddr;
 	h->threshold = w->threshold;
 	h->flags = w->flags;
+	if (w->trig.consecutive > 1 ||
+	    w->flags & (VMON_WATCH_REARM | VMON_WATCH_RATE))
+		h->flags |= VMON_HOT_TRIGGER;
 	h->length = w->length;
 	h->in_breach = READ_ONCE(w->in_breach);
 	h->pad = 0;
@@ -854,6 +945,33 @@ static void vmon_probe_exec(void *data, struct task_struct *p, pid_t old_pid,
 
 /* ------------------------------------------------------- registration */
 
+/* The trigger extension: each field only with its flag, and in range. */
+static int vmon_check_trigger(const struct vmon_watch_req *req)
+{
+	bool gt = req->flags & VMON_WATCH_GREATER;
+
+	if (req->reserved || req->consecutive > VMON_MAX_CONSECUTIVE)
+		return -EINVAL;
+	if (!(req->flags & VMON_WATCH_REARM) && req->rearm)
+		return -EINVAL;
+	if (!(req->flags & VMON_WATCH_RATE) && req->rate_window_ns)
+		return -EINVAL;
+	if (req->flags & VMON_WATCH_RATE &&
+	    (req->rate_window_ns < req->interval_ns ||
+	     req->rate_window_ns > VMON_MAX_RATE_WINDOW_NS))
+		return -EINVAL;
+	/* rearm lies on the side of the threshold a breach returns to */
+	if (req->flags & VMON_WATCH_REARM) {
+		u32 cmp = req->flags & VMON_WATCH_RATE ?
+			  req->flags & ~VMON_WATCH_UNSIGNED : req->flags;
+
+		if (gt ? vmon_value_lt(cmp, req->threshold, req->rearm) :
+			 vmon_value_lt(cmp, req->rearm, req->threshold))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static int vmon_check_req(struct vmon_watch_req *req, bool privileged)
 {
 	if (req->flags & ~VMON_WATCH_FLAGS_ALL)
@@ -888,7 +1006,7 @@ static int vmon_check_req(struct vmon_watch_req *req, bool privileged)
 			return -EACCES;
 		req->interval_ns = READ_ONCE(vmon_min_interval_ns);
 	}
-	return 0;
+	return vmon_check_trigger(req);
 }
 
 /* Pin the page holding a user variable of target's memory. */
@@ -1192,6 +1310,9 @@ long vmon_ioc_watch(struct vmon_file *f, void __user *uarg)
 	w->target_tgid = current->tgid;
 	memcpy(w->name, req.name, sizeof(w->name));
 	memcpy(w->ksym, req.ksym, sizeof(w->ksym));
+	w->trig.consecutive = req.consecutive;
+	w->trig.rearm = req.rearm;
+	w->trig.window_ns = req.rate_window_ns;
 	if (req.flags & VMON_WATCH_KERNEL) {
 		w->target_tgid = 0;
 		ret = vmon_bind_kernel(w, req.addr, f->sys_admin);
@@ -1274,15 +1395,17 @@ int vmon_show_watches(struct seq_file *m, void *v)
 	struct vmon_watch *w;
 	int bkt;
 
-	seq_puts(m, "id owner target name length flags threshold interval_ns breaches dead\n");
+	seq_puts(m, "id owner target name length flags threshold interval_ns breaches dead consecutive rearm rate_window_ns\n");
 	mutex_lock(&vmon_mutex);
 	hash_for_each(vmon_owners, bkt, o, hnode) {
 		list_for_each_entry(w, &o->watches, onode)
-			seq_printf(m, "%llu %d %d %s %u %#x %lld %llu %llu %d\n",
+			seq_printf(m, "%llu %d %d %s %u %#x %lld %llu %llu %d %u %lld %llu\n",
 				   w->id, w->owner_tgid, w->target_tgid,
 				   w->name[0] ? w->name : "-", w->length,
 				   w->flags, w->threshold, w->interval_ns,
-				   READ_ONCE(w->breaches), READ_ONCE(w->dead));
+				   READ_ONCE(w->breaches), READ_ONCE(w->dead),
+				   w->trig.consecutive, w->trig.rearm,
+				   w->trig.window_ns);
 	}
 	mutex_unlock(&vmon_mutex);
 	return 0;

@@ -68,6 +68,7 @@ fn main() -> std::io::Result<()> {
             length: 4,
             name: b"queue",
             ksym: b"",
+            trigger: Default::default(),
         });
         for k in 0..tasks {
             let tgid = 1000 + (rnd() % 8) as i32;

@@ -5,6 +5,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
+use vmon_capture::watches::parse_duration;
 use vmon_capture::{human, Exit, Input, Options, Report, Stop};
 
 const EXAMPLES: &str = "\
@@ -80,31 +81,6 @@ struct Args {
     /// without PID is on it) and capture until it exits.
     #[arg(last = true, value_name = "PROGRAM ARGS")]
     program: Vec<String>,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30s, 5m, 500ms"))?;
-    let secs = match unit {
-        "" | "s" => v,
-        "ms" => v / 1e3,
-        "us" => v / 1e6,
-        "ns" => v / 1e9,
-        "m" | "min" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{s}`; use ns, us, ms, s, m or h"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

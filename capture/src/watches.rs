@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context as _, Result};
 use std::time::Duration;
-use vmon_kabi::{Threshold, WatchSpec};
+use vmon_kabi::{Threshold, Trigger, WatchSpec};
 
 /// `avenrun` is fixed point with 11 fractional bits (FIXED_1 = 1 << 11).
 pub const FIXED_1: f64 = 2048.0;
@@ -18,11 +18,13 @@ pub enum WatchArg {
         size: u32,
         unsigned: bool,
         threshold: Threshold,
+        trigger: Trigger,
     },
     Symbol {
         pid: i32,
         symbol: String,
         threshold: Threshold,
+        trigger: Trigger,
     },
 }
 
@@ -30,7 +32,10 @@ const USAGE: &str =
     "expected PID:ADDR:SIZE:OP:THRESHOLD (e.g. 1234:0x7ffc1000:4:>:100, SIZE 1/2/4/8 \
                      or u1/u2/u4/u8 for unsigned, OP > or <) or PID:SYMBOL>THRESHOLD \
                      (e.g. 1234:queue_len>100); without PID: (a variable of) the program \
-                     started after --";
+                     started after --; then optionally ,for=N (N ticks past the threshold \
+                     in a row), ,rearm=V (a breach ends only back past V) and ,within=DUR \
+                     (compare the change within DUR: >100,within=1s = rose by more than 100 \
+                     within 1 s)";
 
 /// The pid of a watch spec given without one: the program started with
 /// `-- PROGRAM`, filled in by [`WatchArg::in_program`].
@@ -77,7 +82,73 @@ fn threshold(op: &str, t: &str) -> Result<Threshold> {
     })
 }
 
+/// `30s`, `5m`, `500ms`, `100us`, `1h`: a duration on the command line.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s, 5m, 500ms"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1e3,
+        "us" => v / 1e6,
+        "ns" => v / 1e9,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}`; use ns, us, ms, s, m or h"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+/// The `,for=N,rearm=V,within=DUR` options after a watch spec.
+fn parse_trigger(opts: &str) -> Result<Trigger> {
+    let mut t = Trigger::default();
+    for opt in opts.split(',') {
+        let Some((k, v)) = opt.split_once('=') else {
+            bail!("watch option `{opt}` is not KEY=VALUE; {USAGE}");
+        };
+        match k.trim() {
+            "for" => {
+                t.consecutive = match v.trim().parse::<u32>() {
+                    Ok(n @ 1..=vmon_kabi::abi::VMON_MAX_CONSECUTIVE) => n,
+                    _ => bail!(
+                        "for={v}: give the ticks in a row, 1 to {}",
+                        vmon_kabi::abi::VMON_MAX_CONSECUTIVE
+                    ),
+                }
+            }
+            "rearm" => {
+                t.rearm = Some(
+                    parse_int(v)
+                        .with_context(|| format!("rearm={v} is not an integer; {USAGE}"))?,
+                )
+            }
+            "within" => {
+                let d = parse_duration(v).map_err(|e| anyhow::anyhow!("within={v}: {e}"))?;
+                if d.is_zero() {
+                    bail!("within={v}: the window must be longer than 0");
+                }
+                t.rate_window = Some(d);
+            }
+            other => bail!("unknown watch option `{other}` (for, rearm, within); {USAGE}"),
+        }
+    }
+    Ok(t)
+}
+
 pub fn parse_watch(s: &str) -> Result<WatchArg> {
+    let (s, trigger) = match s.split_once(',') {
+        Some((spec, opts)) => (spec, parse_trigger(opts)?),
+        None => (s, Trigger::default()),
+    };
     let parts: Vec<&str> = s.split(':').collect();
     let pid = |p: &str| -> Result<i32> {
         match p.trim().parse::<i32>() {
@@ -109,6 +180,7 @@ pub fn parse_watch(s: &str) -> Result<WatchArg> {
             size,
             unsigned,
             threshold: threshold(a[2], a[3])?,
+            trigger,
         });
     }
     let (p, rest) = match s.split_once(':') {
@@ -126,6 +198,7 @@ pub fn parse_watch(s: &str) -> Result<WatchArg> {
         pid: p,
         symbol: symbol.to_string(),
         threshold: threshold(&rest[i..i + 1], &rest[i + 1..])?,
+        trigger,
     })
 }
 
@@ -191,6 +264,7 @@ pub fn to_spec(arg: &WatchArg, interval: Option<Duration>) -> Result<WatchSpec> 
             size,
             unsigned,
             threshold,
+            trigger,
         } => WatchSpec {
             pid: *pid,
             addr: *addr,
@@ -200,11 +274,13 @@ pub fn to_spec(arg: &WatchArg, interval: Option<Duration>) -> Result<WatchSpec> 
             interval,
             name: short_name(&format!("{addr:x}")),
             ksym: None,
+            trigger: *trigger,
         },
         WatchArg::Symbol {
             pid,
             symbol,
             threshold,
+            trigger,
         } => {
             let (addr, size) = resolve_symbol(*pid, symbol)?;
             if !matches!(size, 1 | 2 | 4 | 8) {
@@ -222,6 +298,7 @@ pub fn to_spec(arg: &WatchArg, interval: Option<Duration>) -> Result<WatchSpec> 
                 interval,
                 name: short_name(symbol),
                 ksym: None,
+                trigger: *trigger,
             }
         }
     })
@@ -241,6 +318,7 @@ pub fn load_spec(load: f64, interval: Option<Duration>) -> Result<WatchSpec> {
         interval: Some(interval.unwrap_or(KERNEL_DEFAULT_INTERVAL)),
         name: short_name(&format!("load1>{load}")),
         ksym: Some("avenrun".into()),
+        trigger: Trigger::default(),
     })
 }
 
@@ -257,7 +335,8 @@ mod tests {
                 addr: 0x7ffc1000,
                 size: 4,
                 unsigned: true,
-                threshold: Threshold::Above(100)
+                threshold: Threshold::Above(100),
+                trigger: Trigger::default()
             }
         );
         assert_eq!(
@@ -267,7 +346,8 @@ mod tests {
                 addr: 4096,
                 size: 8,
                 unsigned: false,
-                threshold: Threshold::Below(-5)
+                threshold: Threshold::Below(-5),
+                trigger: Trigger::default()
             }
         );
         for bad in [
@@ -290,7 +370,8 @@ mod tests {
             WatchArg::Symbol {
                 pid: 99,
                 symbol: "queue_len".into(),
-                threshold: Threshold::Above(100)
+                threshold: Threshold::Above(100),
+                trigger: Trigger::default()
             }
         );
         assert_eq!(
@@ -298,10 +379,12 @@ mod tests {
             WatchArg::Symbol {
                 pid: 99,
                 symbol: "free".into(),
-                threshold: Threshold::Below(16)
+                threshold: Threshold::Below(16),
+                trigger: Trigger::default()
             }
         );
         assert!(parse_watch("99:queue_len").is_err());
+        assert!(parse_watch("99:q>5,").is_err());
         assert!(parse_watch("99:>5").is_err());
     }
 
@@ -314,7 +397,8 @@ mod tests {
             WatchArg::Symbol {
                 pid: 4321,
                 symbol: "queue_len".into(),
-                threshold: Threshold::Above(100)
+                threshold: Threshold::Above(100),
+                trigger: Trigger::default()
             }
         );
         let addr = parse_watch("0x1000:u8:<:3").unwrap();
@@ -323,6 +407,42 @@ mod tests {
         // A pid given stays.
         assert_eq!(parse_watch("7:x>1").unwrap().in_program(9).pid(), 7);
         assert!(parse_watch(">5").is_err());
+    }
+
+    #[test]
+    fn trigger_options_follow_the_threshold() {
+        let WatchArg::Symbol { trigger, .. } =
+            parse_watch("99:queue_len>100,for=5,rearm=80").unwrap()
+        else {
+            panic!("symbol form")
+        };
+        assert_eq!(
+            trigger,
+            Trigger {
+                consecutive: 5,
+                rearm: Some(80),
+                rate_window: None
+            }
+        );
+        let WatchArg::Addr { trigger, .. } = parse_watch("0x1000:4:<:-100,within=250ms").unwrap()
+        else {
+            panic!("address form")
+        };
+        assert_eq!(trigger.rate_window, Some(Duration::from_millis(250)));
+        let spec = to_spec(&parse_watch("7:0x1000:4:>:1,for=3").unwrap(), None).unwrap();
+        assert_eq!(spec.to_req().unwrap().consecutive, 3);
+        for (bad, says) in [
+            ("q>1,for=0", "ticks in a row"),
+            ("q>1,for=x", "ticks in a row"),
+            ("q>1,rearm=ten", "not an integer"),
+            ("q>1,within=0s", "longer than 0"),
+            ("q>1,within=5parsecs", "unknown unit"),
+            ("q>1,every=2", "unknown watch option"),
+            ("q>1,for", "KEY=VALUE"),
+        ] {
+            let e = parse_watch(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     static WATCH_ME: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(7);

@@ -68,6 +68,7 @@ fn breach(id: u64, value: i64) -> Breach<'static> {
         length: 4,
         name: b"depth",
         ksym: b"",
+        trigger: Default::default(),
     }
 }
 

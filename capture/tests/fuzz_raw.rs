@@ -41,6 +41,7 @@ fn stream(events: u64) -> Vec<u8> {
             length: 4,
             name: b"depth",
             ksym: b"",
+            trigger: Default::default(),
         });
         e.task(
             &TaskFixed {

@@ -62,6 +62,7 @@ fn breach() -> Breach<'static> {
         length: 4,
         name: b"depth",
         ksym: b"",
+        trigger: Default::default(),
     }
 }
 

@@ -92,6 +92,7 @@ fn stream(s: &Snapshot, window: usize) -> Vec<u8> {
         length: 4,
         name: b"depth",
         ksym: b"",
+        trigger: Default::default(),
     });
     let window = &s.stack[..s.stack.len().min(window)];
     e.task(

@@ -63,32 +63,76 @@ static inline int vmon_device_fd(void)
 	return fd;
 }
 
-/* Register one watch; *id (if not NULL) gets its id for cancel_watch_id(). */
-static inline int start_watch_id(watch_arg wa, __u64 *id)
+/*
+ * Conditions beyond "past the threshold" (all zero: the plain threshold),
+ * for start_watch_trigger().  See struct vmon_watch_req in uapi/vmon.h.
+ */
+typedef struct {
+	unsigned int consecutive;	/* ticks past the threshold before a breach */
+	unsigned char rearm_flag;	/* hysteresis: a breach ends only past rearm */
+	long long rearm;		/* <= threshold for ">", >= for "<" */
+	unsigned long long rate_window_ns; /* compare the change within it; 0 = the value */
+} watch_trigger;
+
+/* The ioctl argument of wa (and t, if not NULL). */
+static inline int vmon_fill_req(struct vmon_watch_req *req, watch_arg wa,
+				const watch_trigger *t)
+{
+	memset(req, 0, sizeof(*req));
+	req->size = sizeof(*req);
+	req->flags = (wa.unsigned_flag ? VMON_WATCH_UNSIGNED : 0) |
+		     (wa.greater_flag ? VMON_WATCH_GREATER : 0) |
+		     (wa.time_ns ? 0 : VMON_WATCH_DEF_INTERVAL);
+	req->pid = wa.task_id == getpid() ? 0 : wa.task_id;
+	if (wa.length_byte <= 0)
+		return -EINVAL;
+	req->length = (__u32)wa.length_byte;
+	req->addr = (__u64)(unsigned long)wa.ptr;
+	req->threshold = wa.threshold;
+	req->interval_ns = wa.time_ns;
+	vmon_copy_name(req->name, wa.name, sizeof(req->name));
+	if (t) {
+		req->consecutive = t->consecutive;
+		if (t->rearm_flag) {
+			req->flags |= VMON_WATCH_REARM;
+			req->rearm = t->rearm;
+		}
+		if (t->rate_window_ns) {
+			req->flags |= VMON_WATCH_RATE;
+			req->rate_window_ns = t->rate_window_ns;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Register one watch with trigger conditions t (NULL: none); *id (if not
+ * NULL) gets its id.  A module older than the trigger extension refuses a
+ * non-zero t with -E2BIG.
+ */
+static inline int start_watch_trigger(watch_arg wa, const watch_trigger *t,
+				      __u64 *id)
 {
 	struct vmon_watch_req req;
 	int fd = vmon_device_fd();
+	int ret;
 
 	if (fd < 0)
 		return fd;
-	memset(&req, 0, sizeof(req));
-	req.size = sizeof(req);
-	req.flags = (wa.unsigned_flag ? VMON_WATCH_UNSIGNED : 0) |
-		    (wa.greater_flag ? VMON_WATCH_GREATER : 0) |
-		    (wa.time_ns ? 0 : VMON_WATCH_DEF_INTERVAL);
-	req.pid = wa.task_id == getpid() ? 0 : wa.task_id;
-	if (wa.length_byte <= 0)
-		return -EINVAL;
-	req.length = (__u32)wa.length_byte;
-	req.addr = (__u64)(unsigned long)wa.ptr;
-	req.threshold = wa.threshold;
-	req.interval_ns = wa.time_ns;
-	vmon_copy_name(req.name, wa.name, sizeof(req.name));
+	ret = vmon_fill_req(&req, wa, t);
+	if (ret)
+		return ret;
 	if (ioctl(fd, VMON_IOC_WATCH, &req) < 0)
 		return -errno;
 	if (id)
 		*id = req.id;
 	return 0;
+}
+
+/* Register one watch; *id (if not NULL) gets its id for cancel_watch_id(). */
+static inline int start_watch_id(watch_arg wa, __u64 *id)
+{
+	return start_watch_trigger(wa, NULL, id);
 }
 
 static inline int start_watch(watch_arg wa)
@@ -129,7 +173,9 @@ static inline const char *vmon_strerror(int err)
 	case EPERM:
 		return "not permitted: watching another process needs ptrace rights over it; kernel watches need CAP_PERFMON (avenrun) or CAP_SYS_ADMIN (any other symbol), and none are allowed under kernel lockdown";
 	case EINVAL:
-		return "invalid watch: length must be 1, 2, 4 or 8, the address naturally aligned (a variable may not straddle pages), interval 10 us .. 1 h, name NUL-terminated";
+		return "invalid watch: length must be 1, 2, 4 or 8, the address naturally aligned (a variable may not straddle pages), interval 10 us .. 1 h, name NUL-terminated; triggers: consecutive <= 1000000, rearm on the side of the threshold a breach returns to, rate window from the interval to 1 h";
+	case E2BIG:
+		return "the module is older than this header and does not know the trigger conditions asked for (consecutive, rearm, rate): load the matching variable_monitor.ko";
 	case EFAULT:
 		return "address not mapped in the watched process";
 	case ESRCH:

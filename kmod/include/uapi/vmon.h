@@ -34,7 +34,13 @@
 #define VMON_WATCH_GREATER	(1U << 1) /* breach when value > threshold, else < */
 #define VMON_WATCH_KERNEL	(1U << 2) /* kernel variable: ksym + addr offset */
 #define VMON_WATCH_DEF_INTERVAL	(1U << 3) /* interval_ns came from a default */
-#define VMON_WATCH_FLAGS_ALL	((1U << 4) - 1)
+#define VMON_WATCH_REARM	(1U << 4) /* hysteresis: leave the breach only past rearm */
+#define VMON_WATCH_RATE		(1U << 5) /* compare the change within rate_window_ns */
+#define VMON_WATCH_FLAGS_ALL	((1U << 6) - 1)
+
+/* Bounds of the trigger extension (struct vmon_watch_req from size 152). */
+#define VMON_MAX_CONSECUTIVE	1000000U
+#define VMON_MAX_RATE_WINDOW_NS	(3600ULL * 1000000000ULL)
 
 /*
  * Register one watch.  size is sizeof(struct vmon_watch_req) as the caller
@@ -55,6 +61,22 @@ struct vmon_watch_req {
 	char name[VMON_NAME_LEN];	/* NUL-terminated */
 	char ksym[VMON_KSYM_LEN];	/* NUL-terminated, VMON_WATCH_KERNEL only */
 	__u64 id;		/* out: the watch id, unique while loaded */
+	/*
+	 * The trigger extension (size 152; all zero: breach on the first tick
+	 * past the threshold, re-arm on the first tick back).  "Past" compares
+	 * the value, or with VMON_WATCH_RATE the change: the value minus the
+	 * lowest (VMON_WATCH_GREATER) or highest (else) value of the last
+	 * rate_window_ns to 2 * rate_window_ns, signed, so "> 100" means "rose
+	 * by more than 100 within the window" and "< -100" "fell by more than
+	 * 100".  A breach begins after consecutive ticks past the threshold
+	 * (0 and 1: the first).  With VMON_WATCH_REARM it ends only on a tick
+	 * at or below rearm (GREATER; at or above for "<"), not on the first
+	 * tick back.
+	 */
+	__u32 consecutive;	/* 0 .. VMON_MAX_CONSECUTIVE */
+	__u32 reserved;		/* must be zero */
+	__s64 rearm;		/* VMON_WATCH_REARM only; else zero */
+	__u64 rate_window_ns;	/* VMON_WATCH_RATE only (interval_ns .. 1 h); else zero */
 };
 
 struct vmon_version {
@@ -119,7 +141,12 @@ struct vmon_rec_hello {
 	__u8 pad[7];
 };
 
-/* struct vmon_rec_breach.watch_flags = VMON_WATCH_* of the watch */
+/*
+ * struct vmon_rec_breach.watch_flags = VMON_WATCH_* of the watch; value is
+ * what was compared with the threshold (the change, for VMON_WATCH_RATE).
+ * The trigger fields at the end were added in record length 192: a shorter
+ * BREACH record comes from a module without them (all zero).
+ */
 struct vmon_rec_breach {
 	struct vmon_rec_hdr hdr;
 	__u64 watch_id;
@@ -133,6 +160,10 @@ struct vmon_rec_breach {
 	__u32 length;
 	char name[VMON_NAME_LEN];
 	char ksym[VMON_KSYM_LEN];
+	__u32 consecutive;	/* as struct vmon_watch_req */
+	__u32 reserved;
+	__s64 rearm;
+	__u64 rate_window_ns;
 };
 
 /* struct vmon_rec_task.state */

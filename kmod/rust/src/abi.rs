@@ -22,7 +22,11 @@ pub const VMON_WATCH_UNSIGNED: u32 = 1 << 0;
 pub const VMON_WATCH_GREATER: u32 = 1 << 1;
 pub const VMON_WATCH_KERNEL: u32 = 1 << 2;
 pub const VMON_WATCH_DEF_INTERVAL: u32 = 1 << 3;
-pub const VMON_WATCH_FLAGS_ALL: u32 = (1 << 4) - 1;
+pub const VMON_WATCH_REARM: u32 = 1 << 4;
+pub const VMON_WATCH_RATE: u32 = 1 << 5;
+pub const VMON_WATCH_FLAGS_ALL: u32 = (1 << 6) - 1;
+pub const VMON_MAX_CONSECUTIVE: u32 = 1_000_000;
+pub const VMON_MAX_RATE_WINDOW_NS: u64 = 3600 * 1_000_000_000;
 
 pub const VMON_REC_HELLO: u16 = 1;
 pub const VMON_REC_BREACH: u16 = 2;
@@ -72,6 +76,10 @@ pub struct vmon_watch_req {
     pub name: [u8; VMON_NAME_LEN],
     pub ksym: [u8; VMON_KSYM_LEN],
     pub id: u64,
+    pub consecutive: u32,
+    pub reserved: u32,
+    pub rearm: i64,
+    pub rate_window_ns: u64,
 }
 
 impl Default for vmon_watch_req {
@@ -87,6 +95,10 @@ impl Default for vmon_watch_req {
             name: [0; VMON_NAME_LEN],
             ksym: [0; VMON_KSYM_LEN],
             id: 0,
+            consecutive: 0,
+            reserved: 0,
+            rearm: 0,
+            rate_window_ns: 0,
         }
     }
 }
@@ -196,6 +208,10 @@ pub struct vmon_rec_breach {
     pub length: u32,
     pub name: [u8; VMON_NAME_LEN],
     pub ksym: [u8; VMON_KSYM_LEN],
+    pub consecutive: u32,
+    pub reserved: u32,
+    pub rearm: i64,
+    pub rate_window_ns: u64,
 }
 
 #[repr(C)]
@@ -286,6 +302,8 @@ pub struct vmon_rec_lost {
 pub const HDR_SIZE: usize = core::mem::size_of::<vmon_rec_hdr>();
 pub const HELLO_SIZE: usize = core::mem::size_of::<vmon_rec_hello>();
 pub const BREACH_SIZE: usize = core::mem::size_of::<vmon_rec_breach>();
+/// A BREACH record from a module before the trigger extension ends here.
+pub const BREACH_SIZE_V1: usize = core::mem::offset_of!(vmon_rec_breach, consecutive);
 pub const TASK_SIZE: usize = core::mem::size_of::<vmon_rec_task>();
 pub const MAPS_SIZE: usize = core::mem::size_of::<vmon_rec_maps>();
 pub const MAP_ENTRY_SIZE: usize = core::mem::size_of::<vmon_map_entry>();

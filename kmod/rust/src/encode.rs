@@ -200,6 +200,22 @@ impl Encoder {
         );
         put_str(r, offset_of!(vmon_rec_breach, name), VMON_NAME_LEN, b.name);
         put_str(r, offset_of!(vmon_rec_breach, ksym), VMON_KSYM_LEN, b.ksym);
+        let t = &b.trigger;
+        put(
+            r,
+            offset_of!(vmon_rec_breach, consecutive),
+            &t.consecutive.to_le_bytes(),
+        );
+        put(
+            r,
+            offset_of!(vmon_rec_breach, rearm),
+            &t.rearm.to_le_bytes(),
+        );
+        put(
+            r,
+            offset_of!(vmon_rec_breach, rate_window_ns),
+            &t.rate_window_ns.to_le_bytes(),
+        );
         self
     }
 

@@ -24,4 +24,4 @@ pub mod watch;
 
 pub use encode::Encoder;
 pub use records::{Body, Record, RecordError, Records};
-pub use watch::{Threshold, Watch, WatchError, WatchId, WatchSpec, Watchable, Watcher};
+pub use watch::{Threshold, Trigger, Watch, WatchError, WatchId, WatchSpec, Watchable, Watcher};

@@ -147,6 +147,19 @@ pub struct Breach<'a> {
     pub length: u32,
     pub name: &'a [u8],
     pub ksym: &'a [u8],
+    /// The watch's trigger extension; all zero from a module before it
+    /// (a BREACH record of [`BREACH_SIZE_V1`] bytes).
+    pub trigger: BreachTrigger,
+}
+
+/// The trigger fields of a BREACH record, as the module sent them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BreachTrigger {
+    pub consecutive: u32,
+    /// Meaningful with `VMON_WATCH_REARM` in the watch flags.
+    pub rearm: i64,
+    /// Non-zero with `VMON_WATCH_RATE` in the watch flags.
+    pub rate_window_ns: u64,
 }
 
 /// The fixed part of a TASK record.
@@ -473,7 +486,7 @@ fn type_name(t: u16) -> &'static str {
 fn min_len(t: u16) -> usize {
     match t {
         VMON_REC_HELLO => HELLO_SIZE,
-        VMON_REC_BREACH => BREACH_SIZE,
+        VMON_REC_BREACH => BREACH_SIZE_V1,
         VMON_REC_TASK => TASK_SIZE,
         VMON_REC_MAPS => MAPS_SIZE,
         VMON_REC_CHAIN => CHAIN_SIZE,
@@ -517,6 +530,12 @@ fn parse_body<'a>(t: u16, r: &'a [u8]) -> Result<Body<'a>, String> {
             length: u32_at(r, offset_of!(vmon_rec_breach, length)),
             name: cstr_at(r, offset_of!(vmon_rec_breach, name), VMON_NAME_LEN),
             ksym: cstr_at(r, offset_of!(vmon_rec_breach, ksym), VMON_KSYM_LEN),
+            // arr() reads zeros past a shorter record's end
+            trigger: BreachTrigger {
+                consecutive: u32_at(r, offset_of!(vmon_rec_breach, consecutive)),
+                rearm: i64_at(r, offset_of!(vmon_rec_breach, rearm)),
+                rate_window_ns: u64_at(r, offset_of!(vmon_rec_breach, rate_window_ns)),
+            },
         }),
         VMON_REC_TASK => Body::Task(parse_task(r)?),
         VMON_REC_MAPS => {

@@ -234,6 +234,44 @@ pub enum Threshold {
     Below(i64),
 }
 
+/// When a breach begins and ends, beyond "past the threshold" (the module's
+/// trigger extension, `struct vmon_watch_req` from size 152).
+/// `Trigger::default()` is the plain threshold: a breach begins on the
+/// first tick past it and ends on the first tick back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Trigger {
+    /// Ticks past the threshold in a row before a breach begins (0 and 1:
+    /// the first), at most [`VMON_MAX_CONSECUTIVE`].
+    pub consecutive: u32,
+    /// Hysteresis: a breach ends only on a tick at or below this value
+    /// (at or above, for [`Threshold::Below`]), not on the first tick back.
+    pub rearm: Option<i64>,
+    /// Compare the change within this window instead of the value: the
+    /// value minus the lowest ([`Threshold::Above`]) or highest (`Below`)
+    /// value of the last window to two windows, so `Above(100)` means
+    /// "rose by more than 100 within the window". From the interval to 1 h.
+    pub rate_window: Option<Duration>,
+}
+
+impl Trigger {
+    /// Whether this asks for anything beyond the plain threshold.
+    pub fn is_plain(&self) -> bool {
+        self.consecutive <= 1 && self.rearm.is_none() && self.rate_window.is_none()
+    }
+
+    fn fill(&self, req: &mut vmon_watch_req) {
+        req.consecutive = self.consecutive;
+        if let Some(r) = self.rearm {
+            req.flags |= VMON_WATCH_REARM;
+            req.rearm = r;
+        }
+        if let Some(w) = self.rate_window {
+            req.flags |= VMON_WATCH_RATE;
+            req.rate_window_ns = u64::try_from(w.as_nanos()).unwrap_or(u64::MAX).max(1);
+        }
+    }
+}
+
 /// Everything about a watch, for watches on another process or the kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchSpec {
@@ -251,6 +289,8 @@ pub struct WatchSpec {
     pub name: String,
     /// A kernel symbol (e.g. `avenrun`) for a kernel watch, at most 63 bytes.
     pub ksym: Option<String>,
+    /// When a breach begins and ends; the default is the plain threshold.
+    pub trigger: Trigger,
 }
 
 impl WatchSpec {
@@ -272,6 +312,7 @@ impl WatchSpec {
         if self.unsigned {
             req.flags |= VMON_WATCH_UNSIGNED;
         }
+        self.trigger.fill(&mut req);
         match self.interval {
             None => req.flags |= VMON_WATCH_DEF_INTERVAL,
             // A zero or sub-ns interval would mean "default" to the module:
@@ -420,6 +461,7 @@ impl Watcher {
             interval,
             name: name.to_string(),
             ksym: None,
+            trigger: Trigger::default(),
         };
         let id = self.register(&spec)?;
         Ok(Watch { watcher: self, id })
@@ -605,6 +647,7 @@ mod tests {
             interval: None,
             name: "load".into(),
             ksym: Some("avenrun".into()),
+            trigger: Trigger::default(),
         }
         .to_req()
         .unwrap();
@@ -667,8 +710,26 @@ mod tests {
             interval: Some(Duration::from_micros(100)),
             name: "queue_depth".into(),
             ksym: None,
+            trigger: Trigger::default(),
         };
         let r = spec.to_req().unwrap();
+        assert_eq!((r.consecutive, r.rearm, r.rate_window_ns), (0, 0, 0));
+        assert_eq!(r.flags & (VMON_WATCH_REARM | VMON_WATCH_RATE), 0);
+        let mut t = spec.clone();
+        t.trigger = Trigger {
+            consecutive: 5,
+            rearm: Some(-20),
+            rate_window: Some(Duration::from_millis(250)),
+        };
+        let tr = t.to_req().unwrap();
+        assert_eq!(tr.consecutive, 5);
+        assert_eq!(tr.rearm, -20);
+        assert_eq!(tr.rate_window_ns, 250_000_000);
+        assert_eq!(
+            tr.flags & (VMON_WATCH_REARM | VMON_WATCH_RATE),
+            VMON_WATCH_REARM | VMON_WATCH_RATE
+        );
+        assert!(!t.trigger.is_plain() && spec.trigger.is_plain());
         assert_eq!(r.size as usize, core::mem::size_of::<vmon_watch_req>());
         assert_eq!(r.flags, VMON_WATCH_UNSIGNED);
         assert_eq!((r.pid, r.addr, r.length, r.threshold), (42, 0x1000, 4, -5));

@@ -47,6 +47,7 @@ fn sample_stream() -> Vec<u8> {
         length: 4,
         name: b"queue",
         ksym: b"",
+        trigger: Default::default(),
     });
     e.task(
         &task_fixed(),
@@ -394,4 +395,35 @@ fn names_are_cut_to_leave_a_nul() {
     let Body::Breach(b) = r.body else { panic!() };
     assert_eq!(b.name, b"a_name_longer_t");
     assert_eq!(b.ksym, b"avenrun");
+}
+
+#[test]
+fn breach_trigger_fields_round_trip_and_old_records_read_as_plain() {
+    use vmon_kabi::abi::{BREACH_SIZE, BREACH_SIZE_V1};
+    use vmon_kabi::records::BreachTrigger;
+    let trigger = BreachTrigger {
+        consecutive: 7,
+        rearm: -3,
+        rate_window_ns: 250_000_000,
+    };
+    let mut e = Encoder::new();
+    e.breach(&Breach {
+        watch_id: 9,
+        name: b"q",
+        trigger,
+        ..Default::default()
+    });
+    let bytes = e.bytes().to_vec();
+    assert_eq!(bytes.len(), BREACH_SIZE);
+    let r = Records::new(&bytes).next().unwrap().unwrap();
+    let Body::Breach(b) = r.body else { panic!() };
+    assert_eq!(b.trigger, trigger);
+    // what a module before the extension sends: the record ends at the name
+    // fields, its len says so, and it reads as a plain watch
+    let mut old = bytes[..BREACH_SIZE_V1].to_vec();
+    old[4..8].copy_from_slice(&(BREACH_SIZE_V1 as u32).to_le_bytes());
+    let r = Records::new(&old).next().unwrap().unwrap();
+    let Body::Breach(b) = r.body else { panic!() };
+    assert_eq!((b.watch_id, b.name), (9, &b"q"[..]));
+    assert_eq!(b.trigger, BreachTrigger::default());
 }
