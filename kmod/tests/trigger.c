@@ -178,7 +178,7 @@ static void case_refused(void)
 	refused("rearm below the threshold of a < watch", r);
 	r = base; r.rate_window_ns = 200 * MS;
 	refused("rate window without VMON_WATCH_RATE", r);
-	r = base; r.flags |= VMON_WATCH_RATE; r.rate_window_ns = MS / 2;
+	r = base; r.flags |= VMON_WATCH_RATE; r.rate_window_ns = 1;
 	refused("rate window shorter than the interval", r);
 	r = base; r.flags |= VMON_WATCH_RATE; r.rate_window_ns = VMON_MAX_RATE_WINDOW_NS + 1;
 	refused("rate window above 1 h", r);

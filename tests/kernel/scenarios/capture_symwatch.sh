@@ -8,7 +8,8 @@
 # (5 breaches with values 200..204 under watch vmon_queue_len > 100).
 # Then the same as `vmon-capture --watch 'vmon_queue_len>100' -- globalvar
 # ...`: vmon-capture starts the program itself (stopped at its exec until the
-# watch is in place), and the capture ends when the program exits.
+# watch is in place), and the capture ends when the program exits. Last, the
+# trigger option for=N, through vmon-capture into the module.
 #   tests/kernel/run.sh --kernels 6.1 --scenario capture_symwatch
 # vmon-rust: vmon-capture
 # vmon-timeout: 240
@@ -56,5 +57,18 @@ vals=$(sed -n 's/^vmon-capture: breach of vmon_queue_len (value \([0-9]*\), thre
 	"$VMON_OUT/launch.log" | tr '\n' ' ')
 [ "$vals" = "200 201 202 203 204 " ] || fail "launch: breach values '$vals', want 200..204"
 grep -q vmon_queue_len /proc/variable_monitor/watches && fail "the program's watch outlived it"
+
+# trigger options reach the module: each 300 ms hold is ~300 ticks of 1 ms
+# (fewer under TCG, never more), so for=20000 never breaches and for=20
+# breaches once per hold
+for t in 20000:0 20:5; do
+	timeout 150 "$VMON_BIN/vmon-capture" -o /tmp/trig.vmt --watch "vmon_queue_len>100,for=${t%:*}" \
+		--interval 1ms -- "$VMON_BIN/globalvar" 5 300 120000 > /tmp/gv3.out 2> /tmp/trig.log
+	rc=$?
+	cat /tmp/trig.log
+	[ $rc = 0 ] || fail "vmon-capture --watch ...,for=${t%:*}: exit $rc"
+	grep -q "^vmon-capture: ${t#*:} breaches" /tmp/trig.log ||
+		fail "for=${t%:*}: not ${t#*:} breaches"
+done
 rmmod variable_monitor || fail "rmmod"
 echo PASS
