@@ -128,6 +128,42 @@ static const struct proc_ops vmon_tunable_ops = {
 	.proc_write = vmon_tunable_write,
 };
 
+static int vmon_control_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, vmon_show_control, NULL);
+}
+
+/* "activate" or "deactivate", with an optional newline */
+static ssize_t vmon_control_write(struct file *file, const char __user *ubuf,
+				  size_t count, loff_t *ppos)
+{
+	char buf[16];
+	size_t n = min(count, sizeof(buf) - 1);
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (copy_from_user(buf, ubuf, n))
+		return -EFAULT;
+	buf[n] = 0;
+	if (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	if (!strcmp(buf, "activate"))
+		vmon_set_active(true);
+	else if (!strcmp(buf, "deactivate"))
+		vmon_set_active(false);
+	else
+		return -EINVAL;
+	return count;
+}
+
+static const struct proc_ops vmon_control_ops = {
+	.proc_open = vmon_control_open,
+	.proc_read = seq_read,
+	.proc_lseek = seq_lseek,
+	.proc_release = single_release,
+	.proc_write = vmon_control_write,
+};
+
 static int vmon_stats_show(struct seq_file *m, void *v)
 {
 	unsigned int watches, timers;
@@ -177,7 +213,8 @@ static int vmon_proc_init(void)
 			goto err;
 	if (!proc_create_single("stats", 0444, vmon_proc_dir, vmon_stats_show) ||
 	    !proc_create_single("timers", 0444, vmon_proc_dir, vmon_show_timers) ||
-	    !proc_create_single("watches", 0400, vmon_proc_dir, vmon_show_watches))
+	    !proc_create_single("watches", 0400, vmon_proc_dir, vmon_show_watches) ||
+	    !proc_create("control", 0644, vmon_proc_dir, &vmon_control_ops))
 		goto err;
 	return 0;
 err:

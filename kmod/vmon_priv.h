@@ -200,6 +200,8 @@ long vmon_ioc_watch(struct vmon_file *f, void __user *uarg);
 long vmon_ioc_cancel(struct vmon_file *f, unsigned long id);
 void vmon_file_release_watches(struct vmon_file *f);
 int vmon_show_timers(struct seq_file *m, void *v);
+int vmon_show_control(struct seq_file *m, void *v);
+int vmon_set_active(bool on);
 int vmon_show_watches(struct seq_file *m, void *v);
 void vmon_watch_counts(unsigned int *watches, unsigned int *timers,
 		       u64 *ticks, u64 *checks, u64 *ns, u64 *overruns);

@@ -78,6 +78,8 @@ static DEFINE_HASHTABLE(vmon_targets, 10);
 static LIST_HEAD(vmon_timers);
 static unsigned int vmon_nr_watches, vmon_nr_timers;
 static atomic_t vmon_live_watches = ATOMIC_INIT(0);
+static bool vmon_active = true;		/* vmon_set_active(), under vmon_mutex */
+static u64 vmon_active_since;		/* CLOCK_BOOTTIME ns of the last change */
 static atomic64_t vmon_next_id = ATOMIC64_INIT(0);
 static bool vmon_closing;
 
@@ -1224,7 +1226,7 @@ static int vmon_add(struct vmon_file *f, struct vmon_watch *w)
 		vmon_batch_free_rest(&b);
 		return -ENOMEM;	/* the caller unpins and frees w */
 	}
-	if (tm->nr == 1)
+	if (tm->nr == 1 && vmon_active)	/* else vmon_set_active() starts it */
 		hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns), tm->mode);
 	return 0;
 err_user:
@@ -1343,6 +1345,55 @@ err_unpin:
 err_free:
 	kfree(w);
 	return ret;
+}
+
+/* ------------------------------------------------------ activate/deactivate */
+
+/*
+ * /proc/variable_monitor/control: "deactivate" cancels every timer, so no
+ * watch is read, no breach is counted and no dump starts, while watches,
+ * pins and charges stay; "activate" starts the timers that have watches.
+ * The exit/exec tracepoints stay attached: they only end the watches of
+ * processes that go away, which must happen whatever the state.  Under
+ * vmon_mutex, like every timer start and cancel.
+ */
+int vmon_set_active(bool on)
+{
+	struct vmon_timer *tm;
+
+	mutex_lock(&vmon_mutex);
+	if (vmon_active != on) {
+		list_for_each_entry(tm, &vmon_timers, node) {
+			if (!on)
+				hrtimer_cancel(&tm->hrt);	/* waits for a running tick */
+			else if (tm->nr)
+				hrtimer_start(&tm->hrt, ns_to_ktime(tm->interval_ns), tm->mode);
+		}
+		vmon_active = on;
+		vmon_active_since = ktime_get_boottime_ns();
+		pr_info("%s by uid %u\n", on ? "activated" : "deactivated",
+			from_kuid(&init_user_ns, current_uid()));
+	}
+	mutex_unlock(&vmon_mutex);
+	return 0;
+}
+
+int vmon_show_control(struct seq_file *m, void *v)
+{
+	u64 since;
+	bool on;
+
+	mutex_lock(&vmon_mutex);
+	on = vmon_active;
+	since = vmon_active_since;
+	mutex_unlock(&vmon_mutex);
+	if (!since)
+		seq_printf(m, "%s since load\n", on ? "active" : "deactivated");
+	else
+		seq_printf(m, "%s since %llu.%09llu s (CLOCK_BOOTTIME)\n",
+			   on ? "active" : "deactivated", since / NSEC_PER_SEC,
+			   since % NSEC_PER_SEC);
+	return 0;
 }
 
 /* ---------------------------------------------------------- /proc views */

@@ -14,6 +14,10 @@
  *                of 150 breaches the "< -100" rate watch once
  *   refused      each malformed extension gets EINVAL; a 128-byte request
  *                (a caller built before the extension) still registers
+ *
+ *   trigger [all|refused|consecutive|rearm|rate]
+ *   trigger pulse NAME INTERVAL_MS SECONDS   one plain watch NAME > 100,
+ *                toggled between 0 and 101 every 50 ms (for scenario control)
  */
 #include "vt_common.h"
 #include <errno.h>
@@ -39,10 +43,12 @@ static long long breaches(const char *name)
 	return b;
 }
 
+static long pulse_interval_ms = 1;
+
 static void watch(const char *name, int *var, long long thr, int greater,
 		  const watch_trigger *t)
 {
-	watch_arg wa = vt_arg(name, var, 4, thr, 1 * MS);
+	watch_arg wa = vt_arg(name, var, 4, thr, pulse_interval_ms * MS);
 	int ret;
 
 	wa.greater_flag = greater;
@@ -190,10 +196,31 @@ static void case_refused(void)
 	       offsetof(struct vmon_watch_req, consecutive));
 }
 
+static void pulse(const char *name, long interval_ms, int secs)
+{
+	static int v;
+
+	pulse_interval_ms = interval_ms;
+	watch(name, &v, 100, 1, NULL);
+	printf("ready\n");
+	fflush(stdout);
+	for (int i = 0; i < secs * 20; i++) {
+		v = v ? 0 : 101;
+		vt_sleep_ms(50);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "all";
 	int all = !strcmp(c, "all");
+
+	if (!strcmp(c, "pulse")) {
+		if (argc != 5)
+			VT_FAIL("usage: trigger pulse NAME INTERVAL_MS SECONDS");
+		pulse(argv[2], atol(argv[3]), atoi(argv[4]));
+		return 0;
+	}
 
 	if (all || !strcmp(c, "refused"))
 		case_refused();
