@@ -7,19 +7,20 @@
 //! (`watch NAME > THRESHOLD`), its samples in breach-time order (so
 //! speedscope's time-ordered view walks the breaches as they happened),
 //! each a stack root first of weight 1 (one task sample; the unit is
-//! `none`). The frames table is shared: one entry per unique
-//! (function, file, line), with the source file and line when DWARF gave
-//! them and the module's path otherwise. Names are the full demangled
-//! names, kernel frames unmarked (their file is the kernel module); a
-//! sample without frames has the one frame `[no stack]`. Every string is
+//! `none`). The frames table is shared: one entry per function (what
+//! speedscope's left-heavy and sandwich views add up by), inlined or not,
+//! with its source file and the lowest line of it seen in the samples when
+//! DWARF gave them (vmon knows the lines of calls, not of declarations),
+//! the module's path otherwise. Names are the full demangled names, kernel
+//! frames unmarked (their file is the kernel module, `[kernel]` for the
+//! core kernel); a sample without frames has the one frame `[no stack]`. Every string is
 //! escaped by the JSON encoder, so no name can break the file.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use serde::Serialize;
 
-use crate::analysis::{Analysis, FrameId, ModuleKind};
+use crate::analysis::{Analysis, ModuleKind};
 
 /// The `$schema` every speedscope file names.
 pub const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
@@ -29,7 +30,7 @@ struct File<'a> {
     #[serde(rename = "$schema")]
     schema: &'static str,
     shared: Shared<'a>,
-    profiles: Vec<Profile>,
+    profiles: Vec<Profile<'a>>,
     name: String,
     #[serde(rename = "activeProfileIndex")]
     active_profile_index: usize,
@@ -41,7 +42,7 @@ struct Shared<'a> {
     frames: Vec<Frame<'a>>,
 }
 
-#[derive(Serialize, PartialEq, Eq, Hash, Clone)]
+#[derive(Serialize)]
 struct Frame<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,7 +52,7 @@ struct Frame<'a> {
 }
 
 #[derive(Serialize)]
-struct Profile {
+struct Profile<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     name: String,
@@ -60,33 +61,54 @@ struct Profile {
     start_value: u64,
     #[serde(rename = "endValue")]
     end_value: u64,
-    samples: Vec<Vec<u32>>,
+    samples: Vec<&'a [u32]>,
     weights: Vec<u32>,
 }
 
 /// Writes the speedscope file of `a`.
 pub fn write(a: &Analysis, w: &mut dyn Write) -> std::io::Result<()> {
-    let file = build(a);
-    serde_json::to_writer(&mut *w, &file)?;
-    w.write_all(b"\n")
-}
-
-fn build(a: &Analysis) -> File<'_> {
-    // The shared frames: analysis frames that print alike share an entry.
-    let mut frames: Vec<Frame<'_>> = Vec::new();
-    let mut index: HashMap<Frame<'_>, u32> = HashMap::new();
-    let of_frame: Vec<u32> = (0..a.frames.len())
-        .map(|i| intern(&mut frames, &mut index, frame(a, FrameId(i as u32))))
-        .collect();
-    let no_stack = intern(
-        &mut frames,
-        &mut index,
-        Frame {
-            name: "[no stack]",
-            file: None,
+    // The shared frames: one per function (what speedscope's views add
+    // up by), then `[no stack]`.
+    let mut frames: Vec<Frame<'_>> = a
+        .funcs
+        .iter()
+        .map(|f| Frame {
+            name: f.name.as_str(),
+            file: a
+                .modules
+                .get(f.module.idx())
+                .filter(|m| m.kind != ModuleKind::Unknown && !m.path.is_empty())
+                .map(|m| m.path.as_str()),
             line: None,
-        },
-    );
+        })
+        .collect();
+    // A function's file and line: its source file (that of the first of
+    // its frames with one) and the lowest line seen there.
+    let mut has_source = vec![false; frames.len()];
+    for fr in &a.frames {
+        let (Some(f), Some(file)) = (frames.get_mut(fr.func.idx()), fr.file.as_deref()) else {
+            continue;
+        };
+        let seen = has_source.get_mut(fr.func.idx());
+        match seen {
+            Some(seen) if !*seen => {
+                *seen = true;
+                f.file = Some(file);
+                f.line = (fr.line > 0).then_some(fr.line);
+            }
+            Some(_) if f.file == Some(file) && fr.line > 0 => {
+                f.line = Some(f.line.map_or(fr.line, |l| l.min(fr.line)));
+            }
+            _ => {}
+        }
+    }
+    let no_stack = frames.len() as u32;
+    frames.push(Frame {
+        name: "[no stack]",
+        file: None,
+        line: None,
+    });
+    let of_frame: Vec<u32> = a.frames.iter().map(|fr| fr.func.0).collect();
 
     // Each stack's frame indices, root first, once per unique stack.
     let stacks: Vec<Vec<u32>> = a
@@ -105,6 +127,8 @@ fn build(a: &Analysis) -> File<'_> {
             }
         })
         .collect();
+
+    let no_stack_stack = [no_stack];
 
     // The samples of each watch in breach-time order (the capture's clock,
     // then the input, the breach and the sample's own order).
@@ -129,8 +153,7 @@ fn build(a: &Analysis) -> File<'_> {
             samples.push(
                 stacks
                     .get(s.stack.idx())
-                    .cloned()
-                    .unwrap_or_else(|| vec![no_stack]),
+                    .map_or(&no_stack_stack[..], Vec::as_slice),
             );
             i += 1;
         }
@@ -155,49 +178,14 @@ fn build(a: &Analysis) -> File<'_> {
         .iter()
         .map(|i| i.path.rsplit('/').next().unwrap_or(&i.path))
         .collect();
-    File {
+    let file = File {
         schema: SCHEMA,
         shared: Shared { frames },
         profiles,
         name: format!("vmon {}", inputs.join(", ")),
         active_profile_index: 0,
         exporter: format!("vmon-analyze {}", env!("CARGO_PKG_VERSION")),
-    }
-}
-
-/// The index of `f` in `frames`, added when new.
-fn intern<'a>(
-    frames: &mut Vec<Frame<'a>>,
-    index: &mut HashMap<Frame<'a>, u32>,
-    f: Frame<'a>,
-) -> u32 {
-    *index.entry(f.clone()).or_insert_with(|| {
-        frames.push(f);
-        (frames.len() - 1) as u32
-    })
-}
-
-/// The speedscope frame of an analysis frame.
-fn frame(a: &Analysis, id: FrameId) -> Frame<'_> {
-    let Some(fr) = a.frames.get(id.idx()) else {
-        return Frame {
-            name: "[unknown]",
-            file: None,
-            line: None,
-        };
     };
-    let func = a.funcs.get(fr.func.idx());
-    let module = func.and_then(|f| a.modules.get(f.module.idx()));
-    let file = match (&fr.file, module) {
-        (Some(f), _) => Some(f.as_str()),
-        (None, Some(m)) if m.kind != ModuleKind::Unknown && !m.path.is_empty() => {
-            Some(m.path.as_str())
-        }
-        _ => None,
-    };
-    Frame {
-        name: func.map_or("[unknown]", |f| f.name.as_str()),
-        file,
-        line: (fr.file.is_some() && fr.line > 0).then_some(fr.line),
-    }
+    serde_json::to_writer(&mut *w, &file)?;
+    w.write_all(b"\n")
 }
