@@ -8,6 +8,8 @@
 //! python's jsonschema, and for its shape: one profile per watch with
 //! samples, as many samples as the watch has, weight 1 each, in
 //! breach-time order. On the shipped samples and a generated capture.
+//! speedscope's `perf script` importer also reads vmon's `--perf-script`
+//! text of the shipped samples: one profile per thread, each named.
 //!
 //! The test installs what it needs (`npm install speedscope` into
 //! ~/.cache/vmon-speedscope, as scripts/install-deps.sh does); without
@@ -451,6 +453,59 @@ fn check(input: &Path, site: &Path, dist: &Path, bin: Option<&Path>, port: u16) 
     }
 }
 
+/// speedscope also imports `--perf-script` text (its `perf script`
+/// importer, one profile per thread): every thread of the text must be a
+/// profile, named as speedscope names them, `comm pid: P tid: T`.
+fn check_perf_script(input: &Path, site: &Path, bin: &Path, port: u16) {
+    let stem = input.file_stem().unwrap().to_string_lossy().to_string();
+    let name = format!("{stem}.perf.txt");
+    let o = Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
+        .arg(input)
+        .args(["-q", "--perf-script"])
+        .arg(site.join(&name))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(site.join(&name)).unwrap();
+    let mut threads = std::collections::BTreeSet::new();
+    for l in text.lines().filter(|l| l.ends_with(" 1 task-clock:")) {
+        // comm tgid/tid [cpu] time: 1 task-clock:
+        let w: Vec<&str> = l.split(' ').collect();
+        let at = w.len() - 5;
+        let (tgid, tid) = w[at].split_once('/').expect("tgid/tid");
+        threads.insert(format!("{} pid: {tgid} tid: {tid}", w[..at].join(" ")));
+    }
+    assert!(!threads.is_empty(), "{stem}: no events");
+    let url = format!(
+        "http://127.0.0.1:{port}/index.html#profileURL=http%3A%2F%2F127.0.0.1%3A{port}%2F{name}"
+    );
+    let dom = dump_dom(bin, &site.join(format!("chrome-{stem}-perf")), &url);
+    if threads.len() > 1 {
+        let which = format!("(1/{})", threads.len());
+        assert!(
+            dom.contains(&which),
+            "{stem}: speedscope made other than {} thread profiles of the perf script:\n{}",
+            threads.len(),
+            &dom[..dom.len().min(3000)]
+        );
+    }
+    for t in &threads {
+        assert!(
+            dom.contains(
+                &t.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            ),
+            "{stem}: speedscope's perf importer does not show the thread {t:?}:\n{}",
+            &dom[..dom.len().min(3000)]
+        );
+    }
+    eprintln!(
+        "{stem}: speedscope imports the perf script: {} thread profiles",
+        threads.len()
+    );
+}
+
 #[test]
 fn speedscope_shows_the_shipped_samples_and_a_generated_capture_as_vmon_summarizes_them() {
     let Some(dist) = speedscope_dist() else {
@@ -489,6 +544,11 @@ fn speedscope_shows_the_shipped_samples_and_a_generated_capture_as_vmon_summariz
     inputs.push(vmt);
     for input in &inputs {
         check(input, &site, &dist, bin.as_deref(), port);
+    }
+    if let Some(bin) = &bin {
+        for input in &inputs[..3] {
+            check_perf_script(input, &site, bin, port);
+        }
     }
     let _ = std::fs::remove_dir_all(&d);
 }
