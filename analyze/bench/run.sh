@@ -7,7 +7,7 @@
 #
 # 1. End to end: vmon-gen writes 10^6 task samples; `vmon-analyze FILE
 #    --flamegraph --csv DIR` is timed against the same samples as symbolized
-#    `perf script` text through `inferno-collapse-perf | inferno-flamegraph`.
+#    `perf script` text through `inferno-collapse-perf --kernel | inferno-flamegraph`.
 #    The folded stacks of both are compared.
 # 2. Peak memory, 1 vs 2 rayon threads, and 10^5 / 10^6 / 10^7 samples.
 # 3. Symbolization of 100,000 unique addresses of ripgrep built with full
@@ -129,8 +129,8 @@ log "the same $NI samples as perf script text"
 "$PERF_SCRIPT" "$FI" >"$WORK/perf.txt"
 PERF_MB=$(du -m "$WORK/perf.txt" | cut -f1)
 REPEAT_SAVED=$REPEAT; REPEAT=1
-timed inferno sh -c "'$INFERNO_COLLAPSE' <'$WORK/perf.txt' | '$INFERNO_FLAME' >'$WORK/inferno.svg'"
-timed inferno_collapse sh -c "'$INFERNO_COLLAPSE' <'$WORK/perf.txt' >'$WORK/inferno.folded'"
+timed inferno sh -c "'$INFERNO_COLLAPSE' --kernel <'$WORK/perf.txt' | '$INFERNO_FLAME' >'$WORK/inferno.svg'"
+timed inferno_collapse sh -c "'$INFERNO_COLLAPSE' --kernel <'$WORK/perf.txt' >'$WORK/inferno.folded'"
 REPEAT=$REPEAT_SAVED
 rm -f "$WORK/perf.txt"
 # Per-sample cost of each side, and vmon's speedup over inferno.
@@ -152,6 +152,8 @@ def load(p, drop_root):
         stack, n = line.rsplit(" ", 1)
         if drop_root:  # inferno puts the process name first
             stack = stack.split(";", 1)[1] if ";" in stack else "[no stack]"
+        else:  # perf script has no inline marker: inferno's inlined frames lack _[i]
+            stack = ";".join(f[:-4] if f.endswith("_[i]") else f for f in stack.split(";"))
         c[stack] += int(n)
     return c
 v, i = load(sys.argv[1], False), load(sys.argv[2], True)

@@ -1,9 +1,10 @@
 //! The table, report and CI outputs (`--csv`, `--parquet`, `--query`,
-//! `--report`, `--pprof`, `--fail-if-breaches`, `--strict`), as plain options: the
-//! binary maps its flags onto [`Artifacts`] and hands it the analysis.
+//! `--report`, `--pprof`, `--perf-script`, `--speedscope`, `--fail-if-breaches`,
+//! `--strict`), as plain options: the binary maps its flags onto [`Artifacts`]
+//! and hands it the analysis.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -26,6 +27,10 @@ pub struct Artifacts {
     pub report: Option<PathBuf>,
     /// Write a pprof profile (gzipped profile.proto) to this file.
     pub pprof: Option<PathBuf>,
+    /// Write the samples as `perf script` text to this file (`-`: stdout).
+    pub perf_script: Option<PathBuf>,
+    /// Write a speedscope JSON profile to this file (`-`: stdout).
+    pub speedscope: Option<PathBuf>,
     /// Fail (exit 3) with more breaches than this.
     pub fail_if_breaches: Option<u64>,
     /// Fail (exit 4) when data was lost.
@@ -43,9 +48,38 @@ impl Artifacts {
             || self.pprof.is_some()
     }
 
-    /// Whether `--query` owns stdout.
+    /// Whether an output here writes something (so the summary is not
+    /// printed on its own account).
+    pub fn writes_output(&self) -> bool {
+        self.needs_tables() || self.perf_script.is_some() || self.speedscope.is_some()
+    }
+
+    /// Whether an output here owns stdout.
     pub fn uses_stdout(&self) -> bool {
-        self.query.is_some()
+        !self.stdout_users().is_empty()
+    }
+
+    /// The options here that write to stdout, by flag: `--query`, and
+    /// `--perf-script -` and `--speedscope -`.
+    pub fn stdout_users(&self) -> Vec<&'static str> {
+        [
+            (self.query.is_some(), "--query"),
+            (is_stdout(&self.perf_script), "--perf-script -"),
+            (is_stdout(&self.speedscope), "--speedscope -"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    /// The files (not directories, not stdout) written here, to refuse one
+    /// that is an input before anything is read.
+    pub fn output_files(&self) -> Vec<&Path> {
+        [&self.pprof, &self.perf_script, &self.speedscope]
+            .into_iter()
+            .filter(|p| !is_stdout(p))
+            .filter_map(|p| p.as_deref())
+            .collect()
     }
 
     /// Writes the tables, the query result and the report. `rendered`
@@ -63,12 +97,15 @@ impl Artifacts {
     }
 
     /// How many files [`Artifacts::run`] writes: one per table in each
-    /// table directory, the pprof file, the report.
+    /// table directory, the pprof, perf script and speedscope files, the
+    /// report.
     pub fn files(&self) -> u64 {
         let tables = tables::SCHEMA.len() as u64;
         u64::from(self.csv.is_some()) * tables
             + u64::from(self.parquet.is_some()) * tables
             + u64::from(self.pprof.is_some())
+            + u64::from(self.perf_script.is_some() && !is_stdout(&self.perf_script))
+            + u64::from(self.speedscope.is_some() && !is_stdout(&self.speedscope))
             + u64::from(self.report.is_some())
     }
 
@@ -113,6 +150,12 @@ impl Artifacts {
             crate::pprof::write(a, path)?;
             progress.inc(1);
             progress.note(&format!("wrote {}", path.display()));
+        }
+        if let Some(path) = &self.perf_script {
+            write_to(path, progress, &|w| crate::perf_script::write(a, w))?;
+        }
+        if let Some(path) = &self.speedscope {
+            write_to(path, progress, &|w| crate::speedscope::write(a, w))?;
         }
         if let Some(dir) = &self.report {
             let flames = report_flamegraphs(a, agg, rendered)?;
@@ -166,6 +209,35 @@ impl Artifacts {
         }
         0
     }
+}
+
+/// `-` (or no path): stdout.
+fn is_stdout(p: &Option<PathBuf>) -> bool {
+    p.as_deref() == Some(Path::new("-"))
+}
+
+/// Writes one output with `f` to `path`, or to stdout for `-`; a file is
+/// counted to `progress` and said.
+fn write_to(
+    path: &Path,
+    progress: &dyn Progress,
+    f: &dyn Fn(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    if path == Path::new("-") {
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        f(&mut w).and_then(|()| w.flush())?;
+        return Ok(());
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    f(&mut w)
+        .and_then(|()| w.flush())
+        .with_context(|| format!("writing {}", path.display()))?;
+    progress.inc(1);
+    progress.note(&format!("wrote {}", path.display()));
+    Ok(())
 }
 
 /// One flamegraph per watch for the report (one in all for a single watch).

@@ -262,7 +262,8 @@ impl From<GroupByArg> for output::GroupBy {
 }
 
 /// The table, report and CI options: `--csv`, `--parquet`, `--query`,
-/// `--report`, `--pprof`, `--fail-if-breaches`, `--strict`.
+/// `--report`, `--pprof`, `--perf-script`, `--speedscope`,
+/// `--fail-if-breaches`, `--strict`.
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct ArtifactArgs {
     /// Write the tables (breaches, task_samples, stacks, stack_frames,
@@ -291,6 +292,19 @@ pub struct ArtifactArgs {
     #[arg(long, value_name = "FILE")]
     pub pprof: Option<PathBuf>,
 
+    /// Write the task samples as `perf script` text (`-`: stdout), for
+    /// inferno-collapse-perf --kernel, stackcollapse-perf.pl, speedscope,
+    /// the Firefox Profiler, Hotspot: one event per sample, frames leaf
+    /// first, kernel frames in [kernel.kallsyms].
+    #[arg(long, value_name = "FILE|-")]
+    pub perf_script: Option<PathBuf>,
+
+    /// Write a speedscope JSON profile (`-`: stdout; open it at
+    /// speedscope.app or with the speedscope npm package): one sampled
+    /// profile per watch, samples in breach-time order, weight 1 each.
+    #[arg(long, value_name = "FILE|-")]
+    pub speedscope: Option<PathBuf>,
+
     /// Exit with status 3 when more than N breaches were seen (after the
     /// filters); `--fail-if-breaches 0` fails on any breach.
     /// (It also fails, with status 4, when nothing could be recovered from
@@ -313,6 +327,8 @@ impl ArtifactArgs {
             query: self.query,
             report: self.report,
             pprof: self.pprof,
+            perf_script: self.perf_script,
+            speedscope: self.speedscope,
             fail_if_breaches: self.fail_if_breaches,
             strict: self.strict,
         }

@@ -5,7 +5,8 @@
 //! unique address once ([`symbolize`]) and yields an [`analysis::Analysis`]
 //! on integer ids; [`aggregate::Aggregates`] counts it; [`output`],
 //! [`summary`], [`report`] and [`tables`] render it (saying what they share
-//! through [`view`]); [`artifacts`] writes the tables, report and CI gate.
+//! through [`view`]), [`pprof`], [`perf_script`] and [`speedscope`] export
+//! it; [`artifacts`] writes the tables, report, exports and CI gate.
 //! The long phases report their counts to a [`progress::Progress`].
 //! ARCHITECTURE.md draws the stages.
 
@@ -17,9 +18,11 @@ pub mod ingest;
 mod intern;
 pub mod load;
 pub mod output;
+pub mod perf_script;
 pub mod pprof;
 pub mod progress;
 pub mod report;
+pub mod speedscope;
 pub mod summary;
 pub mod symbolize;
 #[doc(hidden)]

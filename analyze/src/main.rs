@@ -235,8 +235,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Refuses to write `out` when it is one of the run's inputs (under any
 /// name): it would be truncated before, or while, it is read.
-pub(crate) fn refuse_input(cli: &Cli, out: &str) -> Result<()> {
-    let out_p = Path::new(out);
+pub(crate) fn refuse_input(cli: &Cli, out: impl AsRef<Path>) -> Result<()> {
+    let out_p = out.as_ref();
+    let out = out_p.display();
     if let Some(i) = cli
         .inputs
         .iter()

@@ -46,7 +46,8 @@ pub enum Stdout {
     DiffText,
     /// `--diff --folded` without a file.
     DiffFolded,
-    Query,
+    /// `--query`, `--perf-script -` or `--speedscope -`.
+    Artifact,
     /// Everything went to files: stderr gets the quality line.
     Nothing,
 }
@@ -70,14 +71,14 @@ impl Plan {
         let on_stdout: Vec<&str> = [
             (cli.folded.as_deref() == Some("-"), "--folded"),
             (cli.json, "--json"),
-            (artifacts.uses_stdout(), "--query"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
+        .chain(artifacts.stdout_users())
         .collect();
         if on_stdout.len() > 1 {
             return Err(format!(
-                "{} would all write to stdout; give --folded a file (--folded OUT) or run them separately",
+                "{} would all write to stdout; give each but one a file (e.g. --folded OUT) or run them separately",
                 on_stdout.join(" and ")
             ));
         }
@@ -116,8 +117,8 @@ impl Plan {
                 _ => Stdout::Nothing,
             }
         } else if artifacts.uses_stdout() {
-            Stdout::Query
-        } else if folded.is_some() || flamegraph.is_some() || artifacts.needs_tables() {
+            Stdout::Artifact
+        } else if folded.is_some() || flamegraph.is_some() || artifacts.writes_output() {
             Stdout::Nothing
         } else {
             Stdout::Summary
@@ -133,14 +134,24 @@ impl Plan {
 
     /// The output files known before the inputs are read, to refuse one
     /// that is an input.
-    pub fn files_before_reading(&self) -> Vec<&str> {
-        let mut v = Vec::new();
+    pub fn files_before_reading(&self) -> Vec<&std::path::Path> {
+        let mut v = self.artifacts.output_files();
         if let Some(Folded::File(o) | Folded::PerWatch(o)) = &self.folded {
-            v.push(o.as_str());
+            v.push(std::path::Path::new(o));
         }
         if let Some(d) = &self.diff {
-            v.extend(d.folded.as_deref().filter(|o| *o != "-"));
-            v.extend(d.flamegraph.as_deref().filter(|o| !o.is_empty()));
+            v.extend(
+                d.folded
+                    .as_deref()
+                    .filter(|o| *o != "-")
+                    .map(std::path::Path::new),
+            );
+            v.extend(
+                d.flamegraph
+                    .as_deref()
+                    .filter(|o| !o.is_empty())
+                    .map(std::path::Path::new),
+            );
         }
         v
     }

@@ -8,7 +8,9 @@
 //! analyzes and renders every output, checking that each is valid:
 //! well-formed SVG, HTML without raw control characters, JSON that parses,
 //! CSV rows with the header's field count, folded counts summing to the
-//! sample count, a text summary whose lines cannot be forged.
+//! sample count, a text summary whose lines cannot be forged, perf script
+//! text whose every line is a header, a frame or a blank (one event per
+//! sample), speedscope JSON holding every sample.
 
 #[allow(dead_code)] // write() is for the other tests
 mod fixture;
@@ -214,6 +216,52 @@ fn check_every_output(bytes: &[u8], dir: &std::path::Path) {
     let s = serde_json::to_string(&j).unwrap();
     let back: serde_json::Value = serde_json::from_str(&s).unwrap();
     assert_eq!(back, j);
+
+    // perf script: every line a header, a frame or the blank line after
+    // an event; one event per sample, each with a frame.
+    let mut perf = Vec::new();
+    vmon_analyze::perf_script::write(&a, &mut perf).unwrap();
+    let perf = String::from_utf8(perf).expect("perf script is UTF-8");
+    no_raw_controls(&perf, "perf script", &['\n', '\t']);
+    let (mut headers, mut frames) = (0usize, 0usize);
+    let mut in_event = false;
+    for l in perf.split('\n') {
+        if l.is_empty() {
+            in_event = false;
+        } else if let Some(f) = l.strip_prefix('\t') {
+            assert!(
+                in_event && f.ends_with(')') && !f.contains('\t'),
+                "perf frame line: {l:?}"
+            );
+            frames += 1;
+        } else {
+            assert!(
+                !in_event && l.ends_with(" 1 task-clock:"),
+                "perf header line: {l:?}"
+            );
+            in_event = true;
+            headers += 1;
+        }
+    }
+    assert_eq!(headers, a.samples.len(), "one perf event per sample");
+    assert!(frames >= headers, "every perf event has a frame");
+
+    // speedscope: JSON whose profiles hold every sample, frame indices in
+    // the shared table.
+    let mut ss = Vec::new();
+    vmon_analyze::speedscope::write(&a, &mut ss).unwrap();
+    let ss: serde_json::Value = serde_json::from_slice(&ss).expect("speedscope is JSON");
+    let nframes = ss["shared"]["frames"].as_array().expect("frames").len() as u64;
+    let mut n = 0;
+    for p in ss["profiles"].as_array().expect("profiles") {
+        for st in p["samples"].as_array().expect("samples") {
+            let st = st.as_array().expect("a stack");
+            assert!(!st.is_empty(), "a speedscope sample without frames");
+            assert!(st.iter().all(|f| f.as_u64().is_some_and(|f| f < nframes)));
+            n += 1;
+        }
+    }
+    assert_eq!(n, a.samples.len(), "speedscope samples");
 
     // Tables (CSV) and the report (HTML, SVG files, summary.json).
     let args = Artifacts {
