@@ -51,6 +51,7 @@ fn capture(hot: u32) -> Capture {
             threshold: 5,
             interval_ns: 1_000_000,
             kind: WatchKind::User,
+            trigger: Default::default(),
         });
     }
     let sched = stack(&mut c, &[0xffff_ffff_8100_2010, 0xffff_ffff_8100_1010]);

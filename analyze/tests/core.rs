@@ -57,6 +57,7 @@ fn base_capture() -> Capture {
         threshold: 10,
         interval_ns: 1_000_000,
         kind: WatchKind::User,
+        trigger: Default::default(),
     });
     c.breaches.push(Breach {
         event_id: 1,

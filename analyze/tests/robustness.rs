@@ -54,6 +54,7 @@ fn capture(watches: &[(&str, i64)]) -> Capture {
             threshold: *threshold,
             interval_ns: 1_000_000,
             kind: WatchKind::User,
+            trigger: Default::default(),
         });
         c.breaches.push(Breach {
             event_id: i as u64 + 1,

@@ -63,6 +63,16 @@ struct WatchOwned {
     flags: u32,
     threshold: i64,
     interval_ns: u64,
+    trigger: vf::WatchTrigger,
+}
+
+/// The trigger of a watch, from the module's flags and trigger fields.
+fn watch_trigger(flags: u32, t: &records::BreachTrigger) -> vf::WatchTrigger {
+    vf::WatchTrigger {
+        consecutive: t.consecutive,
+        rearm: (flags & VMON_WATCH_REARM != 0).then_some(t.rearm),
+        rate_window_ns: (flags & VMON_WATCH_RATE != 0).then_some(t.rate_window_ns),
+    }
 }
 
 struct PendingEvent {
@@ -203,6 +213,14 @@ impl<W: Write> Converter<W> {
             flags: req.flags,
             threshold: req.threshold,
             interval_ns: req.interval_ns,
+            trigger: watch_trigger(
+                req.flags,
+                &records::BreachTrigger {
+                    consecutive: req.consecutive,
+                    rearm: req.rearm,
+                    rate_window_ns: req.rate_window_ns,
+                },
+            ),
         };
         self.watch_index(&w).map(|_| ())
     }
@@ -238,6 +256,7 @@ impl<W: Write> Converter<W> {
             threshold: w.threshold,
             interval_ns: w.interval_ns,
             kind,
+            trigger: w.trigger,
         };
         let i = self.w.add_watch(&watch).context("writing a watch")?;
         self.watches.insert(w.id, i);
@@ -305,6 +324,7 @@ impl<W: Write> Converter<W> {
                         flags: b.watch_flags,
                         threshold: b.threshold,
                         interval_ns: b.interval_ns,
+                        trigger: watch_trigger(b.watch_flags, &b.trigger),
                     },
                     value: b.value,
                     tasks: Vec::new(),

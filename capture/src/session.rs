@@ -476,7 +476,13 @@ impl Drain<'_> {
             let whole_queue = matches!(stop, Stop::Requested | Stop::Duration);
             while whole_queue || self.conv.in_event() {
                 match reader.next(Duration::from_millis(500)) {
-                    Next::Chunk(Chunk::Bytes { buf, len }) => self.take(&buf[..len])?,
+                    Next::Chunk(Chunk::Bytes { buf, len }) if whole_queue => {
+                        self.take(&buf[..len])?
+                    }
+                    // a read holds the next events too: up to this one's end only
+                    Next::Chunk(Chunk::Bytes { buf, len }) => {
+                        self.take_to_event_end(&buf[..len])?
+                    }
                     _ => break,
                 }
             }
@@ -548,6 +554,31 @@ impl Drain<'_> {
             self.stream_off += n as u64;
             self.pending.clear();
         }
+        Ok(())
+    }
+
+    /// Like [`Drain::take`], but converts only up to the end of the event in
+    /// progress and drops the rest: what follows a limit is not captured.
+    fn take_to_event_end(&mut self, bytes: &[u8]) -> Result<()> {
+        self.pending.extend_from_slice(bytes);
+        let mut pos = 0;
+        while self.conv.in_event() {
+            match parse_record(&self.pending[pos..], self.stream_off + pos as u64) {
+                Ok(r) => {
+                    self.conv.record(&r)?;
+                    pos += r.hdr.len as usize;
+                }
+                Err(e) if e.is_truncation() => {
+                    // the record's rest is in the next read
+                    self.pending.drain(..pos);
+                    self.stream_off += pos as u64;
+                    return Ok(());
+                }
+                Err(_) => break, // a corrupt record: the event ends here
+            }
+        }
+        self.stream_off += pos as u64;
+        self.pending.clear();
         Ok(())
     }
 

@@ -153,6 +153,44 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A watch's trigger (BREACH records from the extension on) reaches the
+/// .vmt's watch, with only the fields its flags turn on.
+#[test]
+fn watch_triggers_survive_conversion() {
+    let dir = tmpdir();
+    let mut e = Encoder::new();
+    hello(&mut e);
+    let mut b = breach(7, 150);
+    b.watch_flags |= VMON_WATCH_RATE | VMON_WATCH_REARM;
+    b.trigger = vmon_kabi::records::BreachTrigger {
+        consecutive: 3,
+        rearm: 20,
+        rate_window_ns: 1_000_000_000,
+    };
+    e.at(10_000).event(1).breach(&b);
+    let mut plain = breach(8, 11);
+    plain.trigger.rearm = 99; // without VMON_WATCH_REARM: not a trigger
+    e.at(20_000).event(2).breach(&plain);
+    let (o, out) = run(dir.path(), e.bytes(), "trig", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = decode(&out);
+    let t: Vec<_> = c.watches.iter().map(|w| (w.id, w.trigger)).collect();
+    assert_eq!(
+        t,
+        vec![
+            (
+                7,
+                vmon_format::WatchTrigger {
+                    consecutive: 3,
+                    rearm: Some(20),
+                    rate_window_ns: Some(1_000_000_000),
+                }
+            ),
+            (8, vmon_format::WatchTrigger::default()),
+        ]
+    );
+}
+
 #[test]
 fn breaches_tasks_maps_and_chains_survive_conversion() {
     let dir = tmpdir();

@@ -37,6 +37,7 @@ pub enum ChunkType {
     Processes = 9,
     SymbolTables = 10,
     Losses = 11,
+    Triggers = 13,
     Index = 15,
 }
 
@@ -54,6 +55,7 @@ impl ChunkType {
             9 => ChunkType::Processes,
             10 => ChunkType::SymbolTables,
             11 => ChunkType::Losses,
+            13 => ChunkType::Triggers,
             15 => ChunkType::Index,
             _ => return None,
         })
@@ -72,6 +74,7 @@ impl ChunkType {
             ChunkType::Processes => "PROCESSES",
             ChunkType::SymbolTables => "SYMTABS",
             ChunkType::Losses => "LOSSES",
+            ChunkType::Triggers => "TRIGGERS",
             ChunkType::Index => "INDEX",
         }
     }

@@ -68,6 +68,45 @@ pub(crate) fn encode_watch(b: &mut Vec<u8>, w: &Watch) {
     }
 }
 
+/// One TRIGGERS entry: the trigger of watch `watch` (a WATCHES id).
+pub(crate) fn encode_trigger(b: &mut Vec<u8>, watch: u32, t: &WatchTrigger) {
+    put_u(b, watch as u64);
+    put_u(b, t.consecutive as u64);
+    let flags = (t.rearm.is_some() as u64) | ((t.rate_window_ns.is_some() as u64) << 1);
+    put_u(b, flags);
+    if let Some(r) = t.rearm {
+        put_i(b, r);
+    }
+    if let Some(w) = t.rate_window_ns {
+        put_u(b, w);
+    }
+}
+
+/// One TRIGGERS entry, as [`encode_trigger`] wrote it.
+pub(crate) fn decode_trigger(r: &mut Cursor<'_>) -> DResult<(u32, WatchTrigger)> {
+    let watch = r.u32("trigger watch")?;
+    let consecutive = r.u32("trigger consecutive")?;
+    let flags = r.u("trigger flags")?;
+    let rearm = if flags & 1 != 0 {
+        Some(r.i("trigger rearm")?)
+    } else {
+        None
+    };
+    let rate_window_ns = if flags & 2 != 0 {
+        Some(r.u("trigger rate window")?)
+    } else {
+        None
+    };
+    Ok((
+        watch,
+        WatchTrigger {
+            consecutive,
+            rearm,
+            rate_window_ns,
+        },
+    ))
+}
+
 pub(crate) fn encode_process(b: &mut Vec<u8>, p: &Process) {
     put_i(b, p.tgid as i64);
     put_u(b, p.start_boottime_ns);
@@ -255,6 +294,7 @@ pub(crate) fn decode_watch(r: &mut Cursor<'_>) -> DResult<Watch> {
         threshold,
         interval_ns,
         kind,
+        trigger: WatchTrigger::default(),
     })
 }
 

@@ -90,6 +90,29 @@ pub enum WatchKind {
     Kernel { symbol: StrId },
 }
 
+/// When a watch's breaches begin and end, beyond "past the threshold": the
+/// module's trigger extension (TRIGGERS chunk, format 1.2). The default is
+/// the plain threshold, what every watch of an older file is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchTrigger {
+    /// Ticks past the threshold in a row before a breach begins (0 and 1:
+    /// the first).
+    pub consecutive: u32,
+    /// Hysteresis: a breach ends only on a tick at or below this value (at
+    /// or above, for [`Comparison::Less`]).
+    pub rearm: Option<i64>,
+    /// The watch compares the change within this window (ns), not the
+    /// value; its breaches' values are that change.
+    pub rate_window_ns: Option<u64>,
+}
+
+impl WatchTrigger {
+    /// Whether this is the plain threshold.
+    pub fn is_plain(&self) -> bool {
+        self.consecutive <= 1 && self.rearm.is_none() && self.rate_window_ns.is_none()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Watch {
     /// The module's watch id.
@@ -106,6 +129,7 @@ pub struct Watch {
     pub threshold: i64,
     pub interval_ns: u64,
     pub kind: WatchKind,
+    pub trigger: WatchTrigger,
 }
 
 /// Flags of a [`Breach`].

@@ -232,6 +232,29 @@ impl TableDecoder {
                 }
             }
             ChunkType::Losses => self.cap.losses = decode_losses(&mut r)?,
+            ChunkType::Triggers => {
+                let n = r.count(3, "trigger count")?;
+                // decoded whole first: a chunk that fails changes nothing
+                let all = (0..n)
+                    .map(|_| decode_trigger(&mut r))
+                    .collect::<DResult<Vec<_>>>()?;
+                let mut unknown = 0u64;
+                for (watch, t) in all {
+                    match self.cap.watches.get_mut(watch as usize) {
+                        Some(w) => w.trigger = t,
+                        None => unknown += 1,
+                    }
+                }
+                if unknown > 0 {
+                    self.warnings.push(Warning {
+                        offset: c.offset,
+                        chunk_type: Some(c.header.ty),
+                        message: format!(
+                            "{unknown} watch triggers name a watch the file does not hold; ignored"
+                        ),
+                    });
+                }
+            }
             ChunkType::Samples | ChunkType::Index => {}
         }
         Ok(())

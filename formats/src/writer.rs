@@ -9,7 +9,7 @@ use crate::chunk::{
     file_header, ChunkHeader, ChunkType, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_PAYLOAD,
     TRAILER_MAGIC, VERSION_MAJOR, VERSION_MINOR,
 };
-use crate::codec::{encode_losses, encode_meta, encode_process, encode_watch};
+use crate::codec::{encode_losses, encode_meta, encode_process, encode_trigger, encode_watch};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::samples::encode_samples;
@@ -88,6 +88,7 @@ pub struct Writer<W: Write> {
 
     n_watches: u32,
     p_watches: Pending,
+    p_triggers: Pending,
     n_breaches: u32,
     p_breaches: Pending,
     n_processes: u32,
@@ -124,6 +125,7 @@ impl<W: Write> Writer<W> {
             p_stacks: Pending::default(),
             n_watches: 0,
             p_watches: Pending::default(),
+            p_triggers: Pending::default(),
             n_breaches: 0,
             p_breaches: Pending::default(),
             n_processes: 0,
@@ -246,6 +248,12 @@ impl<W: Write> Writer<W> {
         p.start(idx as u64);
         encode_watch(&mut p.buf, w);
         p.count += 1;
+        if !w.trigger.is_plain() {
+            let t = &mut self.p_triggers;
+            t.start(0);
+            encode_trigger(&mut t.buf, idx, &w.trigger);
+            t.count += 1;
+        }
         self.n_watches += 1;
         self.maybe_flush_tables()?;
         Ok(idx)
@@ -463,6 +471,7 @@ impl<W: Write> Writer<W> {
             &self.p_stacks,
             &self.p_ksyms,
             &self.p_watches,
+            &self.p_triggers,
             &self.p_breaches,
             &self.p_processes,
             &self.p_raw,
@@ -485,6 +494,7 @@ impl<W: Write> Writer<W> {
             ChunkType::Stacks,
             ChunkType::KernelSymbols,
             ChunkType::Watches,
+            ChunkType::Triggers,
             ChunkType::Breaches,
             ChunkType::Processes,
             ChunkType::RawStacks,
@@ -495,6 +505,7 @@ impl<W: Write> Writer<W> {
                 ChunkType::Stacks => &mut self.p_stacks,
                 ChunkType::KernelSymbols => &mut self.p_ksyms,
                 ChunkType::Watches => &mut self.p_watches,
+                ChunkType::Triggers => &mut self.p_triggers,
                 ChunkType::Breaches => &mut self.p_breaches,
                 ChunkType::Processes => &mut self.p_processes,
                 ChunkType::RawStacks => &mut self.p_raw,
@@ -502,7 +513,10 @@ impl<W: Write> Writer<W> {
             });
             if p.count > 0 {
                 let mut b = Vec::with_capacity(p.buf.len() + 16);
-                if !matches!(ty, ChunkType::KernelSymbols | ChunkType::SymbolTables) {
+                if !matches!(
+                    ty,
+                    ChunkType::KernelSymbols | ChunkType::SymbolTables | ChunkType::Triggers
+                ) {
                     put_u(&mut b, p.first);
                 }
                 put_u(&mut b, p.count);

@@ -158,6 +158,7 @@ fn minimal_records_round_trip() {
         threshold: 0,
         interval_ns: 0,
         kind: WatchKind::User,
+        trigger: Default::default(),
     };
     w.add_watch(&watch).unwrap();
     let breach = Breach {
@@ -206,4 +207,79 @@ fn empty_file_on_disk_is_a_clear_error() {
         err.contains("0 bytes") && err.contains("capture again"),
         "{err}"
     );
+}
+
+/// A watch's trigger goes into the TRIGGERS chunk and comes back on its
+/// watch; plain watches write no entry; a file whose TRIGGERS entry names a
+/// watch it does not hold reads with a warning and the watches unchanged.
+#[test]
+fn watch_triggers_round_trip() {
+    let watch = |id: u64, trigger: WatchTrigger| Watch {
+        id,
+        owner_pid: 1,
+        target_pid: 1,
+        name: StrId(0),
+        addr: 0x1000,
+        size: 4,
+        signed: true,
+        cmp: Comparison::Greater,
+        threshold: 100,
+        interval_ns: 1_000_000,
+        kind: WatchKind::User,
+        trigger,
+    };
+    let rate = WatchTrigger {
+        consecutive: 5,
+        rearm: Some(-7),
+        rate_window_ns: Some(250_000_000),
+    };
+    let hyst = WatchTrigger {
+        rearm: Some(80),
+        ..Default::default()
+    };
+    let watches = vec![
+        watch(1, WatchTrigger::default()),
+        watch(2, rate),
+        watch(3, hyst),
+    ];
+    let mut w = Writer::new(Vec::new()).unwrap();
+    for x in &watches {
+        w.add_watch(x).unwrap();
+    }
+    let bytes = w.finish().unwrap();
+    let d = VmtFile::from_bytes(&bytes)
+        .unwrap()
+        .decode_with_warnings()
+        .unwrap();
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    assert_eq!(d.capture.watches, watches);
+
+    // the TRIGGERS chunk spliced in before any watch: it names watches
+    // the file does not hold (yet), so it is ignored with a warning
+    let f = VmtFile::from_bytes(&bytes).unwrap();
+    let c = f
+        .chunks()
+        .iter()
+        .find(|c| c.header.ty == 13)
+        .expect("a TRIGGERS chunk");
+    let at = c.offset as usize;
+    let len = vmon_format::chunk::CHUNK_HEADER_LEN + c.header.stored_len as usize;
+    let head = vmon_format::chunk::FILE_HEADER_LEN;
+    let mut spliced = bytes[..head].to_vec();
+    spliced.extend_from_slice(&bytes[at..at + len]);
+    spliced.extend_from_slice(&bytes[head..at]);
+    spliced.extend_from_slice(&bytes[at + len..]);
+    let d = VmtFile::from_bytes(&spliced)
+        .unwrap()
+        .decode_with_warnings()
+        .unwrap();
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.message.contains("name a watch the file does not hold")),
+        "{:?}",
+        d.warnings
+    );
+    assert!(d.capture.watches.iter().all(|w| w.trigger.is_plain()));
+    assert_eq!(d.capture.watches.len(), 3);
 }

@@ -463,6 +463,7 @@ fn main() -> Result<()> {
             threshold: 100 * (i as i64 + 1),
             interval_ns: 1_000_000,
             kind: WatchKind::User,
+            trigger: Default::default(),
         })?);
     }
     let av = w.intern_str("avenrun");
@@ -478,6 +479,7 @@ fn main() -> Result<()> {
         threshold: 4 << 11,
         interval_ns: 10_000_000,
         kind: WatchKind::Kernel { symbol: av },
+        trigger: Default::default(),
     })?);
 
     // Processes: each maps one workload binary plus a chain of ancestors.

@@ -92,6 +92,7 @@ pub fn file_flushing_every(samples: usize, opts: WriterOptions, flush_every: usi
             threshold: 10,
             interval_ns: 1_000_000,
             kind: WatchKind::User,
+            trigger: Default::default(),
         })
         .unwrap();
     let w1 = w
@@ -107,6 +108,7 @@ pub fn file_flushing_every(samples: usize, opts: WriterOptions, flush_every: usi
             threshold: -3,
             interval_ns: 5_000_000,
             kind: WatchKind::Kernel { symbol: avenrun },
+            trigger: Default::default(),
         })
         .unwrap();
     let path = w.intern_str("/usr/bin/workload");
