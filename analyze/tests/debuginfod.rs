@@ -8,8 +8,8 @@
 //! binary (`/executable`) and a stripped local one (`/debuginfo`); the
 //! cache holds them and a second run works with the server stopped; a
 //! server without them, one that never answers (DEBUGINFOD_TIMEOUT=2) and
-//! one that sends another build each give their line and the capture's
-//! embedded symbols; --no-debuginfod asks no server.
+//! one that sends another build or too large a file each give their line
+//! and the capture's embedded symbols; --no-debuginfod asks no server.
 
 mod tools;
 
@@ -566,7 +566,26 @@ s.serve_forever()
             ("DEBUGINFOD_CACHE_PATH", cache.display().to_string()),
         ],
     );
+    // Over DEBUGINFOD_MAXSIZE: refused, whatever it holds.
+    let small = analyze(
+        &f.vmt_a,
+        &f.root.join("out-wrong-small"),
+        &[],
+        &[
+            ("DEBUGINFOD_URLS", server.url()),
+            ("DEBUGINFOD_CACHE_PATH", cache.display().to_string()),
+            ("DEBUGINFOD_MAXSIZE", "1000".into()),
+        ],
+    );
     server.stop();
+    assert!(
+        small
+            .stderr
+            .contains("bytes is over the 1000-byte limit (DEBUGINFOD_MAXSIZE)"),
+        "{}",
+        small.stderr
+    );
+    assert_eq!(small.folded, f.embedded_a.folded);
     assert_eq!(r.folded, f.embedded_a.folded, "{}", r.stderr);
     for id in &f.ids_a {
         for what in ["executable", "debuginfo"] {
