@@ -151,7 +151,18 @@ fn analyze(vmt: &Path, out: &Path, args: &[&str], env: &[(&str, String)]) -> Run
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let root = std::env::temp_dir().join(format!("vmon-debuginfod-{}", std::process::id()));
+        let tmp = std::env::temp_dir();
+        // Runs that ended leave their directory (the tests share it until
+        // the process exits): remove those of processes gone.
+        for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("vmon-debuginfod-") {
+                if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let root = tmp.join(format!("vmon-debuginfod-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let served = root.join("served");
