@@ -251,7 +251,6 @@ pub(crate) fn refuse_input(cli: &Cli, out: &str) -> Result<()> {
     Ok(())
 }
 
-/// Warnings always go to stderr, escaped, unless --quiet.
 /// The debuginfod client DEBUGINFOD_URLS asks for, unless --no-debuginfod
 /// (a bad DEBUGINFOD_* setting is a warning, not a failed run).
 fn debuginfod_client(cli: &Cli) -> Option<vmon_analyze::symbolize::debuginfod::Shared> {
@@ -275,6 +274,7 @@ fn debuginfod_client(cli: &Cli) -> Option<vmon_analyze::symbolize::debuginfod::S
     c.map(std::sync::Arc::new)
 }
 
+/// Warnings always go to stderr, escaped, unless --quiet.
 pub(crate) fn print_warnings(cli: &Cli, a: &Analysis) {
     if cli.quiet {
         return;
