@@ -7,7 +7,8 @@ set -euo pipefail
 
 # golang-go: `go tool pprof` reads the --pprof output in analyze/tests/pprof_go.rs
 # chromium: the report (report_browser.rs) and speedscope (speedscope_browser.rs) tests
-pkgs="gcc g++ make pkg-config libc6-dev chromium golang-go"
+# debuginfod: the elfutils server analyze/tests/debuginfod.rs fetches symbols from
+pkgs="gcc g++ make pkg-config libc6-dev chromium golang-go debuginfod"
 [ "${1:-}" = --build-only ] && pkgs="gcc g++ make pkg-config libc6-dev"
 need_apt=()
 for pkg in $pkgs; do

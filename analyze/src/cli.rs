@@ -100,6 +100,10 @@ pub struct Cli {
     /// DIR/<name>.debug, DIR/.build-id/xx/rest.debug, and debuglinks.
     #[arg(long, value_name = "DIR")]
     pub debug_dir: Vec<PathBuf>,
+    /// Do not fetch missing binaries and debug info from the debuginfod
+    /// servers in DEBUGINFOD_URLS (unset: none are asked).
+    #[arg(long)]
+    pub no_debuginfod: bool,
     /// Keep C++ argument lists in folded stacks and flamegraphs (by default
     /// `ns::f(std::vector<int> const&) const` is shown as `ns::f`, so the
     /// name stays readable where a flamegraph cuts it).

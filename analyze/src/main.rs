@@ -252,6 +252,29 @@ pub(crate) fn refuse_input(cli: &Cli, out: impl AsRef<Path>) -> Result<()> {
     Ok(())
 }
 
+/// The debuginfod client DEBUGINFOD_URLS asks for, unless --no-debuginfod
+/// (a bad DEBUGINFOD_* setting is a warning, not a failed run).
+fn debuginfod_client(cli: &Cli) -> Option<vmon_analyze::symbolize::debuginfod::Shared> {
+    use vmon_analyze::symbolize::debuginfod::Client;
+    if cli.no_debuginfod {
+        return None;
+    }
+    let mut notes = Vec::new();
+    let c = Client::from_env(&mut notes).unwrap_or_else(|e| {
+        notes.push(format!("{e}; no debuginfod server is asked"));
+        None
+    });
+    if !cli.quiet {
+        for n in notes {
+            eprintln!(
+                "vmon-analyze: warning: {}",
+                vmon_analyze::escape::visible(&n)
+            );
+        }
+    }
+    c.map(std::sync::Arc::new)
+}
+
 /// Warnings always go to stderr, escaped, unless --quiet.
 pub(crate) fn print_warnings(cli: &Cli, a: &Analysis) {
     if cli.quiet {
@@ -335,6 +358,7 @@ fn run() -> Result<i32> {
         debug_dirs: cli.debug_dir.clone(),
         inlines: !cli.no_inlines,
         unwind: !cli.no_unwind,
+        debuginfod: debuginfod_client(&cli),
     };
     let progress = Bar::new(cli.quiet, cli.verbose > 0);
     let a = build(&cli.inputs, &opts, cli.max_memory, &progress)?;

@@ -43,6 +43,8 @@ pub struct Options {
     pub inlines: bool,
     /// Unwind raw user stacks with CFI where they were captured.
     pub unwind: bool,
+    /// Fetch what is not found locally from these debuginfod servers.
+    pub debuginfod: Option<symbolize::debuginfod::Shared>,
 }
 
 /// The analysis being built, with the tables that hand out its module and
@@ -73,7 +75,7 @@ impl Builder {
             watch_keys: Interner::default(),
             kallsyms: Vec::new(),
             embedded: Default::default(),
-            files: Default::default(),
+            files: crate::symbolize::elf::ModuleFiles::with_debuginfod(opts.debuginfod.clone()),
         }
     }
 

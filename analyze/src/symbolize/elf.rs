@@ -112,11 +112,26 @@ fn matches(f: &ElfFile, want: &[u8]) -> bool {
 }
 
 /// The files of every module resolved so far, each module once: unwinding
-/// and symbolization ask here, so neither probes the disk again.
+/// and symbolization ask here, so neither probes the disk (or a debuginfod
+/// server) again.
 #[derive(Default)]
-pub struct ModuleFiles(crate::analysis::FxHashMap<crate::analysis::ModuleId, Resolved>);
+pub struct ModuleFiles {
+    found: crate::analysis::FxHashMap<crate::analysis::ModuleId, Resolved>,
+    /// Where to fetch what is not found locally.
+    debuginfod: Option<super::debuginfod::Shared>,
+    /// Lines from the debuginfod client, in module order, not yet taken.
+    notes: Vec<String>,
+}
 
 impl ModuleFiles {
+    /// Files that also come from `client` when not found locally.
+    pub fn with_debuginfod(client: Option<super::debuginfod::Shared>) -> ModuleFiles {
+        ModuleFiles {
+            debuginfod: client,
+            ..Default::default()
+        }
+    }
+
     /// Resolves the modules of `ids` not resolved yet, in parallel (this
     /// reads the build-ids of candidate files). A JIT pseudo-module has no
     /// file to look for.
@@ -127,25 +142,83 @@ impl ModuleFiles {
         debug_dirs: &[PathBuf],
     ) {
         use rayon::prelude::*;
-        let todo: Vec<_> = ids.iter().filter(|m| !self.0.contains_key(m)).collect();
+        let todo: Vec<_> = ids.iter().filter(|m| !self.found.contains_key(m)).collect();
+        let client = self.debuginfod.as_deref();
         let found: Vec<_> = todo
             .par_iter()
             .map(|&&m| {
+                let mut notes = Vec::new();
                 let r = match modules.get(m.idx()) {
                     Some(info) if !super::is_jit_module(&info.path) => {
-                        resolve(&info.path, &info.build_id, debug_dirs)
+                        let mut r = resolve(&info.path, &info.build_id, debug_dirs);
+                        if let Some(c) = client {
+                            fetch_missing(&mut r, &info.build_id, c, &mut notes);
+                        }
+                        r
                     }
                     _ => Resolved::default(),
                 };
-                (m, r)
+                (m, r, notes)
             })
             .collect();
-        self.0.extend(found);
+        for (m, r, notes) in found {
+            self.found.insert(m, r);
+            self.notes.extend(notes);
+        }
     }
 
     /// What was found for `id`, once resolved.
     pub fn get(&self, id: crate::analysis::ModuleId) -> Option<&Resolved> {
-        self.0.get(&id)
+        self.found.get(&id)
+    }
+
+    /// The debuginfod client's lines so far (each returned once).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+}
+
+/// Completes `r` from debuginfod: the executable when no matching binary
+/// was found, then the debug info when there is still no DWARF.
+pub fn fetch_missing(
+    r: &mut Resolved,
+    build_id: &[u8],
+    client: &super::debuginfod::Client,
+    notes: &mut Vec<String>,
+) {
+    use super::debuginfod::Artifact;
+    if build_id.is_empty() {
+        return;
+    }
+    if r.binary.is_none() {
+        // A miss here is said with the debug info's below.
+        if let Ok(f) = client.fetch(build_id, Artifact::Executable, notes) {
+            if (f.has_dwarf() || f.has_symbols()) && (r.symbols.is_none() || !r.symbols_have_dwarf)
+            {
+                r.symbols_have_dwarf = f.has_dwarf();
+                r.symbols = Some(f.clone());
+            }
+            r.binary = Some(f);
+            // The local file of another build no longer matters.
+            r.build_id_mismatch = false;
+        }
+    }
+    if r.symbols_have_dwarf {
+        return;
+    }
+    match client.fetch(build_id, Artifact::Debuginfo, notes) {
+        Ok(f) => {
+            if f.has_dwarf() || r.symbols.is_none() {
+                r.symbols_have_dwarf = f.has_dwarf();
+                r.symbols = Some(f);
+            }
+        }
+        Err(missing) if !missing.is_empty() => notes.push(format!(
+            "debuginfod: no debug info for build-id {} at {}",
+            hex(build_id),
+            missing.join(", ")
+        )),
+        Err(_) => {}
     }
 }
 

@@ -7,6 +7,7 @@
 //! DWARF lazily and are not `Sync`). Sorting the offsets keeps each worker
 //! inside few compilation units.
 
+pub mod debuginfod;
 pub mod demangle;
 pub mod elf;
 pub mod kernel;
@@ -219,6 +220,7 @@ pub fn symbolize_with<S: std::hash::BuildHasher>(
     let mut mods: Vec<ModuleId> = by_module.keys().copied().collect();
     mods.sort();
     files.resolve(&mods, modules, &opts.debug_dirs);
+    warnings.extend(files.take_notes());
     let none = Resolved::default();
     let resolved: Vec<(ModuleId, &Resolved)> = mods
         .iter()
