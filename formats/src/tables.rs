@@ -232,7 +232,7 @@ impl TableDecoder {
                 }
             }
             ChunkType::Losses => self.cap.losses = decode_losses(&mut r)?,
-            ChunkType::Samples | ChunkType::Index => {}
+            ChunkType::Samples | ChunkType::Samples2 | ChunkType::Index => {}
         }
         Ok(())
     }
