@@ -58,7 +58,8 @@ pub(crate) fn state_code(s: TaskState) -> u64 {
 }
 
 /// How a column of a SAMPLES2 chunk stores its `n` values (SPEC.md §5.7.1):
-/// the low 2 bits of the column's entry in the chunk's length table.
+/// the low [`CODING_BITS`] bits of the column's entry in the chunk's
+/// length table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Coding {
     /// `n` varints, as in every column of a SAMPLES chunk.
@@ -69,17 +70,72 @@ pub(crate) enum Coding {
     Runs = 2,
     /// `k` (1..=256) varint values, then `n` one-byte indexes into them.
     Dict = 3,
+    /// `n` svar differences to the previous value (wrapping; the first
+    /// against 0): for columns that count up, like comm string ids.
+    Delta = 4,
 }
 
+/// Bits of a SAMPLES2 length entry that hold the column's [`Coding`].
+pub(crate) const CODING_BITS: u32 = 3;
+
 impl Coding {
-    fn from_bits(b: u64) -> Coding {
-        match b & 3 {
+    fn from_bits(b: u64) -> DResult<Coding> {
+        Ok(match b & ((1 << CODING_BITS) - 1) {
             0 => Coding::Plain,
             1 => Coding::Const,
             2 => Coding::Runs,
-            _ => Coding::Dict,
-        }
+            3 => Coding::Dict,
+            4 => Coding::Delta,
+            x => return Err(DecodeError::Range("sample column coding", x)),
+        })
     }
+}
+
+/// The task flags in the order a SAMPLES2 chunk stores them (SPEC.md
+/// §5.7.1): bit `i` of the stored flags is task flag `FLAG_ORDER[i]`; bits
+/// 12 and up stay where they are. The flags most captures set (how the
+/// user stack was unwound, and ON_CPU) come first, so that with the 2-bit
+/// state they fit the column's first byte.
+pub(crate) const FLAG_ORDER: [u32; 12] = [7, 9, 4, 8, 11, 10, 0, 1, 2, 3, 5, 6];
+
+/// Lookup of the reordered bits of 6 flag bits (`half` 0: bits 0..6, 1:
+/// bits 6..12), stored order to task flags when `unpack`.
+const fn flag_table(half: u32, unpack: bool) -> [u32; 64] {
+    let mut t = [0u32; 64];
+    let mut x = 0;
+    while x < 64 {
+        let mut out = 0u32;
+        let mut i = 0;
+        while i < 12 {
+            let (from, to) = if unpack {
+                (i as u32, FLAG_ORDER[i])
+            } else {
+                (FLAG_ORDER[i], i as u32)
+            };
+            if from / 6 == half && (x >> (from % 6)) & 1 == 1 {
+                out |= 1 << to;
+            }
+            i += 1;
+        }
+        t[x] = out;
+        x += 1;
+    }
+    t
+}
+
+static PACK: [[u32; 64]; 2] = [flag_table(0, false), flag_table(1, false)];
+static UNPACK: [[u32; 64]; 2] = [flag_table(0, true), flag_table(1, true)];
+
+/// Task flags in SAMPLES2 order ([`FLAG_ORDER`]).
+#[inline]
+pub(crate) fn pack_flags(f: u32) -> u32 {
+    PACK[0][(f & 63) as usize] | PACK[1][((f >> 6) & 63) as usize] | (f & !0xfff)
+}
+
+/// The inverse of [`pack_flags`].
+#[inline]
+pub(crate) fn unpack_flags(f: u32) -> u32 {
+    UNPACK[0][(f & 63) as usize] | UNPACK[1][((f >> 6) & 63) as usize] | (f & !0xfff)
 }
 
 /// Most values a [`Coding::Dict`] column holds (its indexes are one byte).
@@ -179,7 +235,7 @@ impl SampleEncoder {
         stack_frames: &[u64],
         coded: bool,
     ) {
-        self.column_values(samples, stack_frames);
+        self.column_values(samples, stack_frames, coded);
         let n = samples.len();
         let mut codings = [Coding::Plain; SAMPLE_COLUMNS];
         if coded {
@@ -207,15 +263,23 @@ impl SampleEncoder {
         put_u(b, n as u64);
         for (c, &coding) in self.cols.iter().zip(&codings) {
             let l = c.len() as u64;
-            put_u(b, if coded { (l << 2) | coding as u64 } else { l });
+            put_u(
+                b,
+                if coded {
+                    (l << CODING_BITS) | coding as u64
+                } else {
+                    l
+                },
+            );
         }
         for c in &self.cols {
             b.extend_from_slice(c);
         }
     }
 
-    /// Fills `vals` with the column values of `samples` (SPEC.md §5.7).
-    fn column_values(&mut self, samples: &[TaskSample], stack_frames: &[u64]) {
+    /// Fills `vals` with the column values of `samples` (SPEC.md §5.7; in
+    /// a SAMPLES2 chunk, `coded`, with the task flags reordered).
+    fn column_values(&mut self, samples: &[TaskSample], stack_frames: &[u64], coded: bool) {
         use crate::varint::zigzag;
         for v in &mut self.vals {
             v.clear();
@@ -231,7 +295,8 @@ impl SampleEncoder {
             pid = s.pid;
             v[col::PID_MINUS_TGID].push(zigzag(s.pid as i64 - s.tgid as i64));
             v[col::COMM].push(s.comm.0 as u64);
-            v[col::FLAGS_STATE].push(((s.flags as u64) << 2) | state_code(s.state));
+            let flags = if coded { pack_flags(s.flags) } else { s.flags };
+            v[col::FLAGS_STATE].push(((flags as u64) << 2) | state_code(s.state));
             v[col::CPU].push(zigzag(s.cpu as i64));
             v[col::CGROUP].push(zigzag(s.cgroup_id.wrapping_sub(cgroup) as i64));
             cgroup = s.cgroup_id;
@@ -269,6 +334,15 @@ impl SampleEncoder {
     fn choose(&mut self, c: usize) -> (Coding, usize, usize) {
         let v = &self.vals[c];
         let plain: usize = v.iter().map(|&x| ulen(x)).sum();
+        let mut prev = 0u64;
+        let delta: usize = v
+            .iter()
+            .map(|&x| {
+                let d = crate::varint::zigzag(x.wrapping_sub(prev) as i64);
+                prev = x;
+                ulen(d)
+            })
+            .sum();
         let (mut rle, mut nruns) = (0usize, 0usize);
         runs(v, |x, len| {
             rle += ulen(x) + ulen(len as u64 - 1);
@@ -281,6 +355,9 @@ impl SampleEncoder {
         let mut best = (Coding::Plain, plain);
         if rle * 2 <= plain {
             best = (Coding::Runs, rle);
+        }
+        if delta < best.1 {
+            best = (Coding::Delta, delta);
         }
         if plain > v.len() && self.dict.build(v) {
             let d = &self.dict.values;
@@ -313,6 +390,13 @@ impl SampleEncoder {
                 put_u(out, x);
                 put_u(out, len as u64 - 1);
             }),
+            Coding::Delta => {
+                let mut prev = 0u64;
+                for &x in v {
+                    put_u(out, crate::varint::zigzag(x.wrapping_sub(prev) as i64));
+                    prev = x;
+                }
+            }
             Coding::Dict => {
                 let ok = self.dict.build(v);
                 debug_assert!(ok, "Dict chosen for a column with too many values");
@@ -528,6 +612,8 @@ pub(crate) struct ChunkCursor {
     dicts: Vec<u64>,
     dict_at: [usize; SAMPLE_COLUMNS],
     dict_len: [usize; SAMPLE_COLUMNS],
+    /// A SAMPLES2 chunk (its task flags are reordered, [`pack_flags`]).
+    coded: bool,
     at: Progress,
 }
 
@@ -542,6 +628,8 @@ struct Progress {
     /// it are left (Runs and Const columns).
     run_val: [u64; SAMPLE_COLUMNS],
     run_left: [u64; SAMPLE_COLUMNS],
+    /// The last value of each Delta column.
+    delta_prev: [u64; SAMPLE_COLUMNS],
     breach: i64,
     pid: i64,
     cgroup: u64,
@@ -567,8 +655,8 @@ impl ChunkCursor {
         let mut coding = [Coding::Plain; SAMPLE_COLUMNS];
         if coded {
             for (l, c) in lens.iter_mut().zip(coding.iter_mut()) {
-                *c = Coding::from_bits(*l);
-                *l >>= 2;
+                *c = Coding::from_bits(*l)?;
+                *l >>= CODING_BITS;
             }
         }
         let mut at = p.len() - hdr.remaining();
@@ -580,10 +668,12 @@ impl ChunkCursor {
             dicts: Vec::new(),
             dict_at: [0; SAMPLE_COLUMNS],
             dict_len: [0; SAMPLE_COLUMNS],
+            coded,
             at: Progress {
                 pos: [0; SAMPLE_COLUMNS],
                 run_val: [0; SAMPLE_COLUMNS],
                 run_left: [0; SAMPLE_COLUMNS],
+                delta_prev: [0; SAMPLE_COLUMNS],
                 breach: 0,
                 pid: 0,
                 cgroup: 0,
@@ -603,7 +693,7 @@ impl ChunkCursor {
             at = stop;
             let body = p.get(cur.at.pos[c]..stop).unwrap_or(&[]);
             match cur.coding[c] {
-                Coding::Plain | Coding::Runs => {}
+                Coding::Plain | Coding::Runs | Coding::Delta => {}
                 Coding::Const => {
                     // No byte: 0; else exactly one varint.
                     let mut r = Cursor::new(body);
@@ -707,6 +797,28 @@ fn column<'a>(
             }
             let used = read_varints(s, vals, n)?;
             cur.at.pos[c] += used;
+            Ok(Vals::Words(&vals[..n]))
+        }
+        Coding::Delta => {
+            let mut prev = cur.at.delta_prev[c];
+            if let Some(b) = s
+                .get(..n)
+                .filter(|b| b.iter().fold(0u8, |a, &x| a | x) < 0x80)
+            {
+                for (o, &d) in vals.iter_mut().zip(b) {
+                    prev = prev.wrapping_add(unzigzag(d as u64) as u64);
+                    *o = prev;
+                }
+                cur.at.pos[c] += n;
+            } else {
+                let used = read_varints(s, vals, n)?;
+                for o in &mut vals[..n] {
+                    prev = prev.wrapping_add(unzigzag(*o) as u64);
+                    *o = prev;
+                }
+                cur.at.pos[c] += used;
+            }
+            cur.at.delta_prev[c] = prev;
             Ok(Vals::Words(&vals[..n]))
         }
         Coding::Const | Coding::Runs => {
@@ -910,6 +1022,11 @@ fn decode_block_with<const MARK: bool>(
             check!(f, b, v >> 34 != 0);
         }
     );
+    if cur.coded {
+        for fl in &mut blk.flags[..n] {
+            *fl = unpack_flags(*fl);
+        }
+    }
     any_bad |= each!(
         column(cur, p, col::CPU, n, vals)?,
         blk.cpu.iter_mut().zip(bad.iter_mut()),
@@ -1310,6 +1427,24 @@ mod tests {
                 "pad {pad}"
             );
         }
+    }
+
+    #[test]
+    fn flag_order_is_a_permutation_and_unpack_inverts_pack() {
+        let mut seen = [false; 12];
+        for &b in &FLAG_ORDER {
+            assert!(!seen[b as usize]);
+            seen[b as usize] = true;
+        }
+        for i in 0..12 {
+            assert_eq!(pack_flags(1 << FLAG_ORDER[i]), 1 << i);
+        }
+        for f in (0..1 << 12).chain([u32::MAX >> 2, 1 << 12, 0xdead_beef >> 2]) {
+            assert_eq!(unpack_flags(pack_flags(f)), f);
+        }
+        // What frame-pointer captures set most fits one byte with the state.
+        let common = task_flags::USTACK_CFI | task_flags::USTACK_ROOT | task_flags::ON_CPU;
+        assert!(pack_flags(common) << 2 | 3 < 0x80);
     }
 
     #[test]

@@ -17,6 +17,9 @@ const PLAIN: u64 = 0;
 const CONST: u64 = 1;
 const RUNS: u64 = 2;
 const DICT: u64 = 3;
+const DELTA: u64 = 4;
+/// Bits of a length entry that hold the coding.
+const BITS: u32 = 3;
 
 /// Splits a SAMPLES2 payload into its count and (coding, bytes) columns.
 fn columns(p: &[u8]) -> (u64, Vec<(u64, Vec<u8>)>) {
@@ -25,7 +28,7 @@ fn columns(p: &[u8]) -> (u64, Vec<(u64, Vec<u8>)>) {
     let lens: Vec<u64> = (0..14).map(|_| c.u("len").unwrap()).collect();
     let cols = lens
         .iter()
-        .map(|&l| (l & 3, c.take((l >> 2) as usize, "col").unwrap().to_vec()))
+        .map(|&l| (l & 7, c.take((l >> BITS) as usize, "col").unwrap().to_vec()))
         .collect();
     assert!(c.is_empty());
     (n, cols)
@@ -35,7 +38,7 @@ fn payload(n: u64, cols: &[(u64, Vec<u8>)]) -> Vec<u8> {
     let mut p = Vec::new();
     varint::put_u(&mut p, n);
     for (coding, c) in cols {
-        varint::put_u(&mut p, ((c.len() as u64) << 2) | coding);
+        varint::put_u(&mut p, ((c.len() as u64) << BITS) | coding);
     }
     for (_, c) in cols {
         p.extend_from_slice(c);
@@ -121,6 +124,28 @@ fn the_writer_uses_every_coding_and_both_layouts_decode_alike() {
     assert_eq!(c[11], CONST, "bp {c:?}");
     assert!(c.contains(&PLAIN), "{c:?}");
     assert!(c.contains(&DICT), "{c:?}");
+    // A column that counts up is stored as deltas: comm ids here.
+    let g = Gen {
+        breach: 0,
+        pid: 7,
+        tgid_off: 0,
+        comm: COUNT_UP,
+        state: 1,
+        flags: 0,
+        cpu: 0,
+        cgroup: 0,
+        kstack: 0,
+        ustack: 0,
+        ip_off: 0,
+        sp: 0,
+        bp_off: 0,
+        raw: false,
+        process: None,
+    };
+    let (bytes, want) = write(&[(g, 200)], plain(100_000));
+    assert_eq!(common::assert_agree(&bytes, "comm deltas").unwrap(), want);
+    let (cods, _) = codings(&bytes);
+    assert_eq!(cods[0][3], DELTA, "{:?}", cods[0]);
     // The file is smaller than with the SAMPLES layout.
     assert!(coded.len() < old.len(), "{} vs {}", coded.len(), old.len());
 }
@@ -249,7 +274,8 @@ fn crafted_columns_decode_as_specified() {
         .all(|(i, x)| x.pid == 5 * (i as i32 + 1)));
     assert!(s[300..].iter().all(|x| x.pid == 1500));
     // A dictionary column: flags from two values, alternating.
-    let mut d = uvars(&[2, (task_flags::USTACK_ROOT as u64) << 2 | 1, 2]);
+    // Stored flags are in SAMPLES2 order: ROOT is bit 1, KSTACK_TRUNC bit 6.
+    let mut d = uvars(&[2, (1 << 1) << 2 | 1, (1 << 6) << 2 | 2]);
     d.extend((0..n).map(|i| (i % 2) as u8));
     let (s, w) = warnings(&crafted(n, 4, (DICT, d)));
     assert!(w.is_empty(), "{w:?}");
@@ -261,7 +287,27 @@ fn crafted_columns_decode_as_specified() {
         .iter()
         .skip(1)
         .step_by(2)
-        .all(|x| x.flags == 0 && x.state == TaskState::Uninterruptible));
+        .all(|x| x.flags == task_flags::KSTACK_TRUNC && x.state == TaskState::Uninterruptible));
+    // Deltas: comm 1, 2, 3 ... (zigzag 2 each), multi-byte near the end.
+    let mut d: Vec<u64> = vec![2; n];
+    d[n - 1] = varint::zigzag(1000);
+    let (s, w) = warnings(&crafted(n, 3, (DELTA, uvars(&d))));
+    // comm ids past the string table become 0, counted in a warning.
+    assert!(w.iter().any(|w| w.contains("unknown comm")), "{w:?}");
+    let strings = VmtFile::from_bytes(&crafted(n, 3, (DELTA, uvars(&d))))
+        .unwrap()
+        .decode()
+        .unwrap()
+        .strings
+        .len() as u32;
+    for (i, x) in s.iter().enumerate() {
+        let id = if i == n - 1 {
+            n as u32 - 1 + 1000
+        } else {
+            i as u32 + 1
+        };
+        assert_eq!(x.comm.0, if id < strings { id } else { 0 }, "sample {i}");
+    }
     // A constant: cpu -1 everywhere.
     let (s, w) = warnings(&crafted(n, 5, (CONST, uvars(&[1]))));
     assert!(w.is_empty(), "{w:?}");
@@ -343,11 +389,15 @@ fn bad_constants_and_dictionaries_are_refused() {
     idx[33] = 255;
     refused(dict(2, &[1, 2], &idx), "index 255");
     // The largest dictionary is fine.
-    let vals: Vec<u64> = (0..256).map(|v| v << 2).collect();
+    // (Stored flags 1 << 12 and up are the task flags themselves.)
+    let vals: Vec<u64> = (0..256).map(|v| v << 14).collect();
     let idx: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
     let (s, w) = warnings(&crafted(n, 4, dict(256, &vals, &idx)));
     assert!(w.is_empty(), "{w:?}");
-    assert!(s.iter().zip(&idx).all(|(x, &i)| x.flags == i as u32));
+    assert!(s
+        .iter()
+        .zip(&idx)
+        .all(|(x, &i)| x.flags == (i as u32) << 12));
 }
 
 #[test]
@@ -425,6 +475,9 @@ fn a_crafted_chunk_cut_or_changed_anywhere_never_panics() {
     }
 }
 
+/// [`Gen::comm`]: the string after the previous sample's.
+const COUNT_UP: u16 = u16::MAX;
+
 /// A sample drawn from small alphabets or wide ranges per column, so that
 /// every coding is chosen somewhere.
 #[derive(Clone, Debug)]
@@ -432,7 +485,8 @@ struct Gen {
     breach: u8,
     pid: i32,
     tgid_off: i32,
-    comm: u8,
+    /// An index into 300 strings, or [`COUNT_UP`]: one past the previous.
+    comm: u16,
     state: u8,
     flags: u32,
     cpu: i32,
@@ -459,7 +513,7 @@ fn gen() -> impl Strategy<Value = Gen> {
             column_of(Just(0u8), 0u8..4),
             column_of(Just(1234i32), any::<i32>()),
             column_of(Just(0i32), -3i32..3),
-            column_of(Just(1u8), 0u8..3),
+            prop_oneof![1 => Just(COUNT_UP), 1 => column_of(Just(1u16), 0u16..300)],
             0u8..4,
             column_of(Just(1u32 << 9), 0u32..(1 << 12)),
             column_of(Just(-1i32), -1i32..300),
@@ -503,7 +557,8 @@ fn gen() -> impl Strategy<Value = Gen> {
 /// the file and the samples that went in.
 fn write(gens: &[(Gen, u8)], opts: WriterOptions) -> (Vec<u8>, Vec<TaskSample>) {
     let mut w = Writer::with_options(Vec::new(), opts).unwrap();
-    let comms: Vec<StrId> = ["", "a", "bb"].iter().map(|s| w.intern_str(s)).collect();
+    let comms: Vec<StrId> = (0..300).map(|i| w.intern_str(&format!("c{i}"))).collect();
+    let mut comm = 0usize;
     w.add_watch(&Watch {
         id: 1,
         owner_pid: 1,
@@ -561,6 +616,11 @@ fn write(gens: &[(Gen, u8)], opts: WriterOptions) -> (Vec<u8>, Vec<TaskSample>) 
             } else {
                 0x1000 + g.ustack as u64 - 1
             };
+            comm = if g.comm == COUNT_UP {
+                (comm + 1) % comms.len()
+            } else {
+                g.comm as usize
+            };
             let raw_stack = g.raw.then(|| {
                 raw = w
                     .add_raw_stack(&RawStack {
@@ -574,7 +634,7 @@ fn write(gens: &[(Gen, u8)], opts: WriterOptions) -> (Vec<u8>, Vec<TaskSample>) 
                 breach: g.breach as u32,
                 pid: g.pid,
                 tgid: g.pid.wrapping_sub(g.tgid_off),
-                comm: comms[g.comm as usize],
+                comm: comms[comm],
                 state: [
                     TaskState::Other,
                     TaskState::Running,

@@ -488,7 +488,8 @@ fn strings_ascii_utf8_and_invalid() {
 /// corruption detected" in the stream, whose reused buffer had more room.
 #[test]
 fn damaged_zstd_samples_chunk_warns_alike_in_decode_and_stream() {
-    let mut bytes = common::small_file(30, zstd(8));
+    // The file of then: SAMPLES chunks (the mutations hit its bytes).
+    let mut bytes = common::small_file(30, common::encoded(zstd(8), true));
     for m in [
         Mutation::Delete(301161512132185769, 35),
         Mutation::Insert(5171275607656531254, vec![0; 23]),
