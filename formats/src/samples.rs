@@ -157,6 +157,8 @@ struct DictTable {
     /// 0: empty slot, else the value's index + 1.
     idx: Box<[u16; DICT_SLOTS]>,
     values: Vec<u64>,
+    /// The index of each value of the column the table was built from.
+    codes: Vec<u8>,
 }
 
 impl Default for DictTable {
@@ -165,6 +167,7 @@ impl Default for DictTable {
             keys: Box::new([0; DICT_SLOTS]),
             idx: Box::new([0; DICT_SLOTS]),
             values: Vec::with_capacity(DICT_MAX),
+            codes: Vec::new(),
         }
     }
 }
@@ -173,6 +176,7 @@ impl DictTable {
     fn clear(&mut self) {
         self.idx.fill(0);
         self.values.clear();
+        self.codes.clear();
     }
 
     /// The index of `v`, added when new; `None` when it is new and the
@@ -201,7 +205,13 @@ impl DictTable {
     /// distinct values.
     fn build(&mut self, v: &[u64]) -> bool {
         self.clear();
-        v.iter().all(|&x| self.index(x).is_some())
+        for &x in v {
+            match self.index(x) {
+                Some(i) => self.codes.push(i),
+                None => return false,
+            }
+        }
+        true
     }
 }
 
@@ -241,9 +251,11 @@ impl SampleEncoder {
         if coded {
             let mut sizes = [(0usize, 0usize); SAMPLE_COLUMNS];
             for c in 0..SAMPLE_COLUMNS {
+                // Written at once: a dictionary just built is still there.
                 let (coding, size, plain) = self.choose(c);
                 codings[c] = coding;
                 sizes[c] = (size, plain);
+                self.write_column(c, coding);
             }
             // A SAMPLES2 chunk has at least one byte per sample (so that a
             // small file cannot declare a huge number of samples): when the
@@ -255,10 +267,12 @@ impl SampleEncoder {
                     .min_by_key(|&c| sizes[c].1 - sizes[c].0)
                     .unwrap_or(0);
                 codings[c] = Coding::Plain;
+                self.write_column(c, Coding::Plain);
             }
-        }
-        for (c, &coding) in codings.iter().enumerate() {
-            self.write_column(c, coding);
+        } else {
+            for c in 0..SAMPLE_COLUMNS {
+                self.write_column(c, Coding::Plain);
+            }
         }
         put_u(b, n as u64);
         for (c, &coding) in self.cols.iter().zip(&codings) {
@@ -405,15 +419,13 @@ impl SampleEncoder {
                 }
             }
             Coding::Dict => {
-                let ok = self.dict.build(v);
-                debug_assert!(ok, "Dict chosen for a column with too many values");
+                // `choose` built the table of this column just before.
+                debug_assert_eq!(self.dict.codes.len(), v.len());
                 put_u(out, self.dict.values.len() as u64);
                 for &x in &self.dict.values {
                     put_u(out, x);
                 }
-                for &x in v {
-                    out.push(self.dict.index(x).unwrap_or(0));
-                }
+                out.extend_from_slice(&self.dict.codes);
             }
         }
     }
