@@ -1,7 +1,8 @@
 #!/bin/sh
 # Reruns the "## Format" section of BENCHMARKS.md: generates 1,000,000-task-
 # sample captures with vmon-gen (the default: zstd tables and uncompressed
-# samples; everything zstd; everything uncompressed), measures size,
+# samples; everything zstd; everything uncompressed; the default with the
+# format 1.1 SAMPLES layout, for before/after), measures size,
 # encode and decode (materializing decode() and the streaming sample API,
 # 1 thread and all threads) with `cargo bench -p vmon-format --bench format`, and
 # records a real perf.data of the same workload binary for comparison.
@@ -18,9 +19,10 @@ GEN="$CARGO_TARGET_DIR/release/vmon-gen"
 "$GEN" --samples "$N" --stacks 2000 --depth 30 --seed 1 -o "$OUT/default.vmt"
 "$GEN" --samples "$N" --stacks 2000 --depth 30 --seed 1 --compress-samples -o "$OUT/zstd.vmt"
 "$GEN" --samples "$N" --stacks 2000 --depth 30 --seed 1 --no-compress -o "$OUT/plain.vmt"
+"$GEN" --samples "$N" --stacks 2000 --depth 30 --seed 1 --plain-samples -o "$OUT/default-1.1.vmt"
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-cargo bench -q -p vmon-format --bench format -- "$OUT/default.vmt" "$OUT/zstd.vmt" "$OUT/plain.vmt"
+cargo bench -q -p vmon-format --bench format -- "$OUT/default.vmt" "$OUT/zstd.vmt" "$OUT/plain.vmt" "$OUT/default-1.1.vmt"
 
 if command -v perf >/dev/null 2>&1; then
 	echo "## perf record -g of the same workload binary (gen/fixtures/workload.c)"

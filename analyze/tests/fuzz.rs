@@ -306,6 +306,7 @@ proptest! {
         names in proptest::collection::vec((any::<prop::sample::Index>(), hostile_name()), 0..6),
         muts in proptest::collection::vec(mutation(), 0..6),
         fix in any::<bool>(),
+        old_layout in any::<bool>(),
         case in any::<u64>(),
     ) {
         let mut c = fixture::capture(breaches);
@@ -319,8 +320,12 @@ proptest! {
             }
             c.strings = v.iter().map(String::as_str).collect();
         }
-        let mut bytes = Vec::new();
-        write_capture(&c, &mut bytes).unwrap();
+        // Task samples as SAMPLES2 (format 1.2) or SAMPLES (1.1) chunks.
+        let opts = WriterOptions {
+            sample_encoding: if old_layout { SampleEncoding::Plain } else { SampleEncoding::Coded },
+            ..WriterOptions::default()
+        };
+        let mut bytes = write_capture_with(&c, Vec::new(), opts).unwrap();
         for m in &muts {
             apply(&mut bytes, m);
         }

@@ -361,10 +361,10 @@ fn compress_samples_zstd_compresses_the_sample_chunks_only() {
         v
     };
     use vmon_format::chunk::{ChunkType, COMPRESSION_NONE, COMPRESSION_ZSTD};
-    assert!(flags(&plain, ChunkType::Samples)
+    assert!(flags(&plain, ChunkType::Samples2)
         .iter()
         .all(|&f| f == COMPRESSION_NONE));
-    assert!(flags(&packed, ChunkType::Samples)
+    assert!(flags(&packed, ChunkType::Samples2)
         .iter()
         .all(|&f| f == COMPRESSION_ZSTD));
     for p in [&plain, &packed] {

@@ -7,7 +7,10 @@ pub const FILE_HEADER_LEN: usize = 16;
 /// The major version this crate reads and writes; a reader refuses a newer one.
 pub const VERSION_MAJOR: u16 = 1;
 /// The minor version this crate writes; a reader reads what it knows of a newer one.
-pub const VERSION_MINOR: u16 = 1;
+pub const VERSION_MINOR: u16 = 2;
+/// The minor version of a file whose task samples are SAMPLES chunks
+/// (what [`crate::SampleEncoding::Plain`] writes): 1.1 readers read it all.
+pub const VERSION_MINOR_PLAIN_SAMPLES: u16 = 1;
 
 pub const CHUNK_MAGIC: [u8; 4] = *b"VMTC";
 pub const CHUNK_HEADER_LEN: usize = 28;
@@ -37,6 +40,8 @@ pub enum ChunkType {
     Processes = 9,
     SymbolTables = 10,
     Losses = 11,
+    /// Task samples with per-column encodings (format 1.2, SPEC.md §5.7.1).
+    Samples2 = 12,
     Triggers = 13,
     Index = 15,
 }
@@ -55,6 +60,7 @@ impl ChunkType {
             9 => ChunkType::Processes,
             10 => ChunkType::SymbolTables,
             11 => ChunkType::Losses,
+            12 => ChunkType::Samples2,
             13 => ChunkType::Triggers,
             15 => ChunkType::Index,
             _ => return None,
@@ -74,9 +80,17 @@ impl ChunkType {
             ChunkType::Processes => "PROCESSES",
             ChunkType::SymbolTables => "SYMTABS",
             ChunkType::Losses => "LOSSES",
+            ChunkType::Samples2 => "SAMPLES2",
             ChunkType::Triggers => "TRIGGERS",
             ChunkType::Index => "INDEX",
         }
+    }
+}
+
+impl ChunkType {
+    /// Whether chunks of this type hold task samples (SAMPLES or SAMPLES2).
+    pub fn is_samples(ty: u16) -> bool {
+        ty == ChunkType::Samples as u16 || ty == ChunkType::Samples2 as u16
     }
 }
 

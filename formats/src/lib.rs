@@ -24,4 +24,6 @@ pub use model::*;
 pub use reader::{Decoded, Tables, VmtFile};
 pub use samples::{SampleBlock, SampleReport, BLOCK};
 pub use stream::SampleStream;
-pub use writer::{write_capture, write_capture_with, Compression, Writer, WriterOptions};
+pub use writer::{
+    write_capture, write_capture_with, Compression, SampleEncoding, Writer, WriterOptions,
+};

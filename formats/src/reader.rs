@@ -200,7 +200,7 @@ impl<'a> VmtFile<'a> {
         let mut sample_chunks = Vec::new();
         let mut unpack = Unpacker::default();
         for c in &self.chunks {
-            if c.header.ty == ChunkType::Samples as u16 {
+            if ChunkType::is_samples(c.header.ty) {
                 sample_chunks.push(*c);
                 continue;
             }
@@ -269,7 +269,7 @@ impl<'a> VmtFile<'a> {
             .par_iter()
             .map_init(Unpacker::default, |unpack, c| {
                 let p = unpack.payload_cow(data, c)?;
-                let cur = ChunkCursor::new(&p).map_err(|e| skipped(c, e))?;
+                let cur = ChunkCursor::new(&p, c.header.ty).map_err(|e| skipped(c, e))?;
                 Ok((p, cur))
             })
             .collect();

@@ -4,7 +4,7 @@
 
 use crate::error::Warning;
 use crate::model::*;
-use crate::varint::{put_i, put_u, unzigzag, Cursor, DResult, DecodeError};
+use crate::varint::{put_u, unzigzag, Cursor, DResult, DecodeError};
 
 /// Samples per [`SampleBlock`]: the columns of one block (about 22 KiB) fit
 /// in L1/L2 together with the scratch column.
@@ -57,62 +57,377 @@ pub(crate) fn state_code(s: TaskState) -> u64 {
     }
 }
 
-/// Columnar encoding of task samples (SPEC.md §5.7).
-pub(crate) fn encode_samples(b: &mut Vec<u8>, samples: &[TaskSample], stack_frames: &[u64]) {
-    let mut cols: [Vec<u8>; SAMPLE_COLUMNS] = Default::default();
-    let (mut breach, mut pid, mut cgroup, mut sp) = (0u32, 0i32, 0u64, 0u64);
-    let (mut raw_next, mut proc_prev) = (0u32, 0u32);
-    for s in samples {
-        put_i(&mut cols[col::BREACH], s.breach as i64 - breach as i64);
-        breach = s.breach;
-        put_i(&mut cols[col::PID], s.pid as i64 - pid as i64);
-        pid = s.pid;
-        put_i(&mut cols[col::PID_MINUS_TGID], s.pid as i64 - s.tgid as i64);
-        put_u(&mut cols[col::COMM], s.comm.0 as u64);
-        put_u(
-            &mut cols[col::FLAGS_STATE],
-            ((s.flags as u64) << 2) | state_code(s.state),
-        );
-        put_i(&mut cols[col::CPU], s.cpu as i64);
-        put_i(
-            &mut cols[col::CGROUP],
-            s.cgroup_id.wrapping_sub(cgroup) as i64,
-        );
-        cgroup = s.cgroup_id;
-        put_u(&mut cols[col::KSTACK], s.kstack.0.wrapping_add(1) as u64);
-        put_u(&mut cols[col::USTACK], s.ustack.0.wrapping_add(1) as u64);
-        let top = stack_frames.get(s.ustack.0 as usize).copied().unwrap_or(0);
-        put_i(&mut cols[col::IP], s.regs.ip.wrapping_sub(top) as i64);
-        put_i(&mut cols[col::SP], s.regs.sp.wrapping_sub(sp) as i64);
-        sp = s.regs.sp;
-        put_i(&mut cols[col::BP], s.regs.bp.wrapping_sub(s.regs.sp) as i64);
-        match s.raw_stack {
-            None => put_u(&mut cols[col::RAW_STACK], 0),
-            Some(r) => {
-                put_u(
-                    &mut cols[col::RAW_STACK],
-                    1 + crate::varint::zigzag(r as i64 - raw_next as i64),
-                );
-                raw_next = r.wrapping_add(1);
+/// How a column of a SAMPLES2 chunk stores its `n` values (SPEC.md §5.7.1):
+/// the low [`CODING_BITS`] bits of the column's entry in the chunk's
+/// length table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Coding {
+    /// `n` varints, as in every column of a SAMPLES chunk.
+    Plain = 0,
+    /// One value for all `n` samples: one varint, or no byte at all for 0.
+    Const = 1,
+    /// `(value, run length - 1)` varint pairs; the runs add up to `n`.
+    Runs = 2,
+    /// `k` (1..=256) varint values, then `n` one-byte indexes into them.
+    Dict = 3,
+    /// `n` svar differences to the previous value (wrapping; the first
+    /// against 0): for columns that count up, like comm string ids.
+    Delta = 4,
+}
+
+/// Bits of a SAMPLES2 length entry that hold the column's [`Coding`].
+pub(crate) const CODING_BITS: u32 = 3;
+
+impl Coding {
+    fn from_bits(b: u64) -> DResult<Coding> {
+        Ok(match b & ((1 << CODING_BITS) - 1) {
+            0 => Coding::Plain,
+            1 => Coding::Const,
+            2 => Coding::Runs,
+            3 => Coding::Dict,
+            4 => Coding::Delta,
+            x => return Err(DecodeError::Range("sample column coding", x)),
+        })
+    }
+}
+
+/// The task flags in the order a SAMPLES2 chunk stores them (SPEC.md
+/// §5.7.1): bit `i` of the stored flags is task flag `FLAG_ORDER[i]`; bits
+/// 12 and up stay where they are. The flags most captures set (how the
+/// user stack was unwound, and ON_CPU) come first, so that with the 2-bit
+/// state they fit the column's first byte.
+pub(crate) const FLAG_ORDER: [u32; 12] = [7, 9, 4, 8, 11, 10, 0, 1, 2, 3, 5, 6];
+
+/// Lookup of the reordered bits of 6 flag bits (`half` 0: bits 0..6, 1:
+/// bits 6..12), stored order to task flags when `unpack`.
+const fn flag_table(half: u32, unpack: bool) -> [u32; 64] {
+    let mut t = [0u32; 64];
+    let mut x = 0;
+    while x < 64 {
+        let mut out = 0u32;
+        let mut i = 0;
+        while i < 12 {
+            let (from, to) = if unpack {
+                (i as u32, FLAG_ORDER[i])
+            } else {
+                (FLAG_ORDER[i], i as u32)
+            };
+            if from / 6 == half && (x >> (from % 6)) & 1 == 1 {
+                out |= 1 << to;
             }
+            i += 1;
         }
-        match s.process {
-            None => put_u(&mut cols[col::PROCESS], 0),
-            Some(p) => {
-                put_u(
-                    &mut cols[col::PROCESS],
-                    1 + crate::varint::zigzag(p as i64 - proc_prev as i64),
-                );
-                proc_prev = p;
+        t[x] = out;
+        x += 1;
+    }
+    t
+}
+
+static PACK: [[u32; 64]; 2] = [flag_table(0, false), flag_table(1, false)];
+static UNPACK: [[u32; 64]; 2] = [flag_table(0, true), flag_table(1, true)];
+
+/// Task flags in SAMPLES2 order ([`FLAG_ORDER`]).
+#[inline]
+pub(crate) fn pack_flags(f: u32) -> u32 {
+    PACK[0][(f & 63) as usize] | PACK[1][((f >> 6) & 63) as usize] | (f & !0xfff)
+}
+
+/// The inverse of [`pack_flags`].
+#[inline]
+pub(crate) fn unpack_flags(f: u32) -> u32 {
+    UNPACK[0][(f & 63) as usize] | UNPACK[1][((f >> 6) & 63) as usize] | (f & !0xfff)
+}
+
+/// Most values a [`Coding::Dict`] column holds (its indexes are one byte).
+pub(crate) const DICT_MAX: usize = 256;
+
+/// Bytes of `v` as a uvar.
+#[inline]
+fn ulen(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Slots of [`DictTable`]: a power of two, 4 times [`DICT_MAX`].
+const DICT_SLOTS: usize = 4 * DICT_MAX;
+
+/// The distinct values of a column in first-seen order, at most
+/// [`DICT_MAX`], with an open-addressing index over them.
+struct DictTable {
+    keys: Box<[u64; DICT_SLOTS]>,
+    /// 0: empty slot, else the value's index + 1.
+    idx: Box<[u16; DICT_SLOTS]>,
+    values: Vec<u64>,
+    /// The index of each value of the column the table was built from.
+    codes: Vec<u8>,
+}
+
+impl Default for DictTable {
+    fn default() -> Self {
+        DictTable {
+            keys: Box::new([0; DICT_SLOTS]),
+            idx: Box::new([0; DICT_SLOTS]),
+            values: Vec::with_capacity(DICT_MAX),
+            codes: Vec::new(),
+        }
+    }
+}
+
+impl DictTable {
+    fn clear(&mut self) {
+        self.idx.fill(0);
+        self.values.clear();
+        self.codes.clear();
+    }
+
+    /// The index of `v`, added when new; `None` when it is new and the
+    /// table is full.
+    #[inline]
+    fn index(&mut self, v: u64) -> Option<u8> {
+        let mut h = (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize & (DICT_SLOTS - 1);
+        loop {
+            match self.idx[h] {
+                0 => {
+                    if self.values.len() == DICT_MAX {
+                        return None;
+                    }
+                    self.values.push(v);
+                    self.keys[h] = v;
+                    self.idx[h] = self.values.len() as u16;
+                    return Some((self.values.len() - 1) as u8);
+                }
+                i if self.keys[h] == v => return Some((i - 1) as u8),
+                _ => h = (h + 1) & (DICT_SLOTS - 1),
             }
         }
     }
-    put_u(b, samples.len() as u64);
-    for c in &cols {
-        put_u(b, c.len() as u64);
+
+    /// Builds the table of `v`; false when it has more than [`DICT_MAX`]
+    /// distinct values.
+    fn build(&mut self, v: &[u64]) -> bool {
+        self.clear();
+        for &x in v {
+            match self.index(x) {
+                Some(i) => self.codes.push(i),
+                None => return false,
+            }
+        }
+        true
     }
-    for c in &cols {
-        b.extend_from_slice(c);
+}
+
+/// Calls `f(value, run length)` for the runs of equal values of `v`.
+#[inline]
+fn runs(v: &[u64], mut f: impl FnMut(u64, usize)) {
+    let mut i = 0;
+    while let Some(&x) = v.get(i) {
+        let len = v[i..].iter().take_while(|&&y| y == x).count();
+        f(x, len);
+        i += len;
+    }
+}
+
+/// The SAMPLES encoder's buffers, reused from chunk to chunk.
+#[derive(Default)]
+pub(crate) struct SampleEncoder {
+    /// Each column's values, as the uvars a Plain column holds.
+    vals: [Vec<u64>; SAMPLE_COLUMNS],
+    cols: [Vec<u8>; SAMPLE_COLUMNS],
+    dict: DictTable,
+}
+
+impl SampleEncoder {
+    /// Appends the payload of one chunk of `samples` to `b`: a SAMPLES2
+    /// chunk (§5.7.1) when `coded`, else a SAMPLES chunk (§5.7).
+    pub fn encode(
+        &mut self,
+        b: &mut Vec<u8>,
+        samples: &[TaskSample],
+        stack_frames: &[u64],
+        coded: bool,
+    ) {
+        self.column_values(samples, stack_frames, coded);
+        let n = samples.len();
+        let mut codings = [Coding::Plain; SAMPLE_COLUMNS];
+        if coded {
+            let mut sizes = [(0usize, 0usize); SAMPLE_COLUMNS];
+            for c in 0..SAMPLE_COLUMNS {
+                // Written at once: a dictionary just built is still there.
+                let (coding, size, plain) = self.choose(c);
+                codings[c] = coding;
+                sizes[c] = (size, plain);
+                self.write_column(c, coding);
+            }
+            // A SAMPLES2 chunk has at least one byte per sample (so that a
+            // small file cannot declare a huge number of samples): when the
+            // columns would be smaller, the one that grows least is stored
+            // plain (a plain column has at least `n` bytes).
+            let total: usize = sizes.iter().map(|s| s.0).sum();
+            if total < n {
+                let c = (0..SAMPLE_COLUMNS)
+                    .min_by_key(|&c| sizes[c].1 - sizes[c].0)
+                    .unwrap_or(0);
+                codings[c] = Coding::Plain;
+                self.write_column(c, Coding::Plain);
+            }
+        } else {
+            for c in 0..SAMPLE_COLUMNS {
+                self.write_column(c, Coding::Plain);
+            }
+        }
+        put_u(b, n as u64);
+        for (c, &coding) in self.cols.iter().zip(&codings) {
+            let l = c.len() as u64;
+            put_u(
+                b,
+                if coded {
+                    (l << CODING_BITS) | coding as u64
+                } else {
+                    l
+                },
+            );
+        }
+        for c in &self.cols {
+            b.extend_from_slice(c);
+        }
+    }
+
+    /// Fills `vals` with the column values of `samples` (SPEC.md §5.7; in
+    /// a SAMPLES2 chunk, `coded`, with the task flags reordered).
+    fn column_values(&mut self, samples: &[TaskSample], stack_frames: &[u64], coded: bool) {
+        use crate::varint::zigzag;
+        for v in &mut self.vals {
+            v.clear();
+            v.reserve(samples.len());
+        }
+        let (mut breach, mut pid, mut cgroup, mut sp) = (0u32, 0i32, 0u64, 0u64);
+        let (mut raw_next, mut proc_prev) = (0u32, 0u32);
+        let v = &mut self.vals;
+        for s in samples {
+            v[col::BREACH].push(zigzag(s.breach as i64 - breach as i64));
+            breach = s.breach;
+            v[col::PID].push(zigzag(s.pid as i64 - pid as i64));
+            pid = s.pid;
+            v[col::PID_MINUS_TGID].push(zigzag(s.pid as i64 - s.tgid as i64));
+            v[col::COMM].push(s.comm.0 as u64);
+            let flags = if coded { pack_flags(s.flags) } else { s.flags };
+            v[col::FLAGS_STATE].push(((flags as u64) << 2) | state_code(s.state));
+            v[col::CPU].push(zigzag(s.cpu as i64));
+            v[col::CGROUP].push(zigzag(s.cgroup_id.wrapping_sub(cgroup) as i64));
+            cgroup = s.cgroup_id;
+            v[col::KSTACK].push(s.kstack.0.wrapping_add(1) as u64);
+            v[col::USTACK].push(s.ustack.0.wrapping_add(1) as u64);
+            let top = stack_frames.get(s.ustack.0 as usize).copied().unwrap_or(0);
+            v[col::IP].push(zigzag(s.regs.ip.wrapping_sub(top) as i64));
+            v[col::SP].push(zigzag(s.regs.sp.wrapping_sub(sp) as i64));
+            sp = s.regs.sp;
+            v[col::BP].push(zigzag(s.regs.bp.wrapping_sub(s.regs.sp) as i64));
+            v[col::RAW_STACK].push(match s.raw_stack {
+                None => 0,
+                Some(r) => {
+                    let x = 1 + zigzag(r as i64 - raw_next as i64);
+                    raw_next = r.wrapping_add(1);
+                    x
+                }
+            });
+            v[col::PROCESS].push(match s.process {
+                None => 0,
+                Some(p) => {
+                    let x = 1 + zigzag(p as i64 - proc_prev as i64);
+                    proc_prev = p;
+                    x
+                }
+            });
+        }
+    }
+
+    /// The coding of column `c` and its size in bytes, and its plain size.
+    /// The smallest wins, with two biases for decoding speed: runs only
+    /// when they at least halve the plain column (a run costs two scalar
+    /// varint reads), a dictionary only when some value is longer than a
+    /// byte (else plain is as small and decodes in place).
+    fn choose(&mut self, c: usize) -> (Coding, usize, usize) {
+        let v = &self.vals[c];
+        // One pass for the sizes of plain, delta and runs.
+        let (mut plain, mut delta, mut rle, mut nruns) = (0usize, 0usize, 0usize, 0usize);
+        let (mut prev, mut run) = (0u64, 0u64);
+        for &x in v {
+            plain += ulen(x);
+            delta += ulen(crate::varint::zigzag(x.wrapping_sub(prev) as i64));
+            if x == prev && run > 0 {
+                run += 1;
+            } else {
+                if run > 0 {
+                    rle += ulen(prev) + ulen(run - 1);
+                }
+                nruns += 1;
+                run = 1;
+            }
+            prev = x;
+        }
+        if run > 0 {
+            rle += ulen(prev) + ulen(run - 1);
+        }
+        if nruns <= 1 {
+            let x = v.first().copied().unwrap_or(0);
+            return (Coding::Const, if x == 0 { 0 } else { ulen(x) }, plain);
+        }
+        let mut best = (Coding::Plain, plain);
+        if rle * 2 <= plain {
+            best = (Coding::Runs, rle);
+        }
+        if delta < best.1 {
+            best = (Coding::Delta, delta);
+        }
+        // A dictionary takes at least a byte per sample and 2 for its size
+        // and one value: only worth building when the best is larger.
+        if plain > v.len() && best.1 > v.len() + 2 && self.dict.build(v) {
+            let d = &self.dict.values;
+            let size = ulen(d.len() as u64) + d.iter().map(|&x| ulen(x)).sum::<usize>() + v.len();
+            if size < best.1 {
+                best = (Coding::Dict, size);
+            }
+        }
+        (best.0, best.1, plain)
+    }
+
+    /// Writes column `c`'s values into `cols[c]` as `coding` says.
+    fn write_column(&mut self, c: usize, coding: Coding) {
+        let v = &self.vals[c];
+        let out = &mut self.cols[c];
+        out.clear();
+        match coding {
+            Coding::Plain => {
+                for &x in v {
+                    put_u(out, x);
+                }
+            }
+            Coding::Const => {
+                let x = v.first().copied().unwrap_or(0);
+                if x != 0 {
+                    put_u(out, x);
+                }
+            }
+            Coding::Runs => runs(v, |x, len| {
+                put_u(out, x);
+                put_u(out, len as u64 - 1);
+            }),
+            Coding::Delta => {
+                let mut prev = 0u64;
+                for &x in v {
+                    put_u(out, crate::varint::zigzag(x.wrapping_sub(prev) as i64));
+                    prev = x;
+                }
+            }
+            Coding::Dict => {
+                // `choose` built the table of this column just before.
+                debug_assert_eq!(self.dict.codes.len(), v.len());
+                put_u(out, self.dict.values.len() as u64);
+                for &x in &self.dict.values {
+                    put_u(out, x);
+                }
+                out.extend_from_slice(&self.dict.codes);
+            }
+        }
     }
 }
 
@@ -298,17 +613,42 @@ impl SampleBlock {
     }
 }
 
-/// Where one SAMPLES chunk's decoding stands: column positions and the
-/// running values of its delta-coded columns.
-#[derive(Clone, Debug)]
+/// Where one SAMPLES or SAMPLES2 chunk's decoding stands: the column
+/// table, and the part that changes block by block in a [`Progress`].
+#[derive(Debug)]
 pub(crate) struct ChunkCursor {
     /// Samples the chunk declares.
     pub declared: usize,
     /// Samples not decoded yet.
     pub left: usize,
-    /// Byte offset of each column's next value in the payload, and its end.
-    pos: [usize; SAMPLE_COLUMNS],
+    /// End of each column in the payload.
     end: [usize; SAMPLE_COLUMNS],
+    /// How each column stores its values (all Plain in a SAMPLES chunk);
+    /// a Const column is decoded as one run of `declared` values.
+    coding: [Coding; SAMPLE_COLUMNS],
+    /// The dictionaries of the Dict columns, [`DICT_MAX`] values each
+    /// (zero past their `k`), at `dict_at[c]`; their sizes in `dict_len`.
+    dicts: Vec<u64>,
+    dict_at: [usize; SAMPLE_COLUMNS],
+    dict_len: [usize; SAMPLE_COLUMNS],
+    /// A SAMPLES2 chunk (its task flags are reordered, [`pack_flags`]).
+    coded: bool,
+    at: Progress,
+}
+
+/// The part of a [`ChunkCursor`] a block advances: column positions, the
+/// runs in progress and the running values of the delta-coded columns.
+/// `Copy`, so that a block can be decoded again from where it started.
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    /// Byte offset of each column's next value (or run, or index).
+    pos: [usize; SAMPLE_COLUMNS],
+    /// The value of each column's current run and how many samples of
+    /// it are left (Runs and Const columns).
+    run_val: [u64; SAMPLE_COLUMNS],
+    run_left: [u64; SAMPLE_COLUMNS],
+    /// The last value of each Delta column.
+    delta_prev: [u64; SAMPLE_COLUMNS],
     breach: i64,
     pid: i64,
     cgroup: u64,
@@ -318,39 +658,104 @@ pub(crate) struct ChunkCursor {
 }
 
 impl ChunkCursor {
-    /// Parses the chunk's sample count and column table.
-    pub fn new(p: &[u8]) -> DResult<ChunkCursor> {
+    /// Parses the sample count and column table of a chunk of type `ty`
+    /// (SAMPLES or SAMPLES2), and the Const values and dictionaries.
+    pub fn new(p: &[u8], ty: u16) -> DResult<ChunkCursor> {
+        let coded = ty == crate::chunk::ChunkType::Samples2 as u16;
         let mut hdr = Cursor::new(p);
-        let n = hdr.count(SAMPLE_COLUMNS, "sample count")?;
+        // SAMPLES: every sample takes a byte in each column. SAMPLES2: a
+        // byte in the chunk (the writer keeps a column plain to ensure it).
+        let min = if coded { 1 } else { SAMPLE_COLUMNS };
+        let n = hdr.count(min, "sample count")?;
         let mut lens = [0u64; SAMPLE_COLUMNS];
         for l in lens.iter_mut() {
             *l = hdr.u("column length")?;
         }
+        let mut coding = [Coding::Plain; SAMPLE_COLUMNS];
+        if coded {
+            for (l, c) in lens.iter_mut().zip(coding.iter_mut()) {
+                *c = Coding::from_bits(*l)?;
+                *l >>= CODING_BITS;
+            }
+        }
         let mut at = p.len() - hdr.remaining();
-        let mut pos = [0; SAMPLE_COLUMNS];
-        let mut end = [0; SAMPLE_COLUMNS];
-        for ((s, e), &l) in pos.iter_mut().zip(end.iter_mut()).zip(&lens) {
+        let mut cur = ChunkCursor {
+            declared: n,
+            left: n,
+            end: [0; SAMPLE_COLUMNS],
+            coding,
+            dicts: Vec::new(),
+            dict_at: [0; SAMPLE_COLUMNS],
+            dict_len: [0; SAMPLE_COLUMNS],
+            coded,
+            at: Progress {
+                pos: [0; SAMPLE_COLUMNS],
+                run_val: [0; SAMPLE_COLUMNS],
+                run_left: [0; SAMPLE_COLUMNS],
+                delta_prev: [0; SAMPLE_COLUMNS],
+                breach: 0,
+                pid: 0,
+                cgroup: 0,
+                sp: 0,
+                raw_next: 0,
+                proc_prev: 0,
+            },
+        };
+        for (c, &l) in lens.iter().enumerate() {
             let stop = usize::try_from(l)
                 .ok()
                 .and_then(|l| at.checked_add(l))
                 .filter(|&stop| stop <= p.len())
                 .ok_or(DecodeError::Eof("sample column"))?;
-            *s = at;
-            *e = stop;
+            cur.at.pos[c] = at;
+            cur.end[c] = stop;
             at = stop;
+            let body = p.get(cur.at.pos[c]..stop).unwrap_or(&[]);
+            match cur.coding[c] {
+                Coding::Plain | Coding::Runs | Coding::Delta => {}
+                Coding::Const => {
+                    // No byte: 0; else exactly one varint.
+                    let mut r = Cursor::new(body);
+                    let v = if body.is_empty() {
+                        0
+                    } else {
+                        r.u("a constant sample column")?
+                    };
+                    if !r.is_empty() {
+                        return Err(DecodeError::Range(
+                            "length of a constant sample column",
+                            body.len() as u64,
+                        ));
+                    }
+                    cur.at.run_val[c] = v;
+                    cur.at.run_left[c] = n as u64;
+                    cur.at.pos[c] = stop;
+                }
+                Coding::Dict => {
+                    let mut r = Cursor::new(body);
+                    let k = r.u("a sample column dictionary")?;
+                    if k == 0 || k > DICT_MAX as u64 {
+                        return Err(DecodeError::Range("sample column dictionary size", k));
+                    }
+                    let base = cur.dicts.len();
+                    cur.dicts.resize(base + DICT_MAX, 0);
+                    for d in &mut cur.dicts[base..base + k as usize] {
+                        *d = r.u("a sample column dictionary")?;
+                    }
+                    // Then exactly one index byte per sample.
+                    if r.remaining() != n {
+                        return Err(DecodeError::Range(
+                            "index bytes of a dictionary sample column",
+                            r.remaining() as u64,
+                        ));
+                    }
+                    cur.dict_at[c] = base;
+                    cur.dict_len[c] = k as usize;
+                    cur.at.pos[c] = stop - n;
+                }
+            }
         }
-        Ok(ChunkCursor {
-            declared: n,
-            left: n,
-            pos,
-            end,
-            breach: 0,
-            pid: 0,
-            cgroup: 0,
-            sp: 0,
-            raw_next: 0,
-            proc_prev: 0,
-        })
+        Ok(cur)
     }
 }
 
@@ -391,7 +796,7 @@ enum Vals<'a> {
     Words(&'a [u64]),
 }
 
-/// The next `vals.len()` values of column `c`.
+/// The next `n` values of column `c`.
 #[inline]
 fn column<'a>(
     cur: &mut ChunkCursor,
@@ -400,16 +805,100 @@ fn column<'a>(
     n: usize,
     vals: &'a mut [u64; BLOCK + 8],
 ) -> DResult<Vals<'a>> {
-    let s = p.get(cur.pos[c]..cur.end[c]).unwrap_or(&[]);
-    if let Some(b) = s.get(..n) {
-        if b.iter().fold(0u8, |a, &x| a | x) < 0x80 {
-            cur.pos[c] += n;
-            return Ok(Vals::Bytes(b));
+    let s = p.get(cur.at.pos[c]..cur.end[c]).unwrap_or(&[]);
+    match cur.coding[c] {
+        Coding::Plain => {
+            if let Some(b) = s.get(..n) {
+                if b.iter().fold(0u8, |a, &x| a | x) < 0x80 {
+                    cur.at.pos[c] += n;
+                    return Ok(Vals::Bytes(b));
+                }
+            }
+            let used = read_varints(s, vals, n)?;
+            cur.at.pos[c] += used;
+            Ok(Vals::Words(&vals[..n]))
+        }
+        Coding::Delta => {
+            let mut prev = cur.at.delta_prev[c];
+            if let Some(b) = s
+                .get(..n)
+                .filter(|b| b.iter().fold(0u8, |a, &x| a | x) < 0x80)
+            {
+                for (o, &d) in vals.iter_mut().zip(b) {
+                    prev = prev.wrapping_add(unzigzag(d as u64) as u64);
+                    *o = prev;
+                }
+                cur.at.pos[c] += n;
+            } else {
+                let used = read_varints(s, vals, n)?;
+                for o in &mut vals[..n] {
+                    prev = prev.wrapping_add(unzigzag(*o) as u64);
+                    *o = prev;
+                }
+                cur.at.pos[c] += used;
+            }
+            cur.at.delta_prev[c] = prev;
+            Ok(Vals::Words(&vals[..n]))
+        }
+        Coding::Const | Coding::Runs => {
+            expand_runs(cur, s, c, &mut vals[..n])?;
+            Ok(Vals::Words(&vals[..n]))
+        }
+        Coding::Dict => {
+            let idx = s.get(..n).ok_or(DecodeError::Eof("a sample column"))?;
+            let at = cur.dict_at[c];
+            let dict: &[u64; DICT_MAX] = cur
+                .dicts
+                .get(at..at + DICT_MAX)
+                .and_then(|d| d.try_into().ok())
+                .ok_or(DecodeError::Eof("a sample column dictionary"))?;
+            let mut top = 0u8;
+            for (o, &i) in vals.iter_mut().zip(idx) {
+                *o = dict[i as usize];
+                top = top.max(i);
+            }
+            if top as usize >= cur.dict_len[c] {
+                return Err(DecodeError::Range(
+                    "a sample column's dictionary index",
+                    top as u64,
+                ));
+            }
+            cur.at.pos[c] += n;
+            Ok(Vals::Words(&vals[..n]))
         }
     }
-    let used = read_varints(s, vals, n)?;
-    cur.pos[c] += used;
-    Ok(Vals::Words(&vals[..n]))
+}
+
+/// Fills `out` from the runs of column `c` (`s`: the rest of its bytes);
+/// a run may not reach past the chunk's last sample.
+#[inline]
+fn expand_runs(cur: &mut ChunkCursor, s: &[u8], c: usize, out: &mut [u64]) -> DResult<()> {
+    let mut used = 0usize;
+    let mut i = 0usize;
+    while i < out.len() {
+        if cur.at.run_left[c] == 0 {
+            let rest = s.get(used..).unwrap_or(&[]);
+            let (v, a) = read_one(rest)?;
+            let (extra, b) = read_one(rest.get(a..).unwrap_or(&[]))?;
+            used += a + b;
+            // Samples of the chunk from this one on: the bound of a run.
+            let room = (cur.left - i) as u64;
+            if extra >= room {
+                return Err(DecodeError::Range(
+                    "a sample column run longer than the chunk",
+                    extra.saturating_add(1),
+                ));
+            }
+            cur.at.run_val[c] = v;
+            cur.at.run_left[c] = extra + 1;
+        }
+        let take = (cur.at.run_left[c] as usize).min(out.len() - i);
+        out[i..i + take].fill(cur.at.run_val[c]);
+        cur.at.run_left[c] -= take as u64;
+        i += take;
+    }
+    cur.at.pos[c] += used;
+    Ok(())
 }
 
 /// `for (pat, v) in outputs.zip(values) body`, with `v: u64`, for either
@@ -449,11 +938,11 @@ pub(crate) fn decode_block(
 ) -> DResult<()> {
     // Validity is first only OR-ed together (which vectorises); a block
     // with an invalid sample, rare, is decoded again marking each one.
-    let before = cur.clone();
+    let before = cur.at;
     if decode_block_with::<false>(cur, p, ctx, blk, sc, st)? {
         return Ok(());
     }
-    *cur = before;
+    cur.at = before;
     decode_block_with::<true>(cur, p, ctx, blk, sc, st).map(|_| ())
 }
 
@@ -490,7 +979,7 @@ fn decode_block_with<const MARK: bool>(
         }};
     }
 
-    let mut breach = cur.breach;
+    let mut breach = cur.at.breach;
     any_bad |= each!(
         column(cur, p, col::BREACH, n, vals)?,
         blk.breach.iter_mut().zip(bad.iter_mut()),
@@ -500,7 +989,7 @@ fn decode_block_with<const MARK: bool>(
             check!(f, b, (breach as u64) >= lim.breaches as u64);
         }
     );
-    let mut pid = cur.pid;
+    let mut pid = cur.at.pid;
     any_bad |= each!(
         column(cur, p, col::PID, n, vals)?,
         blk.pid.iter_mut().zip(bad.iter_mut()),
@@ -552,6 +1041,11 @@ fn decode_block_with<const MARK: bool>(
             check!(f, b, v >> 34 != 0);
         }
     );
+    if cur.coded {
+        for fl in &mut blk.flags[..n] {
+            *fl = unpack_flags(*fl);
+        }
+    }
     any_bad |= each!(
         column(cur, p, col::CPU, n, vals)?,
         blk.cpu.iter_mut().zip(bad.iter_mut()),
@@ -561,7 +1055,7 @@ fn decode_block_with<const MARK: bool>(
             check!(f, b, cpu as i32 as i64 != cpu);
         }
     );
-    let mut cgroup = cur.cgroup;
+    let mut cgroup = cur.at.cgroup;
     any_bad |= each!(
         column(cur, p, col::CGROUP, n, vals)?,
         blk.cgroup_id.iter_mut(),
@@ -600,7 +1094,7 @@ fn decode_block_with<const MARK: bool>(
             *o = top.wrapping_add(unzigzag(v) as u64);
         }
     );
-    let mut sp = cur.sp;
+    let mut sp = cur.at.sp;
     any_bad |= each!(
         column(cur, p, col::SP, n, vals)?,
         blk.sp.iter_mut(),
@@ -616,7 +1110,7 @@ fn decode_block_with<const MARK: bool>(
             *o = sp.wrapping_add(unzigzag(v) as u64);
         }
     );
-    let mut raw_next = cur.raw_next;
+    let mut raw_next = cur.at.raw_next;
     any_bad |= each!(
         column(cur, p, col::RAW_STACK, n, vals)?,
         blk.raw_stack.iter_mut().zip(bad.iter_mut()),
@@ -631,7 +1125,7 @@ fn decode_block_with<const MARK: bool>(
             };
         }
     );
-    let mut proc_prev = cur.proc_prev;
+    let mut proc_prev = cur.at.proc_prev;
     any_bad |= each!(
         column(cur, p, col::PROCESS, n, vals)?,
         blk.process.iter_mut().zip(bad.iter_mut()),
@@ -649,12 +1143,12 @@ fn decode_block_with<const MARK: bool>(
         return Ok(false);
     }
     // The block decoded: commit the running values.
-    cur.breach = breach;
-    cur.pid = pid;
-    cur.cgroup = cgroup;
-    cur.sp = sp;
-    cur.raw_next = raw_next;
-    cur.proc_prev = proc_prev;
+    cur.at.breach = breach;
+    cur.at.pid = pid;
+    cur.at.cgroup = cgroup;
+    cur.at.sp = sp;
+    cur.at.raw_next = raw_next;
+    cur.at.proc_prev = proc_prev;
     cur.left -= n;
     st.bad_strings += unknown;
     blk.len = n;
@@ -952,6 +1446,24 @@ mod tests {
                 "pad {pad}"
             );
         }
+    }
+
+    #[test]
+    fn flag_order_is_a_permutation_and_unpack_inverts_pack() {
+        let mut seen = [false; 12];
+        for &b in &FLAG_ORDER {
+            assert!(!seen[b as usize]);
+            seen[b as usize] = true;
+        }
+        for (i, &b) in FLAG_ORDER.iter().enumerate() {
+            assert_eq!(pack_flags(1 << b), 1 << i);
+        }
+        for f in (0..1 << 12).chain([u32::MAX >> 2, 1 << 12, 0xdead_beef >> 2]) {
+            assert_eq!(unpack_flags(pack_flags(f)), f);
+        }
+        // What frame-pointer captures set most fits one byte with the state.
+        let common = task_flags::USTACK_CFI | task_flags::USTACK_ROOT | task_flags::ON_CPU;
+        assert!(pack_flags(common) < 0x80 >> 2);
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl<'t> SampleStream<'t> {
         loop {
             let Some(open) = &mut self.cur else {
                 let c = *self.chunks.next()?;
-                if c.header.ty != ChunkType::Samples as u16 {
+                if !ChunkType::is_samples(c.header.ty) {
                     continue;
                 }
                 match self.open(&c) {
@@ -125,7 +125,7 @@ impl<'t> SampleStream<'t> {
     pub(crate) fn open(&mut self, c: &ChunkInfo) -> std::result::Result<OpenChunk, Warning> {
         let stored = self.unpack.unpack(self.data, c)?;
         let p = stored.unwrap_or(&self.unpack.buf);
-        let cur = ChunkCursor::new(p).map_err(|e| skipped(c, e))?;
+        let cur = ChunkCursor::new(p, c.header.ty).map_err(|e| skipped(c, e))?;
         Ok(OpenChunk {
             info: *c,
             cur,

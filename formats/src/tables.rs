@@ -255,7 +255,7 @@ impl TableDecoder {
                     });
                 }
             }
-            ChunkType::Samples | ChunkType::Index => {}
+            ChunkType::Samples | ChunkType::Samples2 | ChunkType::Index => {}
         }
         Ok(())
     }

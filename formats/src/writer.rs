@@ -7,12 +7,12 @@ use std::io::Write;
 
 use crate::chunk::{
     file_header, ChunkHeader, ChunkType, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_PAYLOAD,
-    TRAILER_MAGIC, VERSION_MAJOR, VERSION_MINOR,
+    TRAILER_MAGIC, VERSION_MAJOR, VERSION_MINOR, VERSION_MINOR_PLAIN_SAMPLES,
 };
 use crate::codec::{encode_losses, encode_meta, encode_process, encode_trigger, encode_watch};
 use crate::error::{Error, Result};
 use crate::model::*;
-use crate::samples::encode_samples;
+use crate::samples::SampleEncoder;
 use crate::varint::{put_bytes, put_i, put_u};
 
 /// How chunk payloads are compressed.
@@ -21,6 +21,18 @@ pub enum Compression {
     None,
     /// zstd at this level, kept only when it saves at least 1/16 of the payload.
     Zstd(i32),
+}
+
+/// How task samples are stored (SPEC.md §5.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleEncoding {
+    /// SAMPLES2 chunks (format 1.2): each column stored the smallest of
+    /// four ways (plain varints, one constant, runs, a dictionary). The
+    /// default; readers before 1.2 skip these chunks with a warning.
+    Coded,
+    /// SAMPLES chunks (every column plain varints) in a version 1.1 file,
+    /// which 1.0 and 1.1 readers read whole.
+    Plain,
 }
 
 #[derive(Clone, Debug)]
@@ -33,6 +45,9 @@ pub struct WriterOptions {
     pub sample_compression: Compression,
     /// Compression of all other chunks (strings, stacks, symbols ...).
     pub table_compression: Compression,
+    /// The chunk layout of task samples: [`SampleEncoding::Coded`] unless
+    /// the file must be read by vmon-format 1.1 or older.
+    pub sample_encoding: SampleEncoding,
 }
 
 impl Default for WriterOptions {
@@ -41,6 +56,7 @@ impl Default for WriterOptions {
             samples_per_chunk: 16 * 1024,
             sample_compression: Compression::None,
             table_compression: Compression::Zstd(3),
+            sample_encoding: SampleEncoding::Coded,
         }
     }
 }
@@ -102,6 +118,7 @@ pub struct Writer<W: Write> {
     losses: Losses,
     losses_dirty: bool,
     scratch: Vec<u8>,
+    encoder: SampleEncoder,
 }
 
 impl<W: Write> Writer<W> {
@@ -111,7 +128,11 @@ impl<W: Write> Writer<W> {
     }
 
     pub fn with_options(mut out: W, opts: WriterOptions) -> Result<Self> {
-        out.write_all(&file_header(VERSION_MAJOR, VERSION_MINOR))?;
+        let minor = match opts.sample_encoding {
+            SampleEncoding::Coded => VERSION_MINOR,
+            SampleEncoding::Plain => VERSION_MINOR_PLAIN_SAMPLES,
+        };
+        out.write_all(&file_header(VERSION_MAJOR, minor))?;
         let mut w = Writer {
             out,
             pos: crate::chunk::FILE_HEADER_LEN as u64,
@@ -138,6 +159,7 @@ impl<W: Write> Writer<W> {
             losses: Losses::default(),
             losses_dirty: false,
             scratch: Vec::new(),
+            encoder: SampleEncoder::default(),
         };
         w.opts.samples_per_chunk = w.opts.samples_per_chunk.clamp(1, 1 << 20);
         // StrId(0) is the empty string in every capture.
@@ -529,9 +551,16 @@ impl<W: Write> Writer<W> {
         if !self.samples.is_empty() {
             let mut b = std::mem::take(&mut self.scratch);
             b.clear();
-            encode_samples(&mut b, &self.samples, &self.stack_frames);
+            let coded = self.opts.sample_encoding == SampleEncoding::Coded;
+            self.encoder
+                .encode(&mut b, &self.samples, &self.stack_frames, coded);
             let n = self.samples.len() as u32;
-            let res = self.write_chunk(ChunkType::Samples, n, &b, self.opts.sample_compression);
+            let ty = if coded {
+                ChunkType::Samples2
+            } else {
+                ChunkType::Samples
+            };
+            let res = self.write_chunk(ty, n, &b, self.opts.sample_compression);
             self.scratch = b;
             res?;
             self.samples.clear();

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use vmon_format::chunk::{ChunkHeader, CHUNK_HEADER_LEN};
 use vmon_format::*;
 
-use common::{plain, zstd};
+use common::{legacy, plain, zstd};
 
 /// Asserts every id in `cap` is valid: what the decoder promises.
 fn assert_valid(cap: &Capture) {
@@ -192,25 +192,27 @@ fn every_corrupt_byte_is_caught_or_harmless() {
 
 #[test]
 fn corrupt_payload_is_named_by_offset_and_type() {
-    let full = common::small_file(20, plain(4));
-    let f = VmtFile::from_bytes(&full).unwrap();
-    let c = *f.chunks().iter().find(|c| c.header.ty == 7).unwrap();
-    let mut bad = full.clone();
-    bad[c.offset as usize + CHUNK_HEADER_LEN + 3] ^= 1;
-    let d = decode(&bad).unwrap();
-    let w = d
-        .warnings
-        .iter()
-        .find(|w| w.message.contains("CRC"))
-        .expect("a CRC warning");
-    assert_eq!(w.offset, c.offset);
-    assert_eq!(w.chunk_type, Some(7));
-    assert!(w.to_string().contains("SAMPLES"), "{w}");
-    assert_eq!(
-        d.capture.samples.len(),
-        16,
-        "one chunk of 4 samples lost, the rest kept"
-    );
+    for (opts, ty, name) in [(plain(4), 12, "SAMPLES2"), (legacy(4), 7, "SAMPLES")] {
+        let full = common::small_file(20, opts);
+        let f = VmtFile::from_bytes(&full).unwrap();
+        let c = *f.chunks().iter().find(|c| c.header.ty == ty).unwrap();
+        let mut bad = full.clone();
+        bad[c.offset as usize + CHUNK_HEADER_LEN + 3] ^= 1;
+        let d = decode(&bad).unwrap();
+        let w = d
+            .warnings
+            .iter()
+            .find(|w| w.message.contains("CRC"))
+            .expect("a CRC warning");
+        assert_eq!(w.offset, c.offset);
+        assert_eq!(w.chunk_type, Some(ty));
+        assert!(w.to_string().contains(&format!("{name} chunk")), "{w}");
+        assert_eq!(
+            d.capture.samples.len(),
+            16,
+            "one chunk of 4 samples lost, the rest kept"
+        );
+    }
 }
 
 #[test]
@@ -359,8 +361,8 @@ proptest! {
     /// Mutated files (with CRCs fixed up half the time, so the payload
     /// parsers see the damage) never panic, and decode to valid ids.
     #[test]
-    fn mutated_files_never_panic(muts in proptest::collection::vec(mutation(), 1..8), fix in any::<bool>(), zstd in any::<bool>()) {
-        let opts = if zstd { self::zstd(8) } else { plain(8) };
+    fn mutated_files_never_panic(muts in proptest::collection::vec(mutation(), 1..8), fix in any::<bool>(), zstd in any::<bool>(), old in any::<bool>()) {
+        let opts = common::encoded(if zstd { self::zstd(8) } else { plain(8) }, old);
         let mut bytes = common::small_file(30, opts);
         for m in &muts {
             apply(&mut bytes, m);
@@ -486,7 +488,8 @@ fn strings_ascii_utf8_and_invalid() {
 /// corruption detected" in the stream, whose reused buffer had more room.
 #[test]
 fn damaged_zstd_samples_chunk_warns_alike_in_decode_and_stream() {
-    let mut bytes = common::small_file(30, zstd(8));
+    // The file of then: SAMPLES chunks (the mutations hit its bytes).
+    let mut bytes = common::small_file(30, common::encoded(zstd(8), true));
     for m in [
         Mutation::Delete(301161512132185769, 35),
         Mutation::Insert(5171275607656531254, vec![0; 23]),

@@ -17,7 +17,10 @@ fn streamed_file_round_trips_through_write_capture() {
             samples_per_chunk: 5,
             sample_compression: Compression::None,
             table_compression: Compression::None,
+            sample_encoding: SampleEncoding::Coded,
         },
+        common::legacy(16 * 1024),
+        common::legacy(5),
     ] {
         let bytes = common::small_file(200, opts.clone());
         let (cap, warnings) = decode(&bytes);
@@ -64,7 +67,7 @@ fn open_reads_a_file_from_disk() {
     std::fs::write(&path, common::small_file(50, WriterOptions::default())).unwrap();
     let f = VmtFile::open(&path).unwrap();
     assert!(f.is_finished());
-    assert_eq!(f.version(), (1, 1));
+    assert_eq!(f.version(), (1, 2));
     assert_eq!(f.decode().unwrap().samples.len(), 50);
     std::fs::remove_dir_all(&dir).unwrap();
     let err = VmtFile::open(dir.join("missing.vmt"))
@@ -143,6 +146,7 @@ fn minimal_records_round_trip() {
             samples_per_chunk: 1,
             sample_compression: Compression::None,
             table_compression: Compression::None,
+            sample_encoding: SampleEncoding::Coded,
         },
     )
     .unwrap();

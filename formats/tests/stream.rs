@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use vmon_format::chunk::{ChunkHeader, CHUNK_HEADER_LEN};
 use vmon_format::*;
 
-use common::{plain, zstd};
+use common::{legacy, plain, zstd};
 
 #[test]
 fn block_boundaries() {
@@ -18,6 +18,9 @@ fn block_boundaries() {
             plain(b),
             zstd(b + 1),
             plain(97),
+            legacy(100_000),
+            legacy(b),
+            common::encoded(zstd(97), true),
         ] {
             let bytes = common::file_flushing_every(n, opts.clone(), usize::MAX);
             let samples = common::assert_agree(&bytes, &format!("n {n}, {opts:?}")).unwrap();
@@ -56,7 +59,7 @@ fn several_chunks_split_between_streams() {
 
 #[test]
 fn truncation_at_every_byte() {
-    for opts in [plain(8), zstd(8)] {
+    for opts in [plain(8), zstd(8), legacy(8)] {
         let full = common::small_file(40, opts);
         let mut prev = 0;
         for cut in 16..full.len() {
@@ -72,7 +75,7 @@ fn truncation_at_every_byte() {
 
 #[test]
 fn every_corrupt_byte() {
-    for opts in [plain(6), zstd(6)] {
+    for opts in [plain(6), zstd(6), legacy(6)] {
         let full = common::small_file(30, opts);
         for pos in 0..full.len() {
             let mut bad = full.clone();
@@ -135,7 +138,7 @@ fn samples_payload(n: u64, cols: &[Vec<u8>]) -> Vec<u8> {
 #[test]
 fn a_short_column_ends_its_chunk_at_a_block_boundary() {
     let n = 2 * BLOCK + 100;
-    let full = common::file_flushing_every(n, plain(100_000), usize::MAX);
+    let full = common::file_flushing_every(n, legacy(100_000), usize::MAX);
     let good = VmtFile::from_bytes(&full)
         .unwrap()
         .decode()
@@ -197,7 +200,7 @@ fn a_short_column_ends_its_chunk_at_a_block_boundary() {
 #[test]
 fn invalid_ids_are_dropped_and_counted_in_both() {
     let n = BLOCK + 50;
-    let full = common::file_flushing_every(n, plain(100_000), usize::MAX);
+    let full = common::file_flushing_every(n, legacy(100_000), usize::MAX);
     let good = VmtFile::from_bytes(&full).unwrap().decode().unwrap();
     // Sample 3 and sample BLOCK + 1 get a kernel stack id past the table,
     // sample 10 an unknown comm: dropped twice, renamed once.
@@ -297,9 +300,11 @@ proptest! {
         muts in proptest::collection::vec(mutation(), 1..6),
         fix in any::<bool>(),
         zstd_chunks in any::<bool>(),
+        old in any::<bool>(),
         n in prop_oneof![Just(BLOCK - 1), Just(BLOCK + 1), 0usize..40],
     ) {
         let opts = if zstd_chunks { zstd(BLOCK / 2 + 3) } else { plain(BLOCK / 2 + 3) };
+        let opts = common::encoded(opts, old);
         let mut bytes = common::file_flushing_every(n, opts, usize::MAX);
         let len = bytes.len();
         for m in &muts {

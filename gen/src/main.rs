@@ -65,6 +65,10 @@ struct Args {
     /// Also zstd-compress the SAMPLES chunks (half the size, twice the decode CPU).
     #[arg(long)]
     compress_samples: bool,
+    /// Write task samples as SAMPLES chunks in a format 1.1 file (readable
+    /// by vmon 1.1 readers) instead of the smaller SAMPLES2 chunks of 1.2.
+    #[arg(long)]
+    plain_samples: bool,
 }
 
 /// A built workload binary, as it would be mapped in a process.
@@ -396,6 +400,9 @@ fn main() -> Result<()> {
     }
     if a.no_compress {
         opts.table_compression = Compression::None;
+    }
+    if a.plain_samples {
+        opts.sample_encoding = SampleEncoding::Plain;
     }
     let mut w = Writer::with_options(BufWriter::with_capacity(1 << 20, file), opts)?;
     let release = fs::read_to_string("/proc/sys/kernel/osrelease")

@@ -5,17 +5,18 @@
 
 usage: vmt_sizes.py FILE.vmt TASK_SAMPLES
 Prints one line: total, per type, and
-  per_sample = (SAMPLES + STACKS + RAW_STACKS + BREACHES + PROCESSES) / samples
+  per_sample = (SAMPLES[2] + STACKS + RAW_STACKS + BREACHES + PROCESSES) / samples
 (what grows with the samples; the kernel symbol table, the binaries' symbol
 tables and the strings, almost all symbol names, are paid once per capture)
-and samples_only = SAMPLES chunks / samples.
+and samples_only = SAMPLES and SAMPLES2 chunks / samples (SAMPLES2: format 1.2).
 """
 import struct
 import sys
 
 NAMES = {1: "META", 2: "STRINGS", 3: "KSYMS", 4: "WATCHES", 5: "BREACHES", 6: "STACKS",
-         7: "SAMPLES", 8: "RAW_STACKS", 9: "PROCESSES", 10: "SYMTABS", 11: "LOSSES", 15: "INDEX"}
-PER_SAMPLE = ("SAMPLES", "STACKS", "RAW_STACKS", "BREACHES", "PROCESSES")
+         7: "SAMPLES", 8: "RAW_STACKS", 9: "PROCESSES", 10: "SYMTABS", 11: "LOSSES", 12: "SAMPLES2",
+         15: "INDEX"}
+PER_SAMPLE = ("SAMPLES", "SAMPLES2", "STACKS", "RAW_STACKS", "BREACHES", "PROCESSES")
 
 
 def main():
@@ -29,7 +30,7 @@ def main():
         by[name] = by.get(name, 0) + 28 + stored
         off += 28 + stored
     per = sum(by.get(n, 0) for n in PER_SAMPLE) / samples if samples else float("nan")
-    only = by.get("SAMPLES", 0) / samples if samples else float("nan")
+    only = (by.get("SAMPLES", 0) + by.get("SAMPLES2", 0)) / samples if samples else float("nan")
     parts = " ".join(f"{k}={v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]))
     print(f"{len(data)} B, {samples} task samples, per_sample {per:.1f} B, samples_only {only:.1f} B ({parts})")
 

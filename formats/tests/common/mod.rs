@@ -36,6 +36,27 @@ pub fn plain(samples_per_chunk: usize) -> WriterOptions {
         samples_per_chunk,
         sample_compression: Compression::None,
         table_compression: Compression::None,
+        sample_encoding: SampleEncoding::Coded,
+    }
+}
+
+/// Every chunk uncompressed, task samples as SAMPLES chunks (format 1.1).
+pub fn legacy(samples_per_chunk: usize) -> WriterOptions {
+    WriterOptions {
+        sample_encoding: SampleEncoding::Plain,
+        ..plain(samples_per_chunk)
+    }
+}
+
+/// `opts` with task samples written as SAMPLES (`legacy`) or SAMPLES2.
+pub fn encoded(opts: WriterOptions, legacy: bool) -> WriterOptions {
+    WriterOptions {
+        sample_encoding: if legacy {
+            SampleEncoding::Plain
+        } else {
+            SampleEncoding::Coded
+        },
+        ..opts
     }
 }
 
@@ -45,6 +66,7 @@ pub fn zstd(samples_per_chunk: usize) -> WriterOptions {
         samples_per_chunk,
         sample_compression: Compression::Zstd(3),
         table_compression: Compression::Zstd(3),
+        sample_encoding: SampleEncoding::Coded,
     }
 }
 
