@@ -125,28 +125,6 @@ pub fn write_folded_by(
 /// shows them ([`crate::view`]).
 pub use crate::view::{comparison as watch_title, value_scale, watch_value};
 
-/// Title and subtitle of a group's flamegraph.
-pub fn titles(a: &Analysis, group: &Group) -> (String, String) {
-    let inputs: Vec<&str> = a
-        .inputs
-        .iter()
-        .map(|i| i.path.rsplit('/').next().unwrap_or(&i.path))
-        .collect();
-    let what = match group.watch.and_then(|w| a.watches.get(w.idx())) {
-        Some(w) => format!("watch {}", watch_title(w)),
-        None => format!("{} watches", a.watches.len()),
-    };
-    let title =
-        crate::escape::visible(&format!("vmon: {what} — {}", inputs.join(", "))).into_owned();
-    let sub = format!(
-        "{} task samples in {} breaches, {} unique stacks (kernel frames _[k], inlined _[i])",
-        group.samples,
-        group.breaches.len(),
-        group.stacks.len()
-    );
-    (title, sub)
-}
-
 fn options(title: String, subtitle: String) -> Options<'static> {
     let mut o = Options::default();
     o.title = title;
@@ -176,7 +154,7 @@ pub fn flamegraph_by(
     group: &Group,
     by: Option<GroupBy>,
 ) -> std::io::Result<()> {
-    let (title, sub) = titles(a, group);
+    let crate::view::FlameTitles { title, subtitle } = crate::view::FlameTitles::of(a, group);
     let text = match by {
         Some(by) => grouped_folded_text(a, agg, group, by),
         None => folded_text(agg, group),
@@ -184,7 +162,7 @@ pub fn flamegraph_by(
     if text.is_empty() {
         return empty_svg(w, &title);
     }
-    let mut o = options(title, sub);
+    let mut o = options(title, subtitle);
     flamegraph::from_lines(&mut o, text.lines(), w)
 }
 

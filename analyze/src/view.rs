@@ -8,12 +8,14 @@
 //! What the renderers, the flamegraph titles and the tables say the same
 //! way is written here once: a watch's comparison (`name > 100`) and its
 //! symbol, a watch's values as its user thinks of them, the breach flags'
-//! names, a share in percent, hex, and a breach's time.
+//! names, a share in percent, hex, a flamegraph's titles and a breach's
+//! time.
 //!
-//! Breach time has one definition, [`rel_seconds`]: seconds since the start
+//! Breach time has one definition, [`since_start_ns`]: the time since the start
 //! of the breach's own capture (its capture-clock time minus the capture's
-//! `start_ns`), the `time_s` of the JSON, the time of the text summary and
-//! the report, and what `--from`/`--to` count in. `time_ns` stays the raw
+//! `start_ns`), in seconds ([`rel_seconds`]) the `time_s` of the JSON, the
+//! time of the text summary and the report, and what `--from`/`--to` count
+//! in; in ns the tables' `offset_ns`. `time_ns` stays the raw
 //! capture clock (CLOCK_BOOTTIME) and [`realtime_ns`] the wall clock.
 
 mod build;
@@ -21,6 +23,7 @@ mod build;
 use serde::Serialize;
 use vmon_format::{breach_flags, Comparison};
 
+use crate::aggregate::Group;
 use crate::analysis::{Analysis, ChainEntry, Quality, WatchInfo};
 
 /// How much of each watch the summaries show.
@@ -365,6 +368,38 @@ pub fn integrity(a: &Analysis) -> Integrity {
     r
 }
 
+/// The title and subtitle of a group's flamegraph.
+pub(crate) struct FlameTitles {
+    /// `vmon: watch name > 100 — file.vmt`, escaped for text.
+    pub title: String,
+    pub subtitle: String,
+}
+
+impl FlameTitles {
+    /// The titles of `group`'s flamegraph (a watch, or all of them).
+    pub fn of(a: &Analysis, group: &Group) -> FlameTitles {
+        let inputs: Vec<&str> = a
+            .inputs
+            .iter()
+            .map(|i| i.path.rsplit('/').next().unwrap_or(&i.path))
+            .collect();
+        let what = match group.watch.and_then(|w| a.watches.get(w.idx())) {
+            Some(w) => format!("watch {}", comparison(w)),
+            None => format!("{} watches", a.watches.len()),
+        };
+        let title = format!("vmon: {what} — {}", inputs.join(", "));
+        FlameTitles {
+            title: crate::escape::visible(&title).into_owned(),
+            subtitle: format!(
+                "{} task samples in {} breaches, {} unique stacks (kernel frames _[k], inlined _[i])",
+                group.samples,
+                group.breaches.len(),
+                group.stacks.len()
+            ),
+        }
+    }
+}
+
 /// `>` or `<`.
 pub fn cmp_symbol(c: Comparison) -> &'static str {
     match c {
@@ -456,15 +491,22 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// A breach's time as seconds since its capture's start, negative when
-/// before it (a damaged or odd capture), never wrapped.
+/// ns from a capture's recorded start (`start_ns`) to `t` on its clock,
+/// negative when before it (a damaged or odd capture), never wrapped: the
+/// one breach time of every output and of `--from`/`--to`.
+pub fn since_start_ns(start_ns: u64, t: u64) -> i128 {
+    t as i128 - start_ns as i128
+}
+
+/// [`since_start_ns`] of input `input` (0 for an unknown input).
+pub fn offset_ns(a: &Analysis, input: u32, t: u64) -> i128 {
+    let start = a.inputs.get(input as usize).map_or(0, |i| i.meta.start_ns);
+    since_start_ns(start, t)
+}
+
+/// A breach's time as seconds since its capture's start ([`offset_ns`]).
 pub fn rel_seconds(a: &Analysis, input: u32, t: u64) -> f64 {
-    let start = a
-        .inputs
-        .get(input as usize)
-        .map(|i| i.meta.start_ns)
-        .unwrap_or(0);
-    (t as i128 - start as i128) as f64 / 1e9
+    offset_ns(a, input, t) as f64 / 1e9
 }
 
 /// CLOCK_REALTIME of a breach (ns since the epoch), when the capture
