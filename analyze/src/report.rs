@@ -141,14 +141,37 @@ td.mono { font-family:ui-monospace,"DejaVu Sans Mono",monospace; font-size:12px;
 nav a { color:#c5cbd6; margin-right:14px; text-decoration:none; font-size:13px; }
 "#;
 
-fn html_table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
+/// A column of a page table: its heading, and whether it holds numbers
+/// (right-aligned).
+struct Column<'a> {
+    name: &'a str,
+    numeric: bool,
+}
+
+/// A column of text.
+const fn text(name: &str) -> Column<'_> {
+    Column {
+        name,
+        numeric: false,
+    }
+}
+
+/// A column of numbers.
+const fn num(name: &str) -> Column<'_> {
+    Column {
+        name,
+        numeric: true,
+    }
+}
+
+fn html_table(out: &mut String, head: &[Column<'_>], rows: &[Vec<String>]) {
     out.push_str("<table><thead><tr>");
-    for (h, num) in head {
+    for c in head {
         let _ = write!(
             out,
             "<th{}>{}</th>",
-            if *num { " class=\"num\"" } else { "" },
-            xml(h)
+            if c.numeric { " class=\"num\"" } else { "" },
+            xml(c.name)
         );
     }
     out.push_str("</tr></thead><tbody>");
@@ -157,7 +180,7 @@ fn html_table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
         for (i, cell) in r.iter().enumerate() {
             // Cells are pre-escaped HTML: some carry a bar.
             let class = match head.get(i) {
-                Some((_, true)) => " class=\"num\"",
+                Some(c) if c.numeric => " class=\"num\"",
                 _ if cell.len() > 60 => " class=\"mono\"",
                 _ => "",
             };
@@ -219,11 +242,11 @@ fn watch_section(
     html_table(
         out,
         &[
-            ("function", false),
-            ("module", false),
-            ("self", true),
-            ("total", true),
-            ("of samples", true),
+            text("function"),
+            text("module"),
+            num("self"),
+            num("total"),
+            num("of samples"),
         ],
         &rows,
     );
@@ -243,11 +266,7 @@ fn watch_section(
         .collect();
     html_table(
         out,
-        &[
-            ("samples", true),
-            ("share", true),
-            ("stack, outermost first", false),
-        ],
+        &[num("samples"), num("share"), text("stack, outermost first")],
         &rows,
     );
     breaches_table(out, w, top);
@@ -267,11 +286,7 @@ fn sampled_table(out: &mut String, w: &WatchView, top: usize) {
     for p in w.top_tgids.iter().take(top.min(5)) {
         rows.push(row(format!("tgid {}", p.tgid), p.samples));
     }
-    html_table(
-        out,
-        &[("group", false), ("samples", true), ("share", true)],
-        &rows,
-    );
+    html_table(out, &[text("group"), num("samples"), num("share")], &rows);
 }
 
 /// The first `top` breaches of a watch.
@@ -296,11 +311,11 @@ fn breaches_table(out: &mut String, w: &WatchView, top: usize) {
     html_table(
         out,
         &[
-            ("time (s since start)", true),
-            ("value", true),
-            ("R/D tasks", true),
-            ("sampled", true),
-            ("flags", false),
+            num("time (s since start)"),
+            num("value"),
+            num("R/D tasks"),
+            num("sampled"),
+            text("flags"),
         ],
         &rows,
     );
@@ -417,7 +432,7 @@ fn quality_section(out: &mut String, sum: &Summary) {
     if !rows.is_empty() {
         html_table(
             out,
-            &[("module", false), ("problem", false), ("frames", true)],
+            &[text("module"), text("problem"), num("frames")],
             &rows,
         );
     }
@@ -437,19 +452,17 @@ fn quality_section(out: &mut String, sum: &Summary) {
 fn modules_section(out: &mut String, tables: Option<&TableSet>) {
     out.push_str("<section id=\"tables\"><h2>Modules</h2>");
     if let Some(t) = tables.and_then(|t| t.get("modules")) {
-        let head: Vec<(&str, bool)> = t
+        let head: Vec<Column<'_>> = t
             .schema
             .columns
             .iter()
             .zip(&t.columns)
-            .map(|(c, d)| {
-                (
-                    c.name,
-                    matches!(
-                        d,
-                        crate::tables::ColumnData::U64(_) | crate::tables::ColumnData::U32(_)
-                    ),
-                )
+            .map(|(c, d)| Column {
+                name: c.name,
+                numeric: matches!(
+                    d,
+                    crate::tables::ColumnData::U64(_) | crate::tables::ColumnData::U32(_)
+                ),
             })
             .collect();
         let rows: Vec<Vec<String>> = (0..t.rows().min(200))
