@@ -46,16 +46,7 @@ pub struct Aggregates {
     pub stack_names: Vec<String>,
 }
 
-/// Escape a frame name for folded output: `;` separates frames and a
-/// newline ends the line, so neither may appear raw; no control character
-/// may either (the folded text also feeds the SVG, where XML forbids them).
-pub fn escape_frame(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.contains(';') {
-        std::borrow::Cow::Owned(crate::escape::visible(&name.replace(';', ":")).into_owned())
-    } else {
-        crate::escape::visible(name)
-    }
-}
+pub use crate::escape::frame as escape_frame;
 
 /// A C++ function name without its argument list and the qualifiers
 /// after it (`ns::Cls::f(std::vector<int> const&) const` → `ns::Cls::f`):

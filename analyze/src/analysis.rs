@@ -272,11 +272,7 @@ impl Quality {
 
     /// The one-line summary printed in every report.
     pub fn line(&self) -> String {
-        let pct = if self.frames_total == 0 {
-            100.0
-        } else {
-            100.0 * self.frames_resolved as f64 / self.frames_total as f64
-        };
+        let pct = crate::view::percent(self.frames_resolved, self.frames_total).unwrap_or(100.0);
         let mut s = format!(
             "symbolization: {}/{} frames resolved ({pct:.1}%), {} unique addresses",
             self.frames_resolved, self.frames_total, self.unique_addresses
@@ -381,8 +377,8 @@ pub struct ProcessInfo {
     pub chain_truncated: bool,
 }
 
-/// A process of a process chain.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A process of a process chain (as the JSON summary lists it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ChainEntry {
     /// Its pid.
     pub pid: i32,

@@ -27,6 +27,18 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A frame name for folded output: `;` separates frames and a newline
+/// ends the line, so neither may appear raw (a `;` becomes `:`); no control
+/// character may either (the folded text also feeds the SVG, where XML
+/// forbids them).
+pub fn frame(name: &str) -> Cow<'_, str> {
+    if name.contains(';') {
+        Cow::Owned(visible(&name.replace(';', ":")).into_owned())
+    } else {
+        visible(name)
+    }
+}
+
 /// Escapes text for XML/HTML element content and attribute values:
 /// `& < > " '` as entities, control characters (which XML 1.0 forbids even
 /// as character references) as visible `\xNN`. Tab and newline are kept.
@@ -63,5 +75,10 @@ mod tests {
         assert_eq!(visible("a\nb\x1b[31m\\"), r"a\x0ab\x1b[31m\\");
         assert_eq!(visible("\u{9b}"), r"\x9b");
         assert_eq!(xml("<a>&\x01\t\n\u{7f}"), "&lt;a&gt;&amp;\\x01\t\n\\x7f");
+        assert_eq!(
+            xml("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(frame("a;b\nc"), r"a:b\x0ac");
     }
 }

@@ -4,9 +4,11 @@
 //! filters them, unwinds raw user stacks (vmon-unwind), symbolizes every
 //! unique address once ([`symbolize`]) and yields an [`analysis::Analysis`]
 //! on integer ids; [`aggregate::Aggregates`] counts it; [`output`],
-//! [`summary`], [`report`] and [`tables`] render it (saying what they share
-//! through [`view`]), [`pprof`], [`perf_script`] and [`speedscope`] export
-//! it; [`artifacts`] writes the tables, report, exports and CI gate.
+//! [`summary`], [`report`] and [`tables`] render it: the text summary, the
+//! JSON and the HTML report from one typed view computed once (the
+//! crate-private `view`, which also says once what every output shows the
+//! same way); [`pprof`], [`perf_script`] and [`speedscope`] export it;
+//! [`artifacts`] writes the tables, report, exports and CI gate.
 //! The long phases report their counts to a [`progress::Progress`].
 //! ARCHITECTURE.md draws the stages.
 
@@ -28,4 +30,4 @@ pub mod symbolize;
 #[doc(hidden)]
 pub mod symbolize_addrs;
 pub mod tables;
-pub mod view;
+mod view;

@@ -7,7 +7,7 @@ use std::io::Write;
 use inferno::flamegraph::{self, color::MultiPalette, color::Palette, Options};
 
 use crate::aggregate::{Aggregates, Group};
-use crate::analysis::{Analysis, WatchInfo};
+use crate::analysis::Analysis;
 
 /// `stack count` lines of a group, in its order (count desc, then name).
 pub fn folded_lines(agg: &Aggregates, group: &Group) -> Vec<String> {
@@ -93,10 +93,7 @@ pub fn grouped_folded_text(a: &Analysis, agg: &Aggregates, group: &Group, by: Gr
                 .get(st as usize)
                 .map(String::as_str)
                 .unwrap_or("[?]");
-            (
-                format!("{};{name}", crate::aggregate::escape_frame(&label)),
-                n,
-            )
+            (format!("{};{name}", crate::escape::frame(&label)), n)
         })
         .collect();
     lines.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
@@ -124,50 +121,9 @@ pub fn write_folded_by(
     }
 }
 
-pub fn watch_title(w: &WatchInfo) -> String {
-    let op = match w.cmp {
-        vmon_format::Comparison::Greater => ">",
-        vmon_format::Comparison::Less => "<",
-    };
-    format!("{} {op} {}", w.name, watch_value(w, w.threshold))
-}
-
-/// The fixed-point scale of a watch's values: the load monitor watches the
-/// kernel's `avenrun`, load averages times 2048 (FIXED_1 = 1 << 11).
-pub fn value_scale(w: &WatchInfo) -> Option<u32> {
-    (w.kind == "kernel:avenrun").then_some(2048)
-}
-
-/// A value of the watch as its user thinks of it: a load as `2.10`, not
-/// its fixed-point `4304`.
-pub fn watch_value(w: &WatchInfo, v: i64) -> String {
-    match value_scale(w) {
-        Some(s) => format!("{:.2}", v as f64 / f64::from(s)),
-        None => v.to_string(),
-    }
-}
-
-/// Title and subtitle of a group's flamegraph.
-pub fn titles(a: &Analysis, group: &Group) -> (String, String) {
-    let inputs: Vec<&str> = a
-        .inputs
-        .iter()
-        .map(|i| i.path.rsplit('/').next().unwrap_or(&i.path))
-        .collect();
-    let what = match group.watch.and_then(|w| a.watches.get(w.idx())) {
-        Some(w) => format!("watch {}", watch_title(w)),
-        None => format!("{} watches", a.watches.len()),
-    };
-    let title =
-        crate::escape::visible(&format!("vmon: {what} — {}", inputs.join(", "))).into_owned();
-    let sub = format!(
-        "{} task samples in {} breaches, {} unique stacks (kernel frames _[k], inlined _[i])",
-        group.samples,
-        group.breaches.len(),
-        group.stacks.len()
-    );
-    (title, sub)
-}
+/// The comparison, value scale and values of a watch, as every output
+/// shows them ([`crate::view`]).
+pub use crate::view::{comparison as watch_title, value_scale, watch_value};
 
 fn options(title: String, subtitle: String) -> Options<'static> {
     let mut o = Options::default();
@@ -198,7 +154,7 @@ pub fn flamegraph_by(
     group: &Group,
     by: Option<GroupBy>,
 ) -> std::io::Result<()> {
-    let (title, sub) = titles(a, group);
+    let crate::view::FlameTitles { title, subtitle } = crate::view::FlameTitles::of(a, group);
     let text = match by {
         Some(by) => grouped_folded_text(a, agg, group, by),
         None => folded_text(agg, group),
@@ -206,7 +162,7 @@ pub fn flamegraph_by(
     if text.is_empty() {
         return empty_svg(w, &title);
     }
-    let mut o = options(title, sub);
+    let mut o = options(title, subtitle);
     flamegraph::from_lines(&mut o, text.lines(), w)
 }
 
@@ -288,13 +244,7 @@ pub fn diff_text(
         m
     };
     let (b, n) = (counts(base, &bagg.total), counts(now, &nagg.total));
-    let pct = |x: u64, t: u64| {
-        if t == 0 {
-            0.0
-        } else {
-            100.0 * x as f64 / t as f64
-        }
-    };
+    let pct = |x: u64, t: u64| crate::view::percent(x, t).unwrap_or(0.0);
     let (bt, nt) = (bagg.total.samples, nagg.total.samples);
     let mut names: Vec<&String> = b.keys().chain(n.keys()).collect();
     names.sort();

@@ -30,7 +30,7 @@ pub fn build(a: &Analysis) -> Result<ProfileBuilder> {
         .modules
         .iter()
         .map(|m| {
-            let build_id: String = m.build_id.iter().map(|x| format!("{x:02x}")).collect();
+            let build_id = crate::view::hex(&m.build_id);
             b.mapping(&Mapping {
                 start: 0,
                 limit: 0,

@@ -13,12 +13,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use thiserror::Error;
 
-use crate::aggregate::{Aggregates, Group};
-use crate::analysis::{Analysis, Quality};
+use crate::aggregate::Aggregates;
+use crate::analysis::Analysis;
+use crate::escape::xml;
 use crate::tables::TableSet;
+use crate::view::{percent, Summary, SummaryOptions, WatchView};
 
 #[derive(Debug, Error)]
 pub enum ReportError {
@@ -56,64 +57,7 @@ pub struct ReportOptions {
     pub top: usize,
 }
 
-/// The machine-readable summary, also what `summary.json` holds.
-#[derive(Serialize)]
-pub struct Summary {
-    pub tool: String,
-    pub inputs: Vec<InputSummary>,
-    pub breaches: u64,
-    pub task_samples: u64,
-    pub distinct_stacks: u64,
-    pub watches: Vec<WatchSummary>,
-    pub quality: Quality,
-    pub warnings: Vec<String>,
-    /// Present with `--fail-if-breaches`.
-    pub gate: Option<Gate>,
-}
-
-#[derive(Serialize)]
-pub struct InputSummary {
-    pub path: String,
-    pub hostname: String,
-    pub kernel: String,
-    pub samples_read: u64,
-    pub warnings: Vec<String>,
-}
-
-#[derive(Serialize)]
-pub struct WatchSummary {
-    pub name: String,
-    pub cmp: String,
-    pub threshold: i64,
-    pub breaches: u64,
-    pub task_samples: u64,
-    /// Largest (for `>`) or smallest (for `<`) value seen at a breach.
-    pub worst_value: Option<i64>,
-    pub top_functions: Vec<FunctionCount>,
-    pub top_stacks: Vec<StackCount>,
-}
-
-#[derive(Serialize)]
-pub struct FunctionCount {
-    pub function: String,
-    pub module: String,
-    pub self_samples: u64,
-    pub total_samples: u64,
-}
-
-#[derive(Serialize)]
-pub struct StackCount {
-    pub samples: u64,
-    pub folded: String,
-}
-
-/// The CI gate: fails when more than `max_breaches` breaches were seen.
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Gate {
-    pub max_breaches: u64,
-    pub breaches: u64,
-    pub failed: bool,
-}
+pub use crate::view::{gate, integrity, Gate, Integrity};
 
 /// The exit code of a run whose `--fail-if-breaches` gate failed; 1 stays
 /// the code for errors, so CI can tell a gate from a crash.
@@ -124,142 +68,28 @@ pub const GATE_FAILED_EXIT: i32 = 3;
 /// must not pass on a capture it could not read.
 pub const DATA_LOSS_EXIT: i32 = 4;
 
-/// What the inputs lost, for `--strict` and the gate.
-#[derive(Clone, Debug, Default)]
-pub struct Integrity {
-    /// Damaged inputs from which not one breach or sample was recovered.
-    pub empty: Vec<String>,
-    /// Inputs that lost data: file damage, or records dropped while capturing.
-    pub lossy: Vec<String>,
-}
+/// Rows per table on the page unless [`ReportOptions::top`] says otherwise.
+const DEFAULT_TOP: usize = 20;
 
-pub fn integrity(a: &Analysis) -> Integrity {
-    let mut r = Integrity::default();
-    for i in &a.inputs {
-        let damaged = !i.warnings.is_empty();
-        if damaged && i.breaches_total == 0 && i.samples_total == 0 {
-            r.empty.push(format!(
-                "{}: nothing could be recovered from this damaged capture",
-                i.path
-            ));
-        } else if damaged {
-            r.lossy.push(format!(
-                "{}: the file is damaged ({} warnings above); part of the capture is lost",
-                i.path,
-                i.warnings.len()
-            ));
-        }
-        if i.losses.kernel_records > 0 || i.losses.writer_records > 0 {
-            r.lossy.push(format!(
-                "{}: {} records dropped by the kernel and {} by vmon-capture while capturing",
-                i.path, i.losses.kernel_records, i.losses.writer_records
-            ));
+impl ReportOptions {
+    /// Rows per table on the page.
+    fn rows(&self) -> usize {
+        if self.top == 0 {
+            DEFAULT_TOP
+        } else {
+            self.top
         }
     }
-    r
-}
 
-/// `--fail-if-breaches N`: the run fails when the breaches kept by the
-/// filters number more than `max`. `--fail-if-breaches 0` fails on any.
-pub fn gate(a: &Analysis, max: u64) -> Gate {
-    let breaches = a.breaches.len() as u64;
-    Gate {
-        max_breaches: max,
-        breaches,
-        failed: breaches > max,
+    /// The view the page and `summary.json` show: the document of
+    /// `--json --top N` with N the page's rows.
+    fn view(&self, a: &Analysis, agg: &Aggregates) -> Summary {
+        let sopts = SummaryOptions {
+            top_stacks: self.rows(),
+            ..Default::default()
+        };
+        Summary::build(a, agg, &sopts, self.fail_if_breaches)
     }
-}
-
-fn watch_summary(a: &Analysis, agg: &Aggregates, g: &Group, top: usize) -> WatchSummary {
-    let w = g.watch.and_then(|w| a.watches.get(w.idx()));
-    let values = g
-        .breaches
-        .iter()
-        .filter_map(|b| a.breaches.get(b.idx()))
-        .map(|b| b.value);
-    let worst = match w.map(|w| w.cmp) {
-        Some(vmon_format::Comparison::Less) => values.min(),
-        _ => values.max(),
-    };
-    WatchSummary {
-        name: w.map_or_else(|| "all watches".to_owned(), |w| w.name.clone()),
-        cmp: w.map_or("", |w| crate::view::cmp_symbol(w.cmp)).to_owned(),
-        threshold: w.map_or(0, |w| w.threshold),
-        breaches: g.breaches.len() as u64,
-        task_samples: g.samples,
-        worst_value: worst,
-        top_functions: top_functions(a, g, top),
-        top_stacks: g
-            .stacks
-            .iter()
-            .take(top)
-            .map(|(s, n)| StackCount {
-                samples: *n,
-                folded: agg.stack_names.get(s.idx()).cloned().unwrap_or_default(),
-            })
-            .collect(),
-    }
-}
-
-fn top_functions(a: &Analysis, g: &Group, top: usize) -> Vec<FunctionCount> {
-    let self_of = |f: crate::analysis::FuncId| {
-        g.top_self
-            .iter()
-            .find(|(x, _)| *x == f)
-            .map_or(0, |(_, n)| *n)
-    };
-    g.top_total
-        .iter()
-        .take(top)
-        .filter_map(|(f, n)| {
-            let fi = a.funcs.get(f.idx())?;
-            Some(FunctionCount {
-                function: fi.name.clone(),
-                module: a
-                    .modules
-                    .get(fi.module.idx())
-                    .map_or_else(String::new, |m| m.name.clone()),
-                self_samples: self_of(*f),
-                total_samples: *n,
-            })
-        })
-        .collect()
-}
-
-/// The summary of an analysis, as printed into `summary.json`.
-pub fn summary(a: &Analysis, agg: &Aggregates, opts: &ReportOptions) -> Summary {
-    let top = if opts.top == 0 { 20 } else { opts.top };
-    Summary {
-        tool: format!("vmon-analyze {}", env!("CARGO_PKG_VERSION")),
-        inputs: a
-            .inputs
-            .iter()
-            .map(|i| InputSummary {
-                path: i.path.clone(),
-                hostname: i.meta.hostname.clone(),
-                kernel: i.meta.kernel_release.clone(),
-                samples_read: i.samples_total,
-                warnings: i.warnings.clone(),
-            })
-            .collect(),
-        breaches: a.breaches.len() as u64,
-        task_samples: a.samples.len() as u64,
-        distinct_stacks: agg.total.stacks.len() as u64,
-        watches: agg
-            .per_watch
-            .iter()
-            .map(|g| watch_summary(a, agg, g, top))
-            .collect(),
-        quality: a.quality.clone(),
-        warnings: a.warnings.clone(),
-        gate: opts.fail_if_breaches.map(|n| gate(a, n)),
-    }
-}
-
-/// Escapes text for HTML element content and attribute values.
-/// Control characters become visible `\xNN` (XML forbids them).
-pub fn esc(s: &str) -> String {
-    crate::escape::xml(s)
 }
 
 /// The `height` attribute of an SVG's root element, to size its `<object>`.
@@ -272,12 +102,9 @@ fn svg_height(svg: &[u8]) -> Option<u32> {
     rest[..rest.find('"')?].trim_end_matches("px").parse().ok()
 }
 
+/// A share as the page shows it: `–` when there is nothing to share.
 fn pct(n: u64, total: u64) -> String {
-    if total == 0 {
-        "–".into()
-    } else {
-        format!("{:.1}%", 100.0 * n as f64 / total as f64)
-    }
+    percent(n, total).map_or_else(|| "–".into(), |p| format!("{p:.1}%"))
 }
 
 const CSS: &str = r#"
@@ -314,14 +141,37 @@ td.mono { font-family:ui-monospace,"DejaVu Sans Mono",monospace; font-size:12px;
 nav a { color:#c5cbd6; margin-right:14px; text-decoration:none; font-size:13px; }
 "#;
 
-fn html_table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
+/// A column of a page table: its heading, and whether it holds numbers
+/// (right-aligned).
+struct Column<'a> {
+    name: &'a str,
+    numeric: bool,
+}
+
+/// A column of text.
+const fn text(name: &str) -> Column<'_> {
+    Column {
+        name,
+        numeric: false,
+    }
+}
+
+/// A column of numbers.
+const fn num(name: &str) -> Column<'_> {
+    Column {
+        name,
+        numeric: true,
+    }
+}
+
+fn html_table(out: &mut String, head: &[Column<'_>], rows: &[Vec<String>]) {
     out.push_str("<table><thead><tr>");
-    for (h, num) in head {
+    for c in head {
         let _ = write!(
             out,
             "<th{}>{}</th>",
-            if *num { " class=\"num\"" } else { "" },
-            esc(h)
+            if c.numeric { " class=\"num\"" } else { "" },
+            xml(c.name)
         );
     }
     out.push_str("</tr></thead><tbody>");
@@ -330,7 +180,7 @@ fn html_table(out: &mut String, head: &[(&str, bool)], rows: &[Vec<String>]) {
         for (i, cell) in r.iter().enumerate() {
             // Cells are pre-escaped HTML: some carry a bar.
             let class = match head.get(i) {
-                Some((_, true)) => " class=\"num\"",
+                Some(c) if c.numeric => " class=\"num\"",
                 _ if cell.len() > 60 => " class=\"mono\"",
                 _ => "",
             };
@@ -346,213 +196,187 @@ fn bar(n: u64, max: u64) -> String {
     format!("<span class=\"bar\" style=\"width:{w}px\"></span>{n}")
 }
 
+/// One watch's section: its flamegraph, top functions, who was sampled,
+/// top stacks and breaches.
 fn watch_section(
     out: &mut String,
-    a: &Analysis,
-    ws: &WatchSummary,
-    g: &Group,
+    w: &WatchView,
     flame: Option<&Flamegraph>,
     id: usize,
     top: usize,
 ) {
-    let winfo = g.watch.and_then(|w| a.watches.get(w.idx()));
-    let show = |v: i64| winfo.map_or_else(|| v.to_string(), |w| crate::output::watch_value(w, v));
     let _ = write!(
         out,
         "<section id=\"w{id}\"><h2>Watch <code>{}</code> {} {}</h2><p class=\"muted\">{} breaches, {} task samples{}</p>",
-        esc(&ws.name),
-        esc(&ws.cmp),
-        show(ws.threshold),
-        ws.breaches,
-        ws.task_samples,
-        ws.worst_value.map_or_else(String::new, |v| format!(", worst value {}", show(v)))
+        xml(&w.name),
+        xml(w.cmp),
+        w.show(w.threshold),
+        w.breaches,
+        w.task_samples,
+        w.worst_value.map_or_else(String::new, |v| format!(", worst value {}", w.show(v)))
     );
     if let Some(f) = flame {
         let h = svg_height(&f.svg).unwrap_or(600);
         let _ = write!(
             out,
             "<object class=\"flame\" type=\"image/svg+xml\" style=\"height:{h}px\" title=\"flamegraph of {}\" data=\"{}\">flamegraph: <a href=\"{1}\">{1}</a></object>",
-            esc(&ws.name),
-            esc(&f.file)
+            xml(&w.name),
+            xml(&f.file)
         );
     }
     out.push_str("<div class=\"cols\"><div><h3>Top functions</h3>");
-    let maxt = ws.top_functions.first().map_or(0, |f| f.total_samples);
-    let rows: Vec<Vec<String>> = ws
+    let maxt = w.top_functions.first().map_or(0, |f| f.total_samples);
+    let rows: Vec<Vec<String>> = w
         .top_functions
         .iter()
         .map(|f| {
             vec![
-                esc(&f.function),
-                esc(&f.module),
+                xml(&f.function),
+                xml(&f.module),
                 f.self_samples.to_string(),
                 bar(f.total_samples, maxt),
-                pct(f.total_samples, ws.task_samples),
+                pct(f.total_samples, w.task_samples),
             ]
         })
         .collect();
     html_table(
         out,
         &[
-            ("function", false),
-            ("module", false),
-            ("self", true),
-            ("total", true),
-            ("of samples", true),
+            text("function"),
+            text("module"),
+            num("self"),
+            num("total"),
+            num("of samples"),
         ],
         &rows,
     );
     out.push_str("</div><div><h3>Who was sampled</h3>");
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for (st, n) in g.states.iter().take(4) {
-        rows.push(vec![
-            format!("state {}", Analysis::state_letter(*st)),
-            n.to_string(),
-            pct(*n, g.samples),
-        ]);
-    }
-    for (c, n) in g.comms.iter().take(top.min(8)) {
-        rows.push(vec![
-            format!("comm {}", esc(a.name(*c))),
-            n.to_string(),
-            pct(*n, g.samples),
-        ]);
-    }
-    for (p, n) in g.processes.iter().take(top.min(5)) {
-        rows.push(vec![format!("tgid {p}"), n.to_string(), pct(*n, g.samples)]);
-    }
-    html_table(
-        out,
-        &[("group", false), ("samples", true), ("share", true)],
-        &rows,
-    );
+    sampled_table(out, w, top);
     out.push_str("</div></div><h3>Top stacks</h3>");
-    let rows: Vec<Vec<String>> = ws
+    let rows: Vec<Vec<String>> = w
         .top_stacks
         .iter()
         .map(|s| {
             vec![
                 s.samples.to_string(),
-                pct(s.samples, ws.task_samples),
-                esc(&s.folded.replace(';', " ; ")),
+                pct(s.samples, w.task_samples),
+                xml(&s.folded.as_deref().unwrap_or_default().replace(';', " ; ")),
             ]
         })
         .collect();
     html_table(
         out,
-        &[
-            ("samples", true),
-            ("share", true),
-            ("stack, outermost first", false),
-        ],
+        &[num("samples"), num("share"), text("stack, outermost first")],
         &rows,
     );
-
-    out.push_str("<h3>Breaches</h3>");
-    let rows: Vec<Vec<String>> = g
-        .breaches
-        .iter()
-        .take(top)
-        .filter_map(|b| a.breaches.get(b.idx()))
-        .map(|b| {
-            // The flag names, words apart.
-            let flags: Vec<String> = crate::view::breach_flag_names(b.flags)
-                .iter()
-                .map(|n| n.replace('-', " "))
-                .collect();
-            vec![
-                format!("{:+.6}", crate::view::rel_seconds(a, b.input.0, b.time_ns)),
-                show(b.value),
-                b.nr_candidates.to_string(),
-                b.samples.to_string(),
-                esc(&flags.join(", ")),
-            ]
-        })
-        .collect();
-    html_table(
-        out,
-        &[
-            ("time (s since start)", true),
-            ("value", true),
-            ("R/D tasks", true),
-            ("sampled", true),
-            ("flags", false),
-        ],
-        &rows,
-    );
-    if g.breaches.len() > top {
-        let _ = write!(
-            out,
-            "<p class=\"muted\">{} more in breaches.csv (<code>--csv</code>).</p>",
-            g.breaches.len() - top
-        );
-    }
+    breaches_table(out, w, top);
     out.push_str("</section>");
 }
 
-/// Renders `index.html`.
-pub fn render_html(
-    a: &Analysis,
-    agg: &Aggregates,
-    tables: Option<&TableSet>,
-    flames: &[Flamegraph],
-    opts: &ReportOptions,
-) -> String {
-    let top = if opts.top == 0 { 20 } else { opts.top };
-    let sum = summary(a, agg, opts);
-    let mut out = String::with_capacity(1 << 20);
-    let title = match a.inputs.as_slice() {
+/// "Who was sampled": states, comms and processes with their shares.
+fn sampled_table(out: &mut String, w: &WatchView, top: usize) {
+    let row = |what: String, n: u64| vec![what, n.to_string(), pct(n, w.task_samples)];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for s in w.states.iter().take(4) {
+        rows.push(row(format!("state {}", s.state), s.samples));
+    }
+    for c in w.comms.iter().take(top.min(8)) {
+        rows.push(row(format!("comm {}", xml(&c.comm)), c.samples));
+    }
+    for p in w.top_tgids.iter().take(top.min(5)) {
+        rows.push(row(format!("tgid {}", p.tgid), p.samples));
+    }
+    html_table(out, &[text("group"), num("samples"), num("share")], &rows);
+}
+
+/// The first `top` breaches of a watch.
+fn breaches_table(out: &mut String, w: &WatchView, top: usize) {
+    out.push_str("<h3>Breaches</h3>");
+    let rows: Vec<Vec<String>> = w
+        .events
+        .iter()
+        .take(top)
+        .map(|b| {
+            // The flag names, words apart.
+            let flags: Vec<String> = b.flag_names.iter().map(|n| n.replace('-', " ")).collect();
+            vec![
+                format!("{:+.6}", b.time_s),
+                w.show(b.value),
+                b.candidates.to_string(),
+                b.tasks_sampled.to_string(),
+                xml(&flags.join(", ")),
+            ]
+        })
+        .collect();
+    html_table(
+        out,
+        &[
+            num("time (s since start)"),
+            num("value"),
+            num("R/D tasks"),
+            num("sampled"),
+            text("flags"),
+        ],
+        &rows,
+    );
+    if w.events.len() > top {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">{} more in breaches.csv (<code>--csv</code>).</p>",
+            w.events.len() - top
+        );
+    }
+}
+
+/// The page's head, header bar, filters, gate banner and cards.
+fn page_head(out: &mut String, sum: &Summary) {
+    let title = match sum.inputs.as_slice() {
         [one] => format!("vmon report: {}", one.path),
         many => format!("vmon report: {} captures", many.len()),
     };
     let _ = write!(
         out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>",
-        esc(&title)
+        xml(&title)
     );
-    let hosts: Vec<String> = a
+    let hosts: Vec<String> = sum
         .inputs
         .iter()
         .map(|i| {
-            format!(
-                "{} ({}{})",
-                i.path,
-                i.meta.hostname,
-                if i.meta.kernel_release.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {}", i.meta.kernel_release)
-                }
-            )
+            let kernel = if i.kernel_release.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", i.kernel_release)
+            };
+            format!("{} ({}{kernel})", i.path, i.hostname)
         })
         .collect();
     let _ = write!(
         out,
         "<header><h1>{}</h1><div class=\"sub\">{} · {}</div><nav>",
-        esc(&title),
-        esc(&hosts.join("; ")),
-        esc(&sum.tool)
+        xml(&title),
+        xml(&hosts.join("; ")),
+        xml(&sum.tool)
     );
     for (i, w) in sum.watches.iter().enumerate() {
-        let _ = write!(out, "<a href=\"#w{i}\">{}</a>", esc(&w.name));
+        let _ = write!(out, "<a href=\"#w{i}\">{}</a>", xml(&w.name));
     }
     out.push_str(
         "<a href=\"#quality\">quality</a><a href=\"#tables\">tables</a></nav></header><main>",
     );
-    let filters = crate::summary::filters_text(a);
+    let filters = sum.filters.command_line();
     if !filters.is_empty() {
         let _ = write!(
             out,
             "<p class=\"muted\">Filters: <code>{}</code>{}</p>",
-            esc(&filters),
-            if a.samples.is_empty() {
+            xml(&filters),
+            if sum.task_samples == 0 {
                 " <span class=\"warn\">matched nothing</span>"
             } else {
                 ""
             }
         );
     }
-
     if let Some(g) = sum.gate {
         let (class, word) = if g.failed {
             ("fail", "FAILED")
@@ -565,102 +389,126 @@ pub fn render_html(
             g.breaches, g.max_breaches, g.max_breaches
         );
     }
-    let q = &a.quality;
+    let q = &sum.quality;
     out.push_str("<div class=\"cards\">");
     for (n, l) in [
         (sum.watches.len().to_string(), "watches"),
         (sum.breaches.to_string(), "breaches"),
         (sum.task_samples.to_string(), "task samples"),
-        (sum.distinct_stacks.to_string(), "distinct stacks"),
+        (sum.unique_stacks.to_string(), "distinct stacks"),
         (pct(q.frames_resolved, q.frames_total), "frames resolved"),
     ] {
         let _ = write!(
             out,
             "<div class=\"card\"><div class=\"n\">{}</div><div class=\"l\">{l}</div></div>",
-            esc(&n)
+            xml(&n)
         );
     }
     out.push_str("</div>");
+}
 
-    let _ = write!(out, "<section id=\"quality\"><h2>Symbolization and capture quality</h2><div class=\"quality\">{}</div>", esc(&q.line()));
+/// Symbolization and capture quality, and the warnings.
+fn quality_section(out: &mut String, sum: &Summary) {
+    let q = &sum.quality;
+    let _ = write!(out, "<section id=\"quality\"><h2>Symbolization and capture quality</h2><div class=\"quality\">{}</div>", xml(&sum.quality_line));
     let mut rows = Vec::new();
     for (m, n) in &q.unresolved_by_module {
-        rows.push(vec![esc(m), "unresolved frames".into(), n.to_string()]);
+        rows.push(vec![xml(m), "unresolved frames".into(), n.to_string()]);
     }
     for m in &q.missing_debug_info {
         rows.push(vec![
-            esc(m),
+            xml(m),
             "no DWARF (names from symbols or nothing)".into(),
             String::new(),
         ]);
     }
     for m in &q.build_id_mismatches {
         rows.push(vec![
-            esc(m),
+            xml(m),
             "build-id mismatch: local file not used".into(),
             String::new(),
         ]);
     }
     if !rows.is_empty() {
         html_table(
-            &mut out,
-            &[("module", false), ("problem", false), ("frames", true)],
+            out,
+            &[text("module"), text("problem"), num("frames")],
             &rows,
         );
     }
-    // The inputs' warnings are in `a.warnings` already, with their path.
-    let warnings: Vec<&String> = a.warnings.iter().collect();
-    if !warnings.is_empty() {
+    // The inputs' warnings are in the summary's warnings already, with
+    // their path.
+    if !sum.warnings.is_empty() {
         out.push_str("<h3>Warnings</h3><ul>");
-        for w in warnings {
-            let _ = write!(out, "<li class=\"warn\">{}</li>", esc(w));
+        for w in &sum.warnings {
+            let _ = write!(out, "<li class=\"warn\">{}</li>", xml(w));
         }
         out.push_str("</ul>");
     }
     out.push_str("</section>");
+}
 
-    for (i, (ws, g)) in sum.watches.iter().zip(&agg.per_watch).enumerate() {
+/// The modules table, first rows.
+fn modules_section(out: &mut String, tables: Option<&TableSet>) {
+    out.push_str("<section id=\"tables\"><h2>Modules</h2>");
+    if let Some(t) = tables.and_then(|t| t.get("modules")) {
+        let head: Vec<Column<'_>> = t
+            .schema
+            .columns
+            .iter()
+            .zip(&t.columns)
+            .map(|(c, d)| Column {
+                name: c.name,
+                numeric: matches!(
+                    d,
+                    crate::tables::ColumnData::U64(_) | crate::tables::ColumnData::U32(_)
+                ),
+            })
+            .collect();
+        let rows: Vec<Vec<String>> = (0..t.rows().min(200))
+            .map(|r| t.columns.iter().map(|c| xml(&c.cell(r))).collect())
+            .collect();
+        // Long paths and build-ids: the table scrolls inside its card
+        // rather than running past it.
+        out.push_str("<div class=\"wide\">");
+        html_table(out, &head, &rows);
+        out.push_str("</div>");
+    }
+    out.push_str("<p class=\"muted\">All tables, with every row: <code>vmon-analyze FILE --csv DIR</code> (columns in TABLES.md).</p></section>");
+}
+
+/// Renders `index.html`.
+pub fn render_html(
+    a: &Analysis,
+    agg: &Aggregates,
+    tables: Option<&TableSet>,
+    flames: &[Flamegraph],
+    opts: &ReportOptions,
+) -> String {
+    html(&opts.view(a, agg), tables, flames, opts.rows())
+}
+
+/// `index.html` of a view, `top` rows per table.
+fn html(sum: &Summary, tables: Option<&TableSet>, flames: &[Flamegraph], top: usize) -> String {
+    let mut out = String::with_capacity(1 << 20);
+    page_head(&mut out, sum);
+    quality_section(&mut out, sum);
+    for (i, w) in sum.watches.iter().enumerate() {
         let flame = flames.iter().find(|f| f.group == Some(i)).or_else(|| {
             // A single combined graph goes with the first watch.
             (i == 0)
                 .then(|| flames.iter().find(|f| f.watch.is_none()))
                 .flatten()
         });
-        watch_section(&mut out, a, ws, g, flame, i, top);
+        watch_section(&mut out, w, flame, i, top);
     }
-
-    out.push_str("<section id=\"tables\"><h2>Modules</h2>");
-    if let Some(t) = tables.and_then(|t| t.get("modules")) {
-        let head: Vec<(&str, bool)> = t
-            .schema
-            .columns
-            .iter()
-            .zip(&t.columns)
-            .map(|(c, d)| {
-                (
-                    c.name,
-                    matches!(
-                        d,
-                        crate::tables::ColumnData::U64(_) | crate::tables::ColumnData::U32(_)
-                    ),
-                )
-            })
-            .collect();
-        let rows: Vec<Vec<String>> = (0..t.rows().min(200))
-            .map(|r| t.columns.iter().map(|c| esc(&c.cell(r))).collect())
-            .collect();
-        // Long paths and build-ids: the table scrolls inside its card
-        // rather than running past it.
-        out.push_str("<div class=\"wide\">");
-        html_table(&mut out, &head, &rows);
-        out.push_str("</div>");
-    }
-    out.push_str("<p class=\"muted\">All tables, with every row: <code>vmon-analyze FILE --csv DIR</code> (columns in TABLES.md).</p></section>");
+    modules_section(&mut out, tables);
     out.push_str("</main></body></html>\n");
     out
 }
 
-/// Writes `DIR/index.html` and `DIR/summary.json`; returns the summary.
+/// Writes `DIR/index.html` and `DIR/summary.json` (the document of
+/// `--json`, analyze/JSON.md), both from one view.
 pub fn write_report(
     dir: &Path,
     a: &Analysis,
@@ -668,7 +516,7 @@ pub fn write_report(
     tables: Option<&TableSet>,
     flames: &[Flamegraph],
     opts: &ReportOptions,
-) -> Result<Summary, ReportError> {
+) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateDir {
         path: dir.to_owned(),
         source,
@@ -677,24 +525,18 @@ pub fn write_report(
         let path = dir.join(&f.file);
         std::fs::write(&path, &f.svg).map_err(|source| ReportError::Write { path, source })?;
     }
-    let html = render_html(a, agg, tables, flames, opts);
+    let sum = opts.view(a, agg);
     let index = dir.join("index.html");
-    std::fs::write(&index, html).map_err(|source| ReportError::Write {
-        path: index,
-        source,
+    std::fs::write(&index, html(&sum, tables, flames, opts.rows())).map_err(|source| {
+        ReportError::Write {
+            path: index,
+            source,
+        }
     })?;
-    let sum = summary(a, agg, opts);
-    // The same document as `--json` (analyze/JSON.md), not a second schema.
-    let top = if opts.top == 0 { 20 } else { opts.top };
-    let sopts = crate::summary::SummaryOptions {
-        top_stacks: top,
-        ..Default::default()
-    };
-    let doc = crate::summary::json_with_gate(a, agg, &sopts, opts.fail_if_breaches);
-    let json = serde_json::to_vec_pretty(&doc)?;
+    let json = serde_json::to_vec_pretty(&sum.to_json())?;
     let path = dir.join("summary.json");
     std::fs::write(&path, json).map_err(|source| ReportError::Write { path, source })?;
-    Ok(sum)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -702,20 +544,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn html_escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            esc("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
-    }
-
-    #[test]
     fn svg_height_reads_the_root_element() {
         assert_eq!(
             svg_height(b"<?xml?><svg version=\"1.1\" width=\"1200\" height=\"134\" onload=\"x\">"),
             Some(134)
         );
-        assert_eq!(svg_height(b"<svg width=\"1\">"), None);
         assert_eq!(svg_height(b"garbage"), None);
+        assert_eq!(svg_height(b"<svg width=\"1\">"), None);
     }
 }

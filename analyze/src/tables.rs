@@ -526,10 +526,9 @@ fn user_stack_code(a: &Analysis, r: &SampleRow) -> u32 {
     }
 }
 
-/// ns since the start of input `input`'s capture, saturated to i64.
+/// [`crate::view::offset_ns`], saturated to i64.
 fn offset_ns(a: &Analysis, input: u32, t: u64) -> i64 {
-    let start = a.inputs.get(input as usize).map_or(0, |i| i.meta.start_ns);
-    (t as i128 - start as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    crate::view::offset_ns(a, input, t).clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 fn task_samples(a: &Analysis) -> Table {

@@ -172,14 +172,10 @@ fn keep_breaches(
     c: &Capture,
     watches: &[Option<WatchId>],
 ) -> Vec<Option<BreachId>> {
-    let t0 = if c.meta.start_ns != 0 {
-        c.meta.start_ns
-    } else {
-        c.breaches.iter().map(|b| b.time_ns).min().unwrap_or(0)
-    };
     let mut out = Vec::with_capacity(c.breaches.len());
     for br in &c.breaches {
-        let rel = br.time_ns.saturating_sub(t0) as f64 / 1e9;
+        // The time every output shows for the breach (view.rs).
+        let rel = crate::view::since_start_ns(c.meta.start_ns, br.time_ns) as f64 / 1e9;
         let watch = watches.get(br.watch as usize).copied().flatten();
         match watch {
             Some(w) if in_time(&b.an.filters, rel) => {
