@@ -5,7 +5,7 @@
 //! table/report writers build on. Strings are built once per unique
 //! function/frame, never per sample.
 
-use vmon_format::{Comparison, Losses, Meta, TaskState};
+use vmon_format::{Comparison, Losses, Meta, TaskState, WatchTrigger};
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -84,6 +84,8 @@ pub struct WatchInfo {
     pub threshold: i64,
     /// `user` or `kernel:<symbol>`.
     pub kind: String,
+    /// When its breaches begin and end, beyond the threshold.
+    pub trigger: WatchTrigger,
     /// (input, the capture's watch id).
     pub sources: Vec<(InputId, u64)>,
 }

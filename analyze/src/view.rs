@@ -409,14 +409,43 @@ pub fn cmp_symbol(c: Comparison) -> &'static str {
 }
 
 /// A watch's comparison as every output shows it: `name > threshold`, the
-/// threshold as [`watch_value`].
+/// threshold as [`watch_value`], then its trigger when it has one:
+/// `q change within 1s > 100 for 5 ticks, re-armed at <= 80`.
 pub fn comparison(w: &WatchInfo) -> String {
-    format!(
-        "{} {} {}",
-        w.name,
-        cmp_symbol(w.cmp),
-        watch_value(w, w.threshold)
-    )
+    let t = &w.trigger;
+    let mut s = w.name.clone();
+    if let Some(ns) = t.rate_window_ns {
+        s += &format!(" change within {}", window_text(ns));
+    }
+    s += &format!(" {} {}", cmp_symbol(w.cmp), watch_value(w, w.threshold));
+    if t.consecutive > 1 {
+        s += &format!(" for {} ticks", t.consecutive);
+    }
+    if let Some(r) = t.rearm {
+        let op = match w.cmp {
+            Comparison::Greater => "<=",
+            Comparison::Less => ">=",
+        };
+        s += &format!(", re-armed at {op} {}", watch_value(w, r));
+    }
+    s
+}
+
+/// A rate window as a person writes it: `250ms`, `1s`, `1.5s`, `90us`.
+fn window_text(ns: u64) -> String {
+    match ns {
+        n if n >= 1_000_000_000 && n % 1_000_000 == 0 => {
+            let ms = n / 1_000_000;
+            if ms % 1000 == 0 {
+                format!("{}s", ms / 1000)
+            } else {
+                format!("{}s", ms as f64 / 1000.0)
+            }
+        }
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}us", n / 1_000),
+        n => format!("{n}ns"),
+    }
 }
 
 /// The fixed-point scale of a watch's values: the load monitor watches the
@@ -534,5 +563,39 @@ mod tests {
         assert_eq!(percent(1, 0), None);
         assert_eq!(scaled_value(Some(2048), 4304), "2.10");
         assert_eq!(scaled_value(None, -3), "-3");
+    }
+
+    #[test]
+    fn comparison_says_the_trigger() {
+        use vmon_format::WatchTrigger;
+        let mut w = WatchInfo {
+            name: "q".into(),
+            cmp: Comparison::Greater,
+            threshold: 100,
+            kind: "user".into(),
+            trigger: WatchTrigger::default(),
+            sources: vec![],
+        };
+        assert_eq!(comparison(&w), "q > 100");
+        w.trigger = WatchTrigger {
+            consecutive: 5,
+            rearm: Some(80),
+            rate_window_ns: None,
+        };
+        assert_eq!(comparison(&w), "q > 100 for 5 ticks, re-armed at <= 80");
+        w.cmp = Comparison::Less;
+        w.threshold = -100;
+        w.trigger = WatchTrigger {
+            consecutive: 1,
+            rearm: Some(-20),
+            rate_window_ns: Some(1_500_000_000),
+        };
+        assert_eq!(
+            comparison(&w),
+            "q change within 1.5s < -100, re-armed at >= -20"
+        );
+        w.trigger.rate_window_ns = Some(250_000_000);
+        w.trigger.rearm = None;
+        assert_eq!(comparison(&w), "q change within 250ms < -100");
     }
 }

@@ -93,7 +93,7 @@ pub enum WatchKind {
 /// When a watch's breaches begin and end, beyond "past the threshold": the
 /// module's trigger extension (TRIGGERS chunk, format 1.2). The default is
 /// the plain threshold, what every watch of an older file is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct WatchTrigger {
     /// Ticks past the threshold in a row before a breach begins (0 and 1:
     /// the first).

@@ -72,7 +72,15 @@ impl MappedRanges {
 }
 
 /// What identifies a watch across inputs: (name, comparison, threshold, kind).
-pub(super) type WatchKey = (String, u8, i64, String);
+/// What makes watches of several inputs one watch of the analysis.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct WatchKey {
+    name: String,
+    cmp: u8,
+    threshold: i64,
+    kind: String,
+    trigger: vmon_format::WatchTrigger,
+}
 
 /// Merges input number `idx` into the analysis.
 pub(super) fn merge(
@@ -147,7 +155,13 @@ fn merge_watches(b: &mut Builder, iid: InputId, c: &Capture) -> Vec<Option<Watch
             WatchKind::User => "user".to_string(),
             WatchKind::Kernel { symbol } => format!("kernel:{}", c.str(*symbol)),
         };
-        let key = (name.clone(), w.cmp as u8, w.threshold, kind.clone());
+        let key = WatchKey {
+            name: name.clone(),
+            cmp: w.cmp as u8,
+            threshold: w.threshold,
+            kind: kind.clone(),
+            trigger: w.trigger,
+        };
         let (id, new) = b.watch_keys.insert(key);
         if new {
             b.an.watches.push(WatchInfo {
@@ -155,6 +169,7 @@ fn merge_watches(b: &mut Builder, iid: InputId, c: &Capture) -> Vec<Option<Watch
                 cmp: w.cmp,
                 threshold: w.threshold,
                 kind,
+                trigger: w.trigger,
                 sources: Vec::new(),
             });
         }

@@ -12,6 +12,7 @@ pub(crate) fn analysis() -> Analysis {
         cmp,
         threshold,
         kind: "user".into(),
+        trigger: Default::default(),
         sources: vec![(InputId(0), id)],
     };
     let breach = |event_id, time_ns, watch, value, flags| BreachRow {
