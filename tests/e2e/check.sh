@@ -177,6 +177,10 @@ if scenario_ok capture_symwatch && [ -s "$f" ]; then
 	n=$(folded_count . "$f" --comm globalvar --watch vmon_queue_len)
 	check "symwatch: the watched process is sampled in every breach ($n >= ${want:-?})" \
 		test "$n" -ge "${want:-1}"
+	# --watch 'vmon_queue_len>100,for=20': the trigger went into the module,
+	# came back in its BREACH records and is in the .vmt
+	check "symwatch: the for=20 capture's watch is 'vmon_queue_len > 100 for 20 ticks' with 5 breaches" \
+		watch_has "$d/trigger.vmt" "vmon_queue_len > 100 for 20 ticks" user 5
 else
 	bad "symwatch: scenario capture_symwatch did not pass or left no $f"
 fi
