@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use vmon_analyze::aggregate::{Aggregates, Group};
 use vmon_analyze::analysis::Analysis;
-use vmon_analyze::artifacts::Artifacts;
+use vmon_analyze::artifacts::{Artifacts, Base};
 use vmon_analyze::output::{self, GroupBy};
 use vmon_analyze::summary;
 
@@ -188,7 +188,8 @@ impl Plan {
         if let (Some(d), Some((b, bagg))) = (&self.diff, base) {
             write_diff(cli, d, a, agg, b, bagg, progress)?;
         }
-        let exit_code = self.flamegraphs_and_artifacts(cli, a, agg, jobs, progress)?;
+        let exit_code =
+            self.flamegraphs_and_artifacts(cli, a, agg, self.base(base), jobs, progress)?;
         progress.done();
         print_warnings(cli, a);
         match self.stdout {
@@ -197,7 +198,14 @@ impl Plan {
                     top_stacks: cli.top,
                     ..Default::default()
                 };
-                let v = summary::json_with_gate(a, agg, &sopts, self.artifacts.fail_if_breaches);
+                let checks = self.artifacts.checks(a, agg, self.base(base));
+                let v = summary::json_with_checks(
+                    a,
+                    agg,
+                    &sopts,
+                    self.artifacts.fail_if_breaches,
+                    &checks,
+                );
                 let mut s = serde_json::to_string_pretty(&v)?;
                 s.push('\n');
                 std::io::stdout().write_all(s.as_bytes())?;
@@ -226,6 +234,16 @@ impl Plan {
         Ok(exit_code)
     }
 
+    /// The base of `--diff`, as the artifacts see it.
+    fn base<'a>(&'a self, base: Option<&'a (Analysis, Aggregates)>) -> Option<Base<'a>> {
+        let (d, (b, bagg)) = (self.diff.as_ref()?, base?);
+        Some(Base {
+            path: &d.base,
+            analysis: b,
+            aggregates: bagg,
+        })
+    }
+
     /// The flamegraphs and the tables, report and gate. Inferno renders
     /// each SVG on one thread, so they run beside the tables; when the
     /// report shows the same graphs (`--report` with `--flamegraph`), they
@@ -235,11 +253,14 @@ impl Plan {
         cli: &Cli,
         a: &Analysis,
         agg: &Aggregates,
+        base: Option<Base<'_>>,
         jobs: Option<Vec<FlameJob<'_>>>,
         progress: &Bar,
     ) -> Result<i32> {
         let Some(jobs) = jobs else {
-            return self.artifacts.run_with(a, agg, &|_| None, progress);
+            return self
+                .artifacts
+                .run_against(a, agg, base, &|_| None, progress);
         };
         let render = |j: &FlameJob<'_>| -> Result<Vec<u8>> {
             let mut svg = Vec::new();
@@ -259,7 +280,10 @@ impl Plan {
         if self.artifacts.report.is_none() || cli.group_by.is_some() {
             let (flamed, exit_code) = rayon::join(
                 || jobs.par_iter().try_for_each(|j| write(j, &render(j)?)),
-                || self.artifacts.run_with(a, agg, &|_| None, progress),
+                || {
+                    self.artifacts
+                        .run_against(a, agg, base, &|_| None, progress)
+                },
             );
             flamed?;
             return exit_code;
@@ -276,7 +300,7 @@ impl Plan {
                     .zip(&svgs)
                     .try_for_each(|(j, svg)| write(j, svg))
             },
-            || self.artifacts.run_with(a, agg, &shared, progress),
+            || self.artifacts.run_against(a, agg, base, &shared, progress),
         );
         flamed?;
         exit_code
