@@ -186,7 +186,8 @@ impl Plan {
             write_folded(cli, f, a, agg, progress)?;
         }
         if let (Some(d), Some((b, bagg))) = (&self.diff, base) {
-            write_diff(cli, d, a, agg, b, bagg, progress)?;
+            let text = self.stdout == Stdout::DiffText;
+            write_diff(cli, d, a, agg, b, bagg, text, progress)?;
         }
         let exit_code =
             self.flamegraphs_and_artifacts(cli, a, agg, self.base(base), jobs, progress)?;
@@ -434,8 +435,10 @@ fn write_folded(
     Ok(())
 }
 
-/// `--diff BASE`: both counts per stack, a differential flamegraph, or the
-/// functions whose share changed most (as `perf diff`).
+/// `--diff BASE`: both counts per stack, a differential flamegraph, or
+/// (`text`: stdout is for it, not `--json`) the functions whose share
+/// changed most (as `perf diff`).
+#[allow(clippy::too_many_arguments)]
 fn write_diff(
     cli: &Cli,
     d: &DiffPlan,
@@ -443,6 +446,7 @@ fn write_diff(
     agg: &Aggregates,
     b: &Analysis,
     bagg: &Aggregates,
+    text: bool,
     progress: &Bar,
 ) -> Result<()> {
     let base_lines = output::folded_lines(bagg, &bagg.total);
@@ -482,7 +486,7 @@ fn write_diff(
         progress.inc(1);
         progress.note(&format!("wrote {out}"));
     }
-    if d.folded.is_none() && d.flamegraph.is_none() {
+    if text {
         let text = output::diff_text(b, bagg, a, agg, cli.top.max(20));
         std::io::stdout().write_all(text.as_bytes())?;
     }
