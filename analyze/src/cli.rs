@@ -322,21 +322,21 @@ pub struct ArtifactArgs {
     #[arg(long, value_name = "N")]
     pub fail_if_breaches: Option<u64>,
 
-    /// Exit with status 3 when FUNCTION's share of the task samples is
+    /// SPEC is 'FUNCTION>P%': exit with status 3 when FUNCTION's share of the task samples is
     /// above P percent (repeatable). The share is inclusive, as the
     /// summary's top functions count it: samples with FUNCTION anywhere in
     /// the stack, once per sample. FUNCTION is the symbolized name,
     /// exactly; `*` is any function (the failing ones are named).
     /// E.g. 'io_schedule>5%'. Needs no base.
-    #[arg(long, value_name = "FUNCTION>P%", value_parser = ShareGate::parse)]
+    #[arg(long, value_name = "SPEC", value_parser = ShareGate::parse)]
     pub fail_if_share: Vec<ShareGate>,
 
-    /// Exit with status 3 when FUNCTION's share (as --fail-if-share) grew
+    /// SPEC is 'FUNCTION>Fx': exit with status 3 when FUNCTION's share (as --fail-if-share) grew
     /// more than F times its share in the base of --diff/--baseline
     /// BASE.vmt (repeatable). A function absent from the base grew from 0:
     /// infinitely, so it fails when it has any samples. `*` is any
     /// function. E.g. 'io_schedule>2x'.
-    #[arg(long, value_name = "FUNCTION>Fx", value_parser = GrowthGate::parse, requires = "diff")]
+    #[arg(long, value_name = "SPEC", value_parser = GrowthGate::parse, requires = "diff")]
     pub fail_if_growth: Vec<GrowthGate>,
 
     /// Exit with status 4 when data was lost: an input is damaged (chunks
