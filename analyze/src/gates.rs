@@ -505,4 +505,41 @@ mod tests {
             assert!(GrowthGate::parse(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn lines_escape_control_characters_and_name_the_base() {
+        let m = FunctionShare {
+            function: "evil\x1b[2J\nname".into(),
+            samples: 3,
+            share_percent: 30.0,
+            base_samples: Some(1),
+            base_share_percent: Some(10.0),
+            growth: Some(3.0),
+            failed: true,
+        };
+        let r = FunctionGateResult {
+            kind: GateKind::Growth,
+            spec: "evil\x1b[2J\nname>2x".into(),
+            function: "evil\x1b[2J\nname".into(),
+            limit: 2.0,
+            failed: true,
+            checked: vec![m],
+        };
+        let line = failure_line(&r, 3).unwrap();
+        assert!(!line.contains('\x1b') && !line.contains('\n'), "{line:?}");
+        assert!(
+            line.contains("grew 3.00x (10.00% in the base, 30.00% now)"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("above the limit 2x: failing (exit 3)"),
+            "{line}"
+        );
+        let pass = FunctionGateResult {
+            failed: false,
+            checked: Vec::new(),
+            ..r
+        };
+        assert_eq!(failure_line(&pass, 3), None);
+    }
 }
