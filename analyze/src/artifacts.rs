@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 
 use crate::aggregate::Aggregates;
 use crate::analysis::Analysis;
+use crate::gates::{self, Checks, GrowthGate, ShareGate};
 use crate::progress::Progress;
 use crate::report::{self, Flamegraph, ReportOptions};
 use crate::{output, tables};
@@ -33,9 +34,26 @@ pub struct Artifacts {
     pub speedscope: Option<PathBuf>,
     /// Fail (exit 3) with more breaches than this.
     pub fail_if_breaches: Option<u64>,
+    /// Fail (exit 3) when a function's share is above a limit.
+    pub fail_if_share: Vec<ShareGate>,
+    /// Fail (exit 3) when a function's share grew more than a factor
+    /// against the base (needs one: [`Artifacts::run_against`]).
+    pub fail_if_growth: Vec<GrowthGate>,
     /// Fail (exit 4) when data was lost.
     pub strict: bool,
 }
+
+/// The base capture of `--diff BASE.vmt`, analysed as the inputs are.
+#[derive(Clone, Copy)]
+pub struct Base<'a> {
+    /// As given on the command line.
+    pub path: &'a Path,
+    pub analysis: &'a Analysis,
+    pub aggregates: &'a Aggregates,
+}
+
+/// Rows of the change table (JSON `change.deltas`, the report).
+pub const CHANGE_ROWS: usize = 20;
 
 impl Artifacts {
     /// Whether an output here is asked for that needs the tables (each
@@ -119,6 +137,49 @@ impl Artifacts {
         rendered: &dyn Fn(usize) -> Option<Vec<u8>>,
         progress: &dyn Progress,
     ) -> Result<i32> {
+        self.run_against(a, agg, None, rendered, progress)
+    }
+
+    /// Whether a `--fail-if-share` or `--fail-if-growth` gate is given.
+    pub fn has_function_gates(&self) -> bool {
+        !self.fail_if_share.is_empty() || !self.fail_if_growth.is_empty()
+    }
+
+    /// The function gates' results and, with a base, the change against it.
+    pub fn checks(&self, a: &Analysis, agg: &Aggregates, base: Option<Base<'_>>) -> Checks {
+        let pair = base.map(|b| (b.analysis, b.aggregates));
+        Checks {
+            function_gates: gates::evaluate(
+                &self.fail_if_share,
+                &self.fail_if_growth,
+                a,
+                agg,
+                pair,
+            ),
+            change: base.map(|b| {
+                gates::change(
+                    &b.path.display().to_string(),
+                    (b.analysis, b.aggregates),
+                    a,
+                    agg,
+                    CHANGE_ROWS,
+                )
+            }),
+        }
+    }
+
+    /// [`Artifacts::run_with`] against a base (`--diff BASE.vmt`): the
+    /// growth gates compare with it, and the report shows the change
+    /// (the largest share deltas and the differential flamegraph).
+    pub fn run_against(
+        &self,
+        a: &Analysis,
+        agg: &Aggregates,
+        base: Option<Base<'_>>,
+        rendered: &dyn Fn(usize) -> Option<Vec<u8>>,
+        progress: &dyn Progress,
+    ) -> Result<i32> {
+        let checks = self.checks(a, agg, base);
         let set = if self.needs_tables() {
             Some(tables::build(a, agg).context("building the tables")?)
         } else {
@@ -159,24 +220,30 @@ impl Artifacts {
         }
         if let Some(dir) = &self.report {
             let flames = report_flamegraphs(a, agg, rendered)?;
+            let diff_flamegraph = match base {
+                Some(b) => Some(report_diff_flamegraph(agg, b)?),
+                None => None,
+            };
             let opts = ReportOptions {
                 fail_if_breaches: self.fail_if_breaches,
                 top: 20,
+                checks: checks.clone(),
+                diff_flamegraph,
             };
             report::write_report(dir, a, agg, set.as_ref(), &flames, &opts)?;
             progress.inc(1);
             progress.note(&format!("wrote {}", dir.join("index.html").display()));
         }
-        Ok(self.gate(a, progress))
+        Ok(self.gate(a, &checks, progress))
     }
 
     /// The exit status of `--strict` and `--fail-if-breaches`, with what
     /// they fail on said on stderr.
-    fn gate(&self, a: &Analysis, progress: &dyn Progress) -> i32 {
+    fn gate(&self, a: &Analysis, checks: &Checks, progress: &dyn Progress) -> i32 {
         let integ = report::integrity(a);
         let lost = if self.strict {
             [integ.empty, integ.lossy].concat()
-        } else if self.fail_if_breaches.is_some() {
+        } else if self.fail_if_breaches.is_some() || self.has_function_gates() {
             integ.empty
         } else {
             Vec::new()
@@ -190,12 +257,15 @@ impl Artifacts {
                 report::DATA_LOSS_EXIT,
                 if self.strict {
                     "--strict"
-                } else {
+                } else if self.fail_if_breaches.is_some() {
                     "--fail-if-breaches"
+                } else {
+                    "a --fail-if-share or --fail-if-growth gate"
                 }
             ));
             return report::DATA_LOSS_EXIT;
         }
+        let mut code = 0;
         if let Some(max) = self.fail_if_breaches {
             let g = report::gate(a, max);
             if g.failed {
@@ -204,10 +274,16 @@ impl Artifacts {
                     g.breaches,
                     report::GATE_FAILED_EXIT
                 ));
-                return report::GATE_FAILED_EXIT;
+                code = report::GATE_FAILED_EXIT;
             }
         }
-        0
+        for r in &checks.function_gates {
+            if let Some(line) = gates::failure_line(r, report::GATE_FAILED_EXIT) {
+                progress.warn(&line);
+                code = report::GATE_FAILED_EXIT;
+            }
+        }
+        code
     }
 }
 
@@ -238,6 +314,27 @@ fn write_to(
     progress.inc(1);
     progress.note(&format!("wrote {}", path.display()));
     Ok(())
+}
+
+/// The differential flamegraph of the report: widths from the inputs,
+/// colour from the change against the base (as `--diff --flamegraph`).
+fn report_diff_flamegraph(agg: &Aggregates, b: Base<'_>) -> Result<Flamegraph> {
+    let base_lines = output::folded_lines(b.aggregates, &b.aggregates.total);
+    let now_lines = output::folded_lines(agg, &agg.total);
+    let title = format!("vmon diff: now vs base {}", b.path.display());
+    let sub = format!(
+        "base {} samples, now {} samples; red grew, blue shrank (kernel frames _[k])",
+        b.aggregates.total.samples, agg.total.samples
+    );
+    let mut svg = Vec::new();
+    output::diff_flamegraph(&mut svg, title, sub, &base_lines, &now_lines)
+        .context("rendering the differential flamegraph for the report")?;
+    Ok(Flamegraph {
+        watch: None,
+        group: None,
+        file: "diff.svg".to_string(),
+        svg,
+    })
 }
 
 /// One flamegraph per watch for the report (one in all for a single watch).

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use vmon_analyze::artifacts::Artifacts;
+use vmon_analyze::gates::{GrowthGate, ShareGate};
 use vmon_analyze::output;
 use vmon_format::TaskState;
 
@@ -17,15 +18,18 @@ use vmon_format::TaskState;
     long_about = "Symbolize, aggregate and render vmon captures (.vmt).\n\n\
 Without an output option, prints a summary per watch: breaches, tasks sampled and the top \
 stacks, fully symbolized. Exit status: 0 on success, 1 on an error (unreadable input), \
-2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed, 4 when \
+2 on a usage error, 3 when --fail-if-breaches finds more breaches than allowed or a \
+--fail-if-share or --fail-if-growth gate fails, 4 when \
 --strict finds data lost (a damaged input, records dropped while capturing) or when --strict or \
---fail-if-breaches finds an input from which nothing could be recovered.",
+a gate finds an input from which nothing could be recovered.",
     after_help = "Examples:
   vmon-analyze run.vmt                              summary per watch
   vmon-analyze run.vmt --flamegraph run.svg         one SVG per watch
   vmon-analyze run.vmt --folded --group-by comm     folded stacks, a root frame per comm
   vmon-analyze new.vmt --diff base.vmt              functions whose share changed most
   vmon-analyze run.vmt --report r/ --fail-if-breaches 0   CI report and gate
+  vmon-analyze run.vmt --fail-if-share 'io_schedule>5%'   fail on a function's share
+  vmon-analyze new.vmt --baseline base.vmt --fail-if-growth 'io_schedule>2x' --report r/
   vmon-analyze --generate man > vmon-analyze.1      man page (or bash, zsh, fish completions)"
 )]
 pub struct Cli {
@@ -62,8 +66,10 @@ pub struct Cli {
     /// samples changed most (as `perf diff`); with --folded, the stacks with
     /// both counts (`stack base now`, as difffolded.pl); with --flamegraph
     /// [OUT], a differential flamegraph (widths from the inputs, colour
-    /// from the change) to OUT or diff.svg.
-    #[arg(long, value_name = "BASE.vmt")]
+    /// from the change) to OUT or diff.svg. With --report, the report's
+    /// "Change against the base"; the base of --fail-if-growth.
+    /// `--baseline` is the same option.
+    #[arg(long, visible_alias = "baseline", value_name = "BASE.vmt")]
     pub diff: Option<PathBuf>,
 
     /// Print the summary as JSON instead of text.
@@ -316,6 +322,23 @@ pub struct ArtifactArgs {
     #[arg(long, value_name = "N")]
     pub fail_if_breaches: Option<u64>,
 
+    /// SPEC is 'FUNCTION>P%': exit with status 3 when FUNCTION's share of the task samples is
+    /// above P percent (repeatable). The share is inclusive, as the
+    /// summary's top functions count it: samples with FUNCTION anywhere in
+    /// the stack, once per sample. FUNCTION is the symbolized name,
+    /// exactly; `*` is any function (the failing ones are named).
+    /// E.g. 'io_schedule>5%'. Needs no base.
+    #[arg(long, value_name = "SPEC", value_parser = ShareGate::parse)]
+    pub fail_if_share: Vec<ShareGate>,
+
+    /// SPEC is 'FUNCTION>Fx': exit with status 3 when FUNCTION's share (as --fail-if-share) grew
+    /// more than F times its share in the base of --diff/--baseline
+    /// BASE.vmt (repeatable). A function absent from the base grew from 0:
+    /// infinitely, so it fails when it has any samples. `*` is any
+    /// function. E.g. 'io_schedule>2x'.
+    #[arg(long, value_name = "SPEC", value_parser = GrowthGate::parse, requires = "diff")]
+    pub fail_if_growth: Vec<GrowthGate>,
+
     /// Exit with status 4 when data was lost: an input is damaged (chunks
     /// skipped, file cut short) or the capture dropped records.
     #[arg(long)]
@@ -334,6 +357,8 @@ impl ArtifactArgs {
             perf_script: self.perf_script,
             speedscope: self.speedscope,
             fail_if_breaches: self.fail_if_breaches,
+            fail_if_share: self.fail_if_share,
+            fail_if_growth: self.fail_if_growth,
             strict: self.strict,
         }
     }

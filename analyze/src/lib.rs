@@ -16,6 +16,7 @@ pub mod aggregate;
 pub mod analysis;
 pub mod artifacts;
 pub mod escape;
+pub mod gates;
 pub mod ingest;
 mod intern;
 pub mod load;

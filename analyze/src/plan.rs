@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use vmon_analyze::aggregate::{Aggregates, Group};
 use vmon_analyze::analysis::Analysis;
-use vmon_analyze::artifacts::Artifacts;
+use vmon_analyze::artifacts::{Artifacts, Base};
 use vmon_analyze::output::{self, GroupBy};
 use vmon_analyze::summary;
 
@@ -186,9 +186,11 @@ impl Plan {
             write_folded(cli, f, a, agg, progress)?;
         }
         if let (Some(d), Some((b, bagg))) = (&self.diff, base) {
-            write_diff(cli, d, a, agg, b, bagg, progress)?;
+            let text = self.stdout == Stdout::DiffText;
+            write_diff(cli, d, a, agg, b, bagg, text, progress)?;
         }
-        let exit_code = self.flamegraphs_and_artifacts(cli, a, agg, jobs, progress)?;
+        let exit_code =
+            self.flamegraphs_and_artifacts(cli, a, agg, self.base(base), jobs, progress)?;
         progress.done();
         print_warnings(cli, a);
         match self.stdout {
@@ -197,7 +199,14 @@ impl Plan {
                     top_stacks: cli.top,
                     ..Default::default()
                 };
-                let v = summary::json_with_gate(a, agg, &sopts, self.artifacts.fail_if_breaches);
+                let checks = self.artifacts.checks(a, agg, self.base(base));
+                let v = summary::json_with_checks(
+                    a,
+                    agg,
+                    &sopts,
+                    self.artifacts.fail_if_breaches,
+                    &checks,
+                );
                 let mut s = serde_json::to_string_pretty(&v)?;
                 s.push('\n');
                 std::io::stdout().write_all(s.as_bytes())?;
@@ -226,6 +235,16 @@ impl Plan {
         Ok(exit_code)
     }
 
+    /// The base of `--diff`, as the artifacts see it.
+    fn base<'a>(&'a self, base: Option<&'a (Analysis, Aggregates)>) -> Option<Base<'a>> {
+        let (d, (b, bagg)) = (self.diff.as_ref()?, base?);
+        Some(Base {
+            path: &d.base,
+            analysis: b,
+            aggregates: bagg,
+        })
+    }
+
     /// The flamegraphs and the tables, report and gate. Inferno renders
     /// each SVG on one thread, so they run beside the tables; when the
     /// report shows the same graphs (`--report` with `--flamegraph`), they
@@ -235,11 +254,14 @@ impl Plan {
         cli: &Cli,
         a: &Analysis,
         agg: &Aggregates,
+        base: Option<Base<'_>>,
         jobs: Option<Vec<FlameJob<'_>>>,
         progress: &Bar,
     ) -> Result<i32> {
         let Some(jobs) = jobs else {
-            return self.artifacts.run_with(a, agg, &|_| None, progress);
+            return self
+                .artifacts
+                .run_against(a, agg, base, &|_| None, progress);
         };
         let render = |j: &FlameJob<'_>| -> Result<Vec<u8>> {
             let mut svg = Vec::new();
@@ -259,7 +281,10 @@ impl Plan {
         if self.artifacts.report.is_none() || cli.group_by.is_some() {
             let (flamed, exit_code) = rayon::join(
                 || jobs.par_iter().try_for_each(|j| write(j, &render(j)?)),
-                || self.artifacts.run_with(a, agg, &|_| None, progress),
+                || {
+                    self.artifacts
+                        .run_against(a, agg, base, &|_| None, progress)
+                },
             );
             flamed?;
             return exit_code;
@@ -276,7 +301,7 @@ impl Plan {
                     .zip(&svgs)
                     .try_for_each(|(j, svg)| write(j, svg))
             },
-            || self.artifacts.run_with(a, agg, &shared, progress),
+            || self.artifacts.run_against(a, agg, base, &shared, progress),
         );
         flamed?;
         exit_code
@@ -410,8 +435,10 @@ fn write_folded(
     Ok(())
 }
 
-/// `--diff BASE`: both counts per stack, a differential flamegraph, or the
-/// functions whose share changed most (as `perf diff`).
+/// `--diff BASE`: both counts per stack, a differential flamegraph, or
+/// (`text`: stdout is for it, not `--json`) the functions whose share
+/// changed most (as `perf diff`).
+#[allow(clippy::too_many_arguments)]
 fn write_diff(
     cli: &Cli,
     d: &DiffPlan,
@@ -419,6 +446,7 @@ fn write_diff(
     agg: &Aggregates,
     b: &Analysis,
     bagg: &Aggregates,
+    text: bool,
     progress: &Bar,
 ) -> Result<()> {
     let base_lines = output::folded_lines(bagg, &bagg.total);
@@ -458,7 +486,7 @@ fn write_diff(
         progress.inc(1);
         progress.note(&format!("wrote {out}"));
     }
-    if d.folded.is_none() && d.flamegraph.is_none() {
+    if text {
         let text = output::diff_text(b, bagg, a, agg, cli.top.max(20));
         std::io::stdout().write_all(text.as_bytes())?;
     }

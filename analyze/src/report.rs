@@ -55,6 +55,12 @@ pub struct ReportOptions {
     pub fail_if_breaches: Option<u64>,
     /// Rows per table on the page (the CSV tables have all rows).
     pub top: usize,
+    /// The `--fail-if-share`/`--fail-if-growth` results (a banner each)
+    /// and, with `--diff`, the change against the base (its section).
+    pub checks: crate::gates::Checks,
+    /// With `--diff`: the differential flamegraph, written beside
+    /// index.html and shown in "Change against the base".
+    pub diff_flamegraph: Option<Flamegraph>,
 }
 
 pub use crate::view::{gate, integrity, Gate, Integrity};
@@ -88,7 +94,7 @@ impl ReportOptions {
             top_stacks: self.rows(),
             ..Default::default()
         };
-        Summary::build(a, agg, &sopts, self.fail_if_breaches)
+        Summary::build(a, agg, &sopts, self.fail_if_breaches).with_checks(&self.checks)
     }
 }
 
@@ -361,6 +367,9 @@ fn page_head(out: &mut String, sum: &Summary) {
     for (i, w) in sum.watches.iter().enumerate() {
         let _ = write!(out, "<a href=\"#w{i}\">{}</a>", xml(&w.name));
     }
+    if sum.change.is_some() {
+        out.push_str("<a href=\"#change\">change</a>");
+    }
     out.push_str(
         "<a href=\"#quality\">quality</a><a href=\"#tables\">tables</a></nav></header><main>",
     );
@@ -387,6 +396,18 @@ fn page_head(out: &mut String, sum: &Summary) {
             out,
             "<div class=\"gate {class}\" id=\"gate\">CI gate {word}: {} breaches, at most {} allowed (--fail-if-breaches {})</div>",
             g.breaches, g.max_breaches, g.max_breaches
+        );
+    }
+    for (i, r) in sum.function_gates.iter().enumerate() {
+        let (class, word) = if r.failed {
+            ("fail", "FAILED")
+        } else {
+            ("pass", "PASSED")
+        };
+        let _ = write!(
+            out,
+            "<div class=\"gate {class}\" id=\"fgate{i}\">CI gate {word}: {}</div>",
+            xml(&crate::gates::describe(r))
         );
     }
     let q = &sum.quality;
@@ -477,6 +498,57 @@ fn modules_section(out: &mut String, tables: Option<&TableSet>) {
     out.push_str("<p class=\"muted\">All tables, with every row: <code>vmon-analyze FILE --csv DIR</code> (columns in TABLES.md).</p></section>");
 }
 
+/// "Change against the base" (`--diff BASE.vmt`): the differential
+/// flamegraph and the functions whose share changed most.
+fn change_section(out: &mut String, sum: &Summary, diff: Option<&Flamegraph>) {
+    let Some(c) = &sum.change else {
+        return;
+    };
+    let _ = write!(
+        out,
+        "<section id=\"change\"><h2>Change against the base</h2><p class=\"muted\">Base <code>{}</code>: {} task samples; now {}. Share: of the task samples with the function anywhere in the stack (once per sample).</p>",
+        xml(&c.base),
+        c.base_task_samples,
+        c.task_samples
+    );
+    if let Some(f) = diff {
+        let h = svg_height(&f.svg).unwrap_or(600);
+        let _ = write!(
+            out,
+            "<object class=\"flame\" type=\"image/svg+xml\" style=\"height:{h}px\" title=\"differential flamegraph\" data=\"{}\">differential flamegraph: <a href=\"{0}\">{0}</a></object><p class=\"muted\">Widths from now, red grew, blue shrank.</p>",
+            xml(&f.file)
+        );
+    }
+    out.push_str("<h3>Largest share changes</h3>");
+    let rows: Vec<Vec<String>> = c
+        .deltas
+        .iter()
+        .map(|d| {
+            vec![
+                xml(&d.function),
+                format!("{:.2}%", d.base_share_percent),
+                format!("{:.2}%", d.share_percent),
+                format!("{:+.2}", d.delta_points),
+                d.base_samples.to_string(),
+                d.samples.to_string(),
+            ]
+        })
+        .collect();
+    html_table(
+        out,
+        &[
+            text("function"),
+            num("base share"),
+            num("now share"),
+            num("delta (points)"),
+            num("base samples"),
+            num("now samples"),
+        ],
+        &rows,
+    );
+    out.push_str("</section>");
+}
+
 /// Renders `index.html`.
 pub fn render_html(
     a: &Analysis,
@@ -485,13 +557,26 @@ pub fn render_html(
     flames: &[Flamegraph],
     opts: &ReportOptions,
 ) -> String {
-    html(&opts.view(a, agg), tables, flames, opts.rows())
+    html(
+        &opts.view(a, agg),
+        tables,
+        flames,
+        opts.diff_flamegraph.as_ref(),
+        opts.rows(),
+    )
 }
 
 /// `index.html` of a view, `top` rows per table.
-fn html(sum: &Summary, tables: Option<&TableSet>, flames: &[Flamegraph], top: usize) -> String {
+fn html(
+    sum: &Summary,
+    tables: Option<&TableSet>,
+    flames: &[Flamegraph],
+    diff: Option<&Flamegraph>,
+    top: usize,
+) -> String {
     let mut out = String::with_capacity(1 << 20);
     page_head(&mut out, sum);
+    change_section(&mut out, sum, diff);
     quality_section(&mut out, sum);
     for (i, w) in sum.watches.iter().enumerate() {
         let flame = flames.iter().find(|f| f.group == Some(i)).or_else(|| {
@@ -521,17 +606,22 @@ pub fn write_report(
         path: dir.to_owned(),
         source,
     })?;
-    for f in flames {
+    for f in flames.iter().chain(&opts.diff_flamegraph) {
         let path = dir.join(&f.file);
         std::fs::write(&path, &f.svg).map_err(|source| ReportError::Write { path, source })?;
     }
     let sum = opts.view(a, agg);
     let index = dir.join("index.html");
-    std::fs::write(&index, html(&sum, tables, flames, opts.rows())).map_err(|source| {
-        ReportError::Write {
-            path: index,
-            source,
-        }
+    let page = html(
+        &sum,
+        tables,
+        flames,
+        opts.diff_flamegraph.as_ref(),
+        opts.rows(),
+    );
+    std::fs::write(&index, page).map_err(|source| ReportError::Write {
+        path: index,
+        source,
     })?;
     let json = serde_json::to_vec_pretty(&sum.to_json())?;
     let path = dir.join("summary.json");

@@ -41,6 +41,20 @@ pub fn json_with_gate(
     Summary::build(a, agg, o, fail_if_breaches).to_json()
 }
 
+/// [`json_with_gate`] with the results of `--fail-if-share` and
+/// `--fail-if-growth` and, with `--diff`, the change against the base.
+pub fn json_with_checks(
+    a: &Analysis,
+    agg: &Aggregates,
+    o: &SummaryOptions,
+    fail_if_breaches: Option<u64>,
+    checks: &crate::gates::Checks,
+) -> Value {
+    Summary::build(a, agg, o, fail_if_breaches)
+        .with_checks(checks)
+        .to_json()
+}
+
 impl Summary {
     /// The JSON document: keys in the order of a `serde_json::Value` map
     /// (sorted), as the schema has always been printed.

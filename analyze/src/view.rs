@@ -82,6 +82,21 @@ pub(crate) struct Summary {
     pub data_loss: DataLoss,
     /// Present with `--fail-if-breaches`.
     pub gate: Option<Gate>,
+    /// `--fail-if-share` and `--fail-if-growth`, in the order given
+    /// (empty without them).
+    pub function_gates: Vec<crate::gates::FunctionGateResult>,
+    /// Present with `--diff BASE.vmt`: the largest share changes.
+    pub change: Option<crate::gates::Change>,
+}
+
+impl Summary {
+    /// The view with the function gates' results and the change against
+    /// the base.
+    pub(crate) fn with_checks(mut self, c: &crate::gates::Checks) -> Summary {
+        self.function_gates = c.function_gates.clone();
+        self.change = c.change.clone();
+        self
+    }
 }
 
 /// The filters as given.

@@ -56,6 +56,8 @@ impl Summary {
                 lost: integ.lossy,
             },
             gate: fail_if_breaches.map(|n| gate(a, n)),
+            function_gates: Vec::new(),
+            change: None,
         }
     }
 }
