@@ -8,6 +8,7 @@
 mod tools;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tools::{manifest_dir, vmon_gen};
@@ -48,19 +49,7 @@ fn pprof(args: &[&str], file: &Path) -> String {
 
 /// `vmon-analyze INPUT --json --pprof OUT`: the summary.
 fn analyze(input: &Path, out: &Path) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
-        .arg(input)
-        .args(["--json", "--pprof"])
-        .arg(out)
-        .output()
-        .expect("run vmon-analyze");
-    assert!(
-        o.status.success(),
-        "vmon-analyze {}: {}",
-        input.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("--json is JSON")
+    tools::analyze_json(input, &[OsStr::new("--pprof"), out.as_os_str()])
 }
 
 /// `-top` rows: function name -> (flat, cum); and the total.

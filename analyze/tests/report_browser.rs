@@ -27,20 +27,8 @@ fn chromium() -> Option<PathBuf> {
 }
 
 fn chrome(bin: &Path, profile: &Path, extra: &[String], page: &Path) -> std::process::Output {
-    Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    tools::headless_chromium(bin, profile)
+        .args(["--hide-scrollbars", "--virtual-time-budget=5000"])
         .args(extra)
         .arg(format!("file://{}", page.display()))
         .output()

@@ -19,6 +19,7 @@
 mod tools;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -138,21 +139,12 @@ fn serve(root: PathBuf) -> u16 {
 
 /// The DOM of `url` as headless Chromium built it.
 fn dump_dom(bin: &Path, profile: &Path, url: &str) -> String {
-    let o = Command::new(bin)
+    let o = tools::headless_chromium(bin, profile)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--window-size=1400,4000",
             "--virtual-time-budget=10000",
             "--dump-dom",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
         .output()
         .expect("run chromium");
@@ -208,19 +200,14 @@ fn sandwich_rows(dom: &str) -> Vec<(String, u64, u64)> {
 }
 
 fn analyze_json(input: &Path, out: &Path) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
-        .arg(input)
-        .args(["--json", "-q", "--speedscope"])
-        .arg(out)
-        .output()
-        .expect("run vmon-analyze");
-    assert!(
-        o.status.success(),
-        "vmon-analyze {}: {}",
-        input.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).expect("--json is JSON")
+    tools::analyze_json(
+        input,
+        &[
+            OsStr::new("-q"),
+            OsStr::new("--speedscope"),
+            out.as_os_str(),
+        ],
+    )
 }
 
 /// Validates `file` against speedscope's published schema with python's

@@ -166,6 +166,7 @@ fn a_capture_of_constants_keeps_one_byte_per_sample() {
         threshold: 0,
         interval_ns: 1,
         kind: WatchKind::User,
+        trigger: Default::default(),
     })
     .unwrap();
     w.add_breach(&Breach {
@@ -571,6 +572,7 @@ fn write(gens: &[(Gen, u8)], opts: WriterOptions) -> (Vec<u8>, Vec<TaskSample>) 
         threshold: 0,
         interval_ns: 1,
         kind: WatchKind::User,
+        trigger: Default::default(),
     })
     .unwrap();
     for i in 0..4 {

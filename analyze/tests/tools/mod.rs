@@ -1,7 +1,9 @@
 //! Where the integration tests find the crate and the sibling binaries
-//! they drive (shared by golden.rs, pprof_go.rs and report_browser.rs).
+//! they drive, and how they run the real consumers (shared by the test
+//! crates that `mod tools;`; not each uses every helper).
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// analyze/, at run time when cargo says so, else where it was built.
@@ -25,4 +27,41 @@ pub fn vmon_gen() -> PathBuf {
         assert!(st.success(), "building vmon-gen");
     }
     gen
+}
+
+/// Headless Chromium with a fresh profile in `profile` and the flags this
+/// machine's closed network needs (no background connections, no QUIC).
+#[allow(dead_code)]
+pub fn headless_chromium(bin: &Path, profile: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    c
+}
+
+/// `vmon-analyze INPUT --json ARGS...`, which must succeed: its summary.
+#[allow(dead_code)]
+pub fn analyze_json<S: AsRef<OsStr>>(input: &Path, args: &[S]) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
+        .arg(input)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run vmon-analyze");
+    assert!(
+        o.status.success(),
+        "vmon-analyze {}: {}",
+        input.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("--json is JSON")
 }
