@@ -33,7 +33,7 @@ use std::process::Command;
 
 use inferno::collapse::perf::{Folder, Options};
 use inferno::collapse::Collapse;
-use tools::{manifest_dir, vmon_gen};
+use tools::manifest_dir;
 use vmon_analyze::aggregate::strip_signature;
 
 fn analyze(args: &[&std::ffi::OsStr]) -> Vec<u8> {
@@ -208,10 +208,7 @@ fn check(input: &Path) -> usize {
 }
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vmon-perfscript-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    tools::fresh_dir(&format!("vmon-perfscript-{name}"))
 }
 
 #[test]
@@ -225,20 +222,7 @@ fn inferno_folds_the_shipped_samples_as_vmon_does() {
 fn inferno_folds_a_generated_capture_as_vmon_does() {
     let d = tmpdir("gen");
     let vmt = d.join("gen.vmt");
-    let o = Command::new(vmon_gen())
-        .args([
-            "--samples",
-            "20000",
-            "--seed",
-            "11",
-            "--kallsyms",
-            "shipped",
-            "-o",
-        ])
-        .arg(&vmt)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tools::gen_capture(&vmt, &["--samples", "20000", "--seed", "11"]);
     let marked = check(&vmt);
     assert!(marked > 0, "the generated capture has inlined frames");
     let _ = std::fs::remove_dir_all(&d);

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tools::{manifest_dir, vmon_gen};
+use tools::manifest_dir;
 
 use serde_json::Value;
 
@@ -253,10 +253,7 @@ fn check(input: &Path, dir: &Path) {
 }
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("vmon-pprof-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    tools::fresh_dir(&format!("vmon-pprof-{name}"))
 }
 
 #[test]
@@ -278,20 +275,7 @@ fn go_tool_pprof_reads_a_generated_capture_of_100k_samples() {
     }
     let d = tmpdir("gen");
     let vmt = d.join("gen100k.vmt");
-    let o = Command::new(vmon_gen())
-        .args([
-            "--samples",
-            "100000",
-            "--seed",
-            "7",
-            "--kallsyms",
-            "shipped",
-            "-o",
-        ])
-        .arg(&vmt)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tools::gen_capture(&vmt, &["--samples", "100000", "--seed", "7"]);
     check(&vmt, &d);
     let _ = std::fs::remove_dir_all(&d);
 }

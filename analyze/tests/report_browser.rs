@@ -6,8 +6,6 @@
 mod fixture;
 mod tools;
 
-use tools::vmon_gen;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -158,20 +156,7 @@ fn report_of_a_million_samples_draws_its_flamegraphs() {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     let vmt = d.join("big.vmt");
-    let o = Command::new(vmon_gen())
-        .args([
-            "--samples",
-            "1000000",
-            "--seed",
-            "3",
-            "--kallsyms",
-            "shipped",
-            "-o",
-        ])
-        .arg(&vmt)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tools::gen_capture(&vmt, &["--samples", "1000000", "--seed", "3"]);
     let report = d.join("report");
     let o = Command::new(env!("CARGO_BIN_EXE_vmon-analyze"))
         .arg(&vmt)

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use tools::{manifest_dir, vmon_gen};
+use tools::manifest_dir;
 
 /// The speedscope version the test loads (scripts/install-deps.sh installs
 /// the same).
@@ -525,20 +525,7 @@ fn speedscope_shows_the_shipped_samples_and_a_generated_capture_as_vmon_summariz
     let port = serve(site.clone());
 
     let vmt = d.join("gen.vmt");
-    let o = Command::new(vmon_gen())
-        .args([
-            "--samples",
-            "20000",
-            "--seed",
-            "5",
-            "--kallsyms",
-            "shipped",
-            "-o",
-        ])
-        .arg(&vmt)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tools::gen_capture(&vmt, &["--samples", "20000", "--seed", "5"]);
     let mut inputs: Vec<PathBuf> = ["helloworld-6.1.vmt", "loadmon-6.1.vmt", "userstack-6.1.vmt"]
         .iter()
         .map(|s| manifest_dir().join("../samples").join(s))

@@ -65,3 +65,25 @@ pub fn analyze_json<S: AsRef<OsStr>>(input: &Path, args: &[S]) -> serde_json::Va
     );
     serde_json::from_slice(&o.stdout).expect("--json is JSON")
 }
+
+/// An empty directory under the system temp dir, named for the test and
+/// this process (what an earlier run left there is removed).
+#[allow(dead_code)]
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `vmon-gen ARGS... --kallsyms shipped -o OUT`, which must succeed.
+#[allow(dead_code)]
+pub fn gen_capture(out: &Path, args: &[&str]) {
+    let o = Command::new(vmon_gen())
+        .args(args)
+        .args(["--kallsyms", "shipped", "-o"])
+        .arg(out)
+        .output()
+        .expect("run vmon-gen");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
