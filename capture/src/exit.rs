@@ -63,7 +63,7 @@ impl Exit {
                  CAP_PERFMON"
             }
             Exit::DiskFull => DISK_FULL,
-            Exit::WatchRejected => "a --watch or --load-above could not be registered",
+            Exit::WatchRejected => "a --watch, --load-above or --psi could not be registered",
         }
     }
 

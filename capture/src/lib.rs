@@ -17,6 +17,7 @@ mod launch;
 mod process;
 pub mod session;
 pub mod source;
+pub mod system;
 mod ustack;
 pub mod watches;
 

@@ -13,6 +13,7 @@ Examples:
   vmon-capture -o run.vmt --duration 60s            drain the device for a minute
   vmon-capture -o q.vmt --watch '1234:queue_len>100'
   vmon-capture -o q.vmt --watch 'queue_len>100' -- ./server --port 80   start it, capture until it exits
+  vmon-capture -o p.vmt --psi 'memory some 150ms 1s' --hung-task 10s   dump on pressure or a task stuck in D
   vmon-capture --from-raw run.raw -o run.vmt --kallsyms kallsyms.txt
   vmon-capture --generate man > vmon-capture.1      man page (or bash, zsh, fish completions)";
 
@@ -42,6 +43,13 @@ struct Args {
     /// Load monitor: dump R and D tasks when the 1-minute load average exceeds this.
     #[arg(long, value_name = "LOAD")]
     load_above: Option<f64>,
+    /// Dump when the kernel's pressure stall information fires: RESOURCE some|full STALL
+    /// WINDOW, e.g. 'memory some 150ms 1s' (repeatable; needs PSI on: psi=1 on Debian).
+    #[arg(long, value_name = "SPEC")]
+    psi: Vec<String>,
+    /// Dump when a task stays in D (uninterruptible, not switched) this long, e.g. 10s.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    hung_task: Option<Duration>,
     /// Polling interval of the watches registered here (default: the module's; 100ms for --load-above).
     #[arg(long, value_parser = parse_duration)]
     interval: Option<Duration>,
@@ -156,6 +164,8 @@ fn options(a: &Args) -> Options {
         max_size: a.max_size,
         watches: a.watches.clone(),
         load_above: a.load_above,
+        psi: a.psi.clone(),
+        hung_task: a.hung_task,
         interval: a.interval,
         embed_symbols: !a.no_embed_symbols,
         keep_raw_stacks: a.keep_raw_stacks,

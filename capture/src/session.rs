@@ -7,6 +7,7 @@ use crate::convert::{Converter, Stats};
 use crate::exit::{is_enospc, Exit, Failure, DISK_FULL};
 use crate::launch::Launched;
 use crate::source::{Chunk, Input, Next, Reader, Source};
+use crate::system::{self, SystemTriggers};
 use crate::ustack::{UserStacks, UstackStats};
 use crate::watches;
 use anyhow::{anyhow, Context as _, Result};
@@ -31,6 +32,10 @@ pub struct Options {
     /// `--watch` specs, parsed by [`watches::parse_watch`].
     pub watches: Vec<String>,
     pub load_above: Option<f64>,
+    /// `--psi` specs, parsed by [`system::parse_psi`].
+    pub psi: Vec<String>,
+    /// `--hung-task`: dump when a task stays in D this long.
+    pub hung_task: Option<Duration>,
     pub interval: Option<Duration>,
     pub embed_symbols: bool,
     pub keep_raw_stacks: bool,
@@ -130,14 +135,22 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
              ARGS...`, or give the PID (PID:SYMBOL>THRESHOLD)"
         )));
     }
+    let mut psi = Vec::new();
+    for s in &opts.psi {
+        psi.push(system::parse_psi(s).map_err(|e| Failure::usage(anyhow!(e)))?);
+    }
+    if let Some(t) = opts.hung_task {
+        system::check_hung(t).map_err(|e| Failure::usage(anyhow!(e)))?;
+    }
     let source = Source::open(&opts.input)?;
-    if !opts.live() && (!specs.is_empty() || opts.load_above.is_some() || !opts.program.is_empty())
-    {
+    let watching = !specs.is_empty() || opts.load_above.is_some() || !opts.program.is_empty();
+    if !opts.live() && (watching || !psi.is_empty() || opts.hung_task.is_some()) {
         return Err(Failure::usage(anyhow!(
-            "--watch, --load-above and -- PROGRAM need the device; they cannot be used with \
-             --from-raw"
+            "--watch, --load-above, --psi, --hung-task and -- PROGRAM need the device; they \
+             cannot be used with --from-raw"
         )));
     }
+    let mut triggers = SystemTriggers::arm(&psi, opts.hung_task, opts.interval)?;
     checks::refuse_overwriting_inputs(opts).map_err(Failure::usage)?;
     checks::check_kallsyms_kernel(opts).map_err(Failure::usage)?;
     if let Some(d) = opts.sysroot.as_ref().filter(|d| !d.is_dir()) {
@@ -156,7 +169,7 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
         specs = specs.into_iter().map(|w| w.in_program(p.pid())).collect();
     }
     if let Some(w) = source.watcher() {
-        register_watches(w, &mut conv, opts, &specs)?;
+        register_watches(w, &mut conv, opts, &specs, triggers.watch_specs())?;
     }
     conv.flush()?;
     if let Some(p) = &mut program {
@@ -173,6 +186,24 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
     let reader_stop = AtomicBool::new(false);
     let result = std::thread::scope(|scope| {
         let reader = Reader::spawn(scope, &source, &reader_stop);
+        if !triggers.is_empty() {
+            let quiet = opts.quiet;
+            let stop = &reader_stop;
+            let t = &mut triggers;
+            let spawned = std::thread::Builder::new()
+                .name("vmon-triggers".into())
+                .spawn_scoped(scope, move || {
+                    t.run(stop, &|line| {
+                        if !quiet {
+                            eprintln!("vmon-capture: {line}");
+                        }
+                    })
+                });
+            if let Err(e) = spawned {
+                reader_stop.store(true, Ordering::SeqCst);
+                return Err(anyhow!(e).context("starting the trigger thread"));
+            }
+        }
         let mut drain = Drain {
             opts,
             stop,
@@ -376,6 +407,7 @@ fn register_watches(
     conv: &mut Conv,
     opts: &Options,
     specs: &[watches::WatchArg],
+    system: Vec<vmon_kabi::WatchSpec>,
 ) -> Result<(), Failure> {
     let mut all = Vec::new();
     for a in specs {
@@ -389,6 +421,7 @@ fn register_watches(
                 .map_err(|e| Failure::new(Exit::WatchRejected, e))?,
         );
     }
+    all.extend(system);
     for spec in &all {
         let id = w.register(spec).map_err(|e| {
             let exit = match e {
