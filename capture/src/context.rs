@@ -323,15 +323,7 @@ fn proc_matches(tgid: i32, start_ns: u64) -> bool {
     if start_ns == 0 {
         return true;
     }
-    // Field 22, counted after the parenthesized comm (which may hold spaces).
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return false;
-    };
-    let Some(ticks) = rest
-        .split_whitespace()
-        .nth(19)
-        .and_then(|s| s.parse::<u64>().ok())
-    else {
+    let Some(ticks) = parse_stat(&stat).map(|st| st.start) else {
         return false;
     };
     // SAFETY: sysconf has no memory-safety preconditions.
@@ -339,6 +331,27 @@ fn proc_matches(tgid: i32, start_ns: u64) -> bool {
     let tick_ns = 1_000_000_000 / hz;
     let proc_ns = ticks.saturating_mul(tick_ns);
     proc_ns.abs_diff(start_ns) <= 2 * tick_ns
+}
+
+/// What the fields of `/proc/PID[/task/TID]/stat` tell here.
+pub(crate) struct TaskStat {
+    pub comm: String,
+    pub state: char,
+    /// Field 22, `starttime`, in clock ticks since boot.
+    pub start: u64,
+}
+
+/// Parses a stat line: the comm may hold spaces and parentheses, so the
+/// fields are counted after the last `)`.
+pub(crate) fn parse_stat(s: &str) -> Option<TaskStat> {
+    let open = s.find('(')?;
+    let close = s.rfind(')')?;
+    let comm = s.get(open + 1..close)?.to_string();
+    let mut f = s.get(close + 1..)?.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    // state is field 3; starttime is field 22, the 19th after it.
+    let start = f.nth(18)?.parse().ok()?;
+    Some(TaskStat { comm, state, start })
 }
 
 /// The kernel's `new_encode_dev`, so `/proc` and kernel devices compare.

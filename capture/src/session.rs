@@ -188,12 +188,12 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report, Failure> {
         let reader = Reader::spawn(scope, &source, &reader_stop);
         if !triggers.is_empty() {
             let quiet = opts.quiet;
-            let stop = &reader_stop;
+            let trigger_stop = &reader_stop;
             let t = &mut triggers;
             let spawned = std::thread::Builder::new()
                 .name("vmon-triggers".into())
                 .spawn_scoped(scope, move || {
-                    t.run(stop, &|line| {
+                    t.run(trigger_stop, &|line| {
                         if !quiet {
                             eprintln!("vmon-capture: {line}");
                         }

@@ -12,6 +12,7 @@
 //! from facts /proc shows (the state, and the context-switch counts that do
 //! not move while the task waits).
 
+use crate::context::parse_stat;
 use crate::exit::{Exit, Failure};
 use anyhow::anyhow;
 use std::collections::HashMap;
@@ -32,6 +33,8 @@ const HUNG_MIN: Duration = Duration::from_secs(1);
 const HUNG_MAX: Duration = Duration::from_secs(3600);
 /// How long the trigger thread sleeps at most, so that a stop is seen.
 const WAKE: Duration = Duration::from_millis(200);
+/// Where the kernel's PSI files are.
+const PSI_DIR: &str = "/proc/pressure";
 
 /// A resource of `/proc/pressure`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +191,13 @@ struct Held {
 }
 
 impl Held {
+    fn new() -> Held {
+        Held {
+            cell: Cell::new(),
+            until: None,
+        }
+    }
+
     fn fire(&mut self, v: i64, hold: Duration) {
         self.cell.set(v);
         self.until = Some(Instant::now() + hold);
@@ -260,12 +270,9 @@ impl SystemTriggers {
         for spec in psi {
             armed.push(PsiTrigger {
                 spec: *spec,
-                fd: open_psi(Path::new("/proc/pressure"), spec)?,
-                last_total: read_total(Path::new("/proc/pressure"), spec),
-                held: Held {
-                    cell: Cell::new(),
-                    until: None,
-                },
+                fd: open_psi(Path::new(PSI_DIR), spec)?,
+                last_total: read_total(Path::new(PSI_DIR), spec),
+                held: Held::new(),
             });
         }
         Ok(SystemTriggers {
@@ -275,10 +282,7 @@ impl SystemTriggers {
                 proc_root: PathBuf::from("/proc"),
                 seen: HashMap::new(),
                 next_scan: Instant::now(),
-                held: Held {
-                    cell: Cell::new(),
-                    until: None,
-                },
+                held: Held::new(),
             }),
             // Several ticks, and long enough for a tick delayed under load.
             hold: (interval * 10).clamp(Duration::from_millis(100), Duration::from_secs(1)),
@@ -370,7 +374,7 @@ impl SystemTriggers {
                 gone.push(i);
             } else if fd.revents & libc::POLLPRI != 0 {
                 let p = &mut self.psi[i];
-                let total = read_total(Path::new("/proc/pressure"), &p.spec);
+                let total = read_total(Path::new(PSI_DIR), &p.spec);
                 let stalled = match (p.last_total, total) {
                     (Some(a), Some(b)) => b.saturating_sub(a),
                     _ => p.spec.threshold.as_micros() as u64,
@@ -574,26 +578,6 @@ fn read_small(path: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
-struct Stat {
-    comm: String,
-    state: char,
-    /// Field 22, `starttime`: with the tid, names the task across scans.
-    start: u64,
-}
-
-/// `/proc/PID/task/TID/stat`: the comm may hold spaces and parentheses, so
-/// the fields start after the last `)`.
-fn parse_stat(s: &str) -> Option<Stat> {
-    let open = s.find('(')?;
-    let close = s.rfind(')')?;
-    let comm = s.get(open + 1..close)?.to_string();
-    let mut f = s.get(close + 1..)?.split_whitespace();
-    let state = f.next()?.chars().next()?;
-    // state is field 3; starttime is field 22, the 19th after it.
-    let start = f.nth(18)?.parse().ok()?;
-    Some(Stat { comm, state, start })
-}
-
 fn parse_switches(s: &str) -> Option<u64> {
     let field = |name: &str| -> Option<u64> {
         s.lines()
@@ -746,10 +730,7 @@ mod tests {
 
     #[test]
     fn a_cell_fires_for_its_hold_time_then_clears() {
-        let mut h = Held {
-            cell: Cell::new(),
-            until: None,
-        };
+        let mut h = Held::new();
         h.fire(0, Duration::from_secs(60));
         assert_eq!(h.cell.0.load(Ordering::SeqCst), 1, "a firing is never 0");
         let now = Instant::now();
